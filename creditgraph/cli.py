@@ -1,0 +1,329 @@
+"""The ``creditgraph`` command: argument parsing and printing only; the work is in the library."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from creditgraph import pipeline
+from creditgraph.errors import CreditGraphError, SchemaError
+from creditgraph.settings import Settings, load_settings
+from scoring.dictionary import FACTOR_TITLES, FACTORS
+
+app = typer.Typer(
+    help="Five-factor credit scores (350–950) from a social and commercial graph.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="where the store, history and models live")
+]
+StoreOpt = Annotated[
+    str | None, typer.Option("--store", help="embedded (default), memory, neo4j or a bolt:// URI")
+]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="random seed")]
+
+
+def _settings(
+    data_dir: Path | None = None, store: str | None = None, seed: int | None = None
+) -> Settings:
+    return load_settings(data_dir=data_dir, store=store, seed=seed)
+
+
+@contextmanager
+def _steps(total: int) -> Iterator[pipeline.Step]:
+    """A progress bar advanced once per pipeline step."""
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("starting", total=total)
+        seen = 0
+
+        def step(message: str) -> None:
+            nonlocal seen
+            if seen:
+                progress.advance(task)
+            seen += 1
+            progress.update(task, description=message)
+
+        yield step
+        progress.update(task, completed=total, description="done")
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {exc}")
+    return typer.Exit(code=2)
+
+
+@app.command()
+def demo(
+    data_dir: DataDir = None,
+    users: Annotated[int | None, typer.Option(help="users to generate")] = None,
+    seed: SeedOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """The main job: generate a world, ingest, compute features, train, score, write back."""
+    settings = _settings(data_dir, store, seed)
+    if users:
+        settings = load_settings(
+            data_dir=settings.data_dir, store=settings.store, seed=settings.seed, demo_users=users
+        )
+    _reset(settings)
+    try:
+        with _steps(6) as step:
+            result = pipeline.run_demo(settings, step)
+    except CreditGraphError as exc:
+        raise _fail(exc) from exc
+    _print_load(result.load)
+    _print_metrics(result.train.test_metrics, result.train.model.model_id)
+    _print_histogram(result.scores["score"])
+    _print_factors(result.scores)
+    timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+    console.print(f"[dim]stages: {timing}; total {sum(result.timings.values()):.1f}s[/]")
+    console.print(
+        f"Scores written to the store and {settings.scores_dir}/. "
+        f"Try: creditgraph explain {result.scores.index[0]}"
+    )
+
+
+def _reset(settings: Settings) -> None:
+    """The demo starts from an empty data directory so it always tells the same story."""
+    import shutil
+
+    if settings.data_dir.exists() and settings.store in ("embedded", "memory"):
+        shutil.rmtree(settings.data_dir)
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option("--out", help="directory to write")],
+    users: Annotated[int, typer.Option(help="number of users")] = 20_000,
+    seed: SeedOpt = None,
+) -> None:
+    """Write a synthetic world (CSV files) with planted risk, communities and fraud rings."""
+    counts = pipeline.generate(_settings(seed=seed), out, users)
+    table = Table("file", "rows", title=f"synthetic world in {out}")
+    for name, rows in counts.items():
+        table.add_row(name, f"{rows:,}")
+    console.print(table)
+
+
+@app.command()
+def ingest(
+    source: Annotated[Path, typer.Argument(help="directory of input files")],
+    data_dir: DataDir = None,
+    store: StoreOpt = None,
+) -> None:
+    """Validate and load a directory of files; rejected rows go to rejects/<file>.csv."""
+    settings = _settings(data_dir, store)
+    try:
+        with pipeline.open_configured_store(settings) as graph_store, _steps(6) as step:
+            report = pipeline.ingest(settings, graph_store, source, step)
+    except SchemaError as exc:
+        raise _fail(exc) from exc
+    _print_load(report)
+    if not report.ok:
+        console.print(
+            f"[bold red]{report.rows_rejected} rows rejected[/]; "
+            f"see {settings.rejects_dir}/ (row, field, value, reason)"
+        )
+        raise typer.Exit(code=1)
+
+
+@app.command()
+def features(data_dir: DataDir = None, store: StoreOpt = None) -> None:
+    """Compute tabular and graph features for every user."""
+    settings = _settings(data_dir, store)
+    with pipeline.open_configured_store(settings) as graph_store, console.status("features"):
+        frame = pipeline.build_features(settings, graph_store)
+    console.print(
+        f"{len(frame):,} users × {frame.shape[1]} features → "
+        f"{settings.data_dir / 'features.parquet'}"
+    )
+
+
+@app.command()
+def train(data_dir: DataDir = None, seed: SeedOpt = None) -> None:
+    """Train, calibrate and save a model; print held-out metrics."""
+    settings = _settings(data_dir, seed=seed)
+    try:
+        with console.status("training"):
+            result = pipeline.train(settings)
+    except CreditGraphError as exc:
+        raise _fail(exc) from exc
+    _print_metrics(result.test_metrics, result.model.model_id)
+    console.print(f"model saved in {result.model_dir}")
+
+
+@app.command()
+def score(
+    data_dir: DataDir = None,
+    store: StoreOpt = None,
+    model: Annotated[str | None, typer.Option(help="model id (default: latest)")] = None,
+) -> None:
+    """Score every user with a saved model and write the scores back."""
+    settings = _settings(data_dir, store)
+    try:
+        credit_model = pipeline.load_model(settings, model)
+        frame = pipeline.read_features(settings)
+        with console.status("scoring"):
+            scores = pipeline.score_users(credit_model, frame)
+        with pipeline.open_configured_store(settings) as graph_store:
+            path = pipeline.write_scores(settings, graph_store, scores)
+    except CreditGraphError as exc:
+        raise _fail(exc) from exc
+    _print_histogram(scores["score"])
+    _print_factors(scores)
+    console.print(f"{len(scores):,} scores written to the store and {path}")
+
+
+@app.command()
+def explain(
+    user_id: str,
+    data_dir: DataDir = None,
+    model: Annotated[str | None, typer.Option(help="model id (default: latest)")] = None,
+) -> None:
+    """A user's score, PD, five factors (exact) and reasons."""
+    settings = _settings(data_dir)
+    try:
+        result = pipeline.explain(
+            settings, user_id, pipeline.load_model(settings, model) if model else None
+        )
+    except CreditGraphError as exc:
+        raise _fail(exc) from exc
+    console.print(
+        f"[bold]{result.user_id}[/]: score [bold]{result.score:.0f}[/], "
+        f"PD {result.pd:.2%} (model {result.model_id})"
+    )
+    table = Table("factor", "points", title=f"breakdown (base {result.base_points:.0f} points)")
+    for name, points in result.factors.items():
+        table.add_row(FACTOR_TITLES[name], f"{points:+.1f}")
+    console.print(table)
+    top = Table("feature", "factor", "value", "points", title="largest feature contributions")
+    for row in result.top_features.head(8).itertuples():
+        top.add_row(row.feature, row.factor, _fmt(row.value), f"{row.points:+.1f}")
+    console.print(top)
+    console.print("reasons: " + ("; ".join(result.reasons) or "none"))
+
+
+@app.command()
+def cypher(
+    statement: str,
+    data_dir: DataDir = None,
+    store: StoreOpt = None,
+    param: Annotated[list[str] | None, typer.Option("--param", help="name=value")] = None,
+    limit: Annotated[int, typer.Option(help="rows to show")] = 50,
+) -> None:
+    """Run one read-only Cypher statement (writes are refused before they run)."""
+    settings = _settings(data_dir, store)
+    params = dict(_parse_param(p) for p in param or [])
+    try:
+        with pipeline.open_configured_store(settings) as graph_store:
+            frame = graph_store.query(statement, params)
+    except CreditGraphError as exc:
+        raise _fail(exc) from exc
+    _print_frame(frame.head(limit))
+
+
+def _parse_param(text: str) -> tuple[str, object]:
+    name, _, value = text.partition("=")
+    for cast in (int, float):
+        try:
+            return name, cast(value)
+        except ValueError:
+            pass
+    return name, value
+
+
+# -- printing -------------------------------------------------------------------
+def _fmt(value: object) -> str:
+    if isinstance(value, float | np.floating):
+        return "—" if np.isnan(value) else f"{value:,.3g}"
+    return str(value)
+
+
+def _print_frame(frame: pd.DataFrame) -> None:
+    table = Table(*[str(c) for c in frame.columns])
+    for row in frame.itertuples(index=False):
+        table.add_row(*[_fmt(v) for v in row])
+    console.print(table)
+
+
+def _print_load(report: pipeline.LoadReport) -> None:
+    table = Table("file", "read", "loaded", "rejected", title="load report")
+    for f in report.files:
+        table.add_row(
+            f.file,
+            f"{f.rows_read:,}",
+            f"{f.rows_loaded:,}",
+            f"[red]{f.rows_rejected:,}[/]" if f.rows_rejected else "0",
+        )
+    console.print(table)
+
+
+def _print_metrics(metrics: dict[str, float], model_id: str) -> None:
+    table = Table("metric", "held-out test", title=f"model {model_id}")
+    for key in (
+        "roc_auc",
+        "roc_auc_thin_file",
+        "gini",
+        "ks",
+        "pr_auc",
+        "brier",
+        "ece",
+        "default_rate",
+        "mean_pd",
+        "n",
+    ):
+        if key in metrics:
+            value = metrics[key]
+            table.add_row(key, f"{value:,}" if key == "n" else f"{value:.4f}")
+    console.print(table)
+
+
+def _print_histogram(scores: pd.Series, width: int = 40) -> None:
+    # 950 itself falls in the top band.
+    bands = pd.cut(scores.clip(upper=949.9), bins=np.arange(350, 1000, 50), right=False)
+    counts = bands.value_counts(sort=False)
+    top = max(int(counts.max()), 1)
+    table = Table("band", "users", "", title="score distribution", show_edge=False)
+    for interval, count in counts.items():
+        table.add_row(
+            f"{int(interval.left)}–{int(interval.right) - 1}",
+            f"{count:,}",
+            "█" * round(width * count / top),
+        )
+    console.print(table)
+
+
+def _print_factors(scores: pd.DataFrame) -> None:
+    table = Table("factor", "mean points", "mean |points|", title="factor contributions")
+    for name in FACTORS:
+        column = scores[f"f_{name}"]
+        table.add_row(FACTOR_TITLES[name], f"{column.mean():+.1f}", f"{column.abs().mean():.1f}")
+    console.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

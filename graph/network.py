@@ -1,0 +1,73 @@
+"""One undirected friendship graph built once from exported arrays and shared by every family.
+
+The adjacency is a symmetric scipy CSR matrix (fast sparse products for
+neighbour aggregates and PageRank); an igraph view of the same edges is made
+lazily for the algorithms written in C (clustering, coreness, communities).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import igraph as ig
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from graph.store import EdgeArrays
+
+
+@dataclass
+class FriendGraph:
+    """Undirected simple graph over ``ids`` with a symmetric 0/1 adjacency."""
+
+    ids: pd.Index
+    adjacency: sp.csr_matrix
+    edges: np.ndarray = field(repr=False)  # (m, 2) unique undirected pairs, i < j
+
+    @classmethod
+    def from_arrays(cls, arrays: EdgeArrays) -> FriendGraph:
+        """Symmetrise, drop self-loops and duplicate pairs."""
+        n = len(arrays.source_ids)
+        lo = np.minimum(arrays.src, arrays.dst)
+        hi = np.maximum(arrays.src, arrays.dst)
+        keep = lo != hi
+        pairs = np.unique(np.stack([lo[keep], hi[keep]], axis=1), axis=0)
+        rows = np.concatenate([pairs[:, 0], pairs[:, 1]])
+        cols = np.concatenate([pairs[:, 1], pairs[:, 0]])
+        adjacency = sp.csr_matrix(
+            (np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(n, n)
+        )
+        return cls(arrays.source_ids, adjacency, pairs)
+
+    @property
+    def n(self) -> int:
+        return self.adjacency.shape[0]
+
+    @cached_property
+    def degree(self) -> np.ndarray:
+        return np.asarray(self.adjacency.sum(axis=1)).ravel()
+
+    @cached_property
+    def igraph(self) -> ig.Graph:
+        return ig.Graph(n=self.n, edges=self.edges, directed=False)
+
+    def neighbour_mean(self, values: np.ndarray) -> np.ndarray:
+        """Mean of each column of ``values`` over a node's neighbours, ignoring missing values.
+
+        Returns NaN where a node has no neighbour with a value.
+        """
+        values = np.asarray(values, dtype=np.float64)
+        single = values.ndim == 1
+        values = values.reshape(len(values), -1)
+        known = ~np.isnan(values)
+        total = self.adjacency @ np.where(known, values, 0.0)
+        count = self.adjacency @ known.astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        return mean.ravel() if single else mean
+
+    def frame(self, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+        """Columns aligned with ``ids`` as a DataFrame indexed by id."""
+        return pd.DataFrame(columns, index=self.ids)

@@ -1,0 +1,76 @@
+"""The property-graph schema every store holds: node labels, keys, relationships.
+
+Ids in the graph are pseudonymous platform ids; personal identifiers never
+enter it. Both stores create exactly this schema, so queries and features see
+the same graph whichever store holds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Portable property types; each store maps them to its own.
+STRING, INT, FLOAT, BOOL, DATE, TIMESTAMP = "STRING", "INT64", "DOUBLE", "BOOL", "DATE", "TIMESTAMP"
+
+
+@dataclass(frozen=True)
+class NodeType:
+    label: str
+    key: str
+    properties: dict[str, str]
+
+
+@dataclass(frozen=True)
+class RelType:
+    name: str
+    source: str  # node label
+    target: str  # node label
+    properties: dict[str, str]
+
+
+USER = NodeType(
+    "User",
+    "user_id",
+    {
+        "user_id": STRING,
+        "signup_date": DATE,
+        "age": INT,
+        "city": STRING,
+        "education": STRING,
+        "occupation": STRING,
+        "real_name_verified": BOOL,
+        "defaulted": BOOL,  # known outcome from the labels file; null when unknown
+    },
+)
+MERCHANT = NodeType(
+    "Merchant",
+    "merchant_id",
+    {"merchant_id": STRING, "category": STRING, "city": STRING, "opened_date": DATE},
+)
+DEVICE = NodeType("Device", "device_id", {"device_id": STRING})
+
+FRIEND = RelType(
+    "FRIEND", "User", "User", {"since": DATE, "src_interactions": INT, "dst_interactions": INT}
+)
+TRANSFER = RelType(
+    "TRANSFER", "User", "User", {"n": INT, "amount": FLOAT, "first_date": DATE, "last_date": DATE}
+)
+PAYS = RelType("PAYS", "User", "Merchant", {"n": INT, "amount": FLOAT, "last_date": DATE})
+OWNS = RelType("OWNS", "User", "Merchant", {})
+USES = RelType("USES", "User", "Device", {"first_seen": DATE})
+
+NODE_TYPES: dict[str, NodeType] = {t.label: t for t in (USER, MERCHANT, DEVICE)}
+REL_TYPES: dict[str, RelType] = {t.name: t for t in (FRIEND, TRANSFER, PAYS, OWNS, USES)}
+
+# Written back by scoring onto User nodes (latest version; history lives in Parquet).
+SCORE_PROPERTIES: dict[str, str] = {
+    "score": FLOAT,
+    "pd": FLOAT,
+    "f_credit_history": FLOAT,
+    "f_behaviour": FLOAT,
+    "f_capacity": FLOAT,
+    "f_characteristics": FLOAT,
+    "f_relationships": FLOAT,
+    "model_id": STRING,
+    "scored_at": TIMESTAMP,
+}

@@ -1,0 +1,92 @@
+"""The graph-store protocol: the only thing the rest of creditgraph knows about a store.
+
+Two implementations exist: :class:`graph.embedded.EmbeddedStore` (the default,
+no server) and :class:`graph.neo4j_store.Neo4jStore` (production). Nodes are
+addressed by their key property, relationships by ``src``/``dst`` key columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class EdgeArrays:
+    """Relationships exported as integer arrays.
+
+    ``src[i]`` and ``dst[i]`` are positions into ``source_ids`` / ``target_ids``
+    (the key values of every node of the source / target label, so isolated
+    nodes keep a position). ``properties`` holds one array per requested
+    relationship property, aligned with ``src``.
+    """
+
+    src: np.ndarray
+    dst: np.ndarray
+    source_ids: pd.Index
+    target_ids: pd.Index
+    properties: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    """What every store does. Writes are serialised by the store itself."""
+
+    def ensure_schema(self) -> None:
+        """Create node/relationship tables (or constraints) if they do not exist."""
+
+    def upsert_nodes(self, label: str, frame: pd.DataFrame) -> int:
+        """Insert new nodes and update changed ones, keyed by the label's key column.
+
+        Returns the number of nodes inserted or changed; re-sending the same
+        rows returns 0 and changes nothing.
+        """
+
+    def upsert_edges(self, rel: str, frame: pd.DataFrame) -> int:
+        """Insert or update relationships given by ``src``/``dst`` key columns (one per pair)."""
+
+    def node_ids(self, label: str) -> pd.Index:
+        """Every key of ``label``, in the store's stable export order."""
+
+    def export_edges(self, rel: str, properties: tuple[str, ...] = ()) -> EdgeArrays:
+        """Every relationship of type ``rel`` as integer arrays (see :class:`EdgeArrays`)."""
+
+    def write_properties(self, label: str, frame: pd.DataFrame) -> int:
+        """Set properties on existing nodes: ``frame`` is indexed by key, one column a property."""
+
+    def query(self, cypher: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Run one read-only, parameterised Cypher statement and return its rows."""
+
+    def atomic(self) -> AbstractContextManager[None]:
+        """A block whose writes all land or, on error, leave the store as it was (or resumable)."""
+
+    def close(self) -> None:
+        """Release the store."""
+
+
+def open_store(spec: str = "embedded", path: Path | None = None) -> GraphStore:
+    """Open a store from a spec: ``embedded`` (at ``path``), ``memory``, ``neo4j`` or a URI."""
+    if spec in ("embedded", "memory"):
+        from graph.embedded import EmbeddedStore
+
+        return EmbeddedStore(None if spec == "memory" else path)
+    if spec == "neo4j" or "://" in spec:
+        from graph.neo4j_store import Neo4jStore
+
+        return Neo4jStore.from_env(uri=None if spec == "neo4j" else spec)
+    raise ValueError(f"unknown store {spec!r}: use 'embedded', 'memory', 'neo4j' or a bolt URI")
+
+
+def batches(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
+    """Split a frame into consecutive slices of at most ``size`` rows."""
+    for start in range(0, len(frame), size):
+        yield frame.iloc[start : start + size]

@@ -1,0 +1,176 @@
+"""One declared schema per input file: columns, types, required, allowed values, references.
+
+These are the files of the synthetic world and of anyone's own data. Every
+file may be CSV or Parquet (``<name>.csv`` or ``<name>.parquet``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+EDUCATION = ("none", "secondary", "college", "bachelor", "postgraduate")
+OCCUPATION = (
+    "student", "employee", "self_employed", "civil_servant", "business_owner", "retired",
+    "unemployed",
+)  # fmt: skip
+MERCHANT_CATEGORY = (
+    "grocery", "restaurant", "apparel", "electronics", "travel", "services", "health",
+    "education", "entertainment", "wholesale",
+)  # fmt: skip
+PRODUCT = ("loan", "credit_card")
+BILL_KIND = ("electricity", "water", "gas", "mobile", "broadband")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: ``kind`` is str, int, float, bool or date."""
+
+    name: str
+    kind: str
+    required: bool = True
+    allowed: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class FileSchema:
+    name: str
+    description: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()  # unique together
+    references: dict[str, str] = field(default_factory=dict)  # column -> referenced file
+    required: bool = True
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+def _id(name: str, description: str = "") -> Column:
+    return Column(name, "str", description=description)
+
+
+USERS = FileSchema(
+    "users",
+    "One row per platform user (pseudonymous id; no personal identifiers).",
+    (
+        _id("user_id", "pseudonymous user id"),
+        Column("signup_date", "date", description="account creation date"),
+        Column("age", "int", min=18, max=100),
+        Column("city", "str"),
+        Column("phone_tenure_months", "int", min=0, description="months on current phone number"),
+        Column("address_tenure_months", "int", min=0, description="months at current address"),
+        Column("real_name_verified", "bool", description="identity verified against an ID"),
+        Column("education", "str", allowed=EDUCATION),
+        Column("occupation", "str", allowed=OCCUPATION),
+    ),
+    key=("user_id",),
+)
+MERCHANTS = FileSchema(
+    "merchants",
+    "Small businesses accepting payments; each is owned by a user.",
+    (
+        _id("merchant_id"),
+        _id("owner_id", "user who owns the business"),
+        Column("category", "str", allowed=MERCHANT_CATEGORY),
+        Column("city", "str"),
+        Column("opened_date", "date"),
+    ),
+    key=("merchant_id",),
+    references={"owner_id": "users"},
+)
+FRIENDSHIPS = FileSchema(
+    "friendships",
+    "Undirected friendships, one row per pair, with interactions each side started.",
+    (
+        _id("src"),
+        _id("dst"),
+        Column("since", "date"),
+        Column("src_interactions", "int", min=0, description="interactions src started, 12m"),
+        Column("dst_interactions", "int", min=0, description="interactions dst started, 12m"),
+    ),
+    key=("src", "dst"),
+    references={"src": "users", "dst": "users"},
+)
+TRANSFERS = FileSchema(
+    "transfers",
+    "Peer-to-peer money transfers (one row per transfer).",
+    (_id("src"), _id("dst"), Column("date", "date"), Column("amount", "float", min=0)),
+    references={"src": "users", "dst": "users"},
+)
+PAYMENTS = FileSchema(
+    "payments",
+    "Payments from users to merchants (one row per payment).",
+    (_id("user_id"), _id("merchant_id"), Column("date", "date"), Column("amount", "float", min=0)),
+    references={"user_id": "users", "merchant_id": "merchants"},
+)
+DEVICES = FileSchema(
+    "devices",
+    "Devices (opaque device tokens) each user has logged in from.",
+    (_id("user_id"), _id("device_id"), Column("first_seen", "date")),
+    key=("user_id", "device_id"),
+    references={"user_id": "users"},
+)
+REPAYMENTS = FileSchema(
+    "repayments",
+    "Loan and credit-card instalments: what was due, what was paid, how late.",
+    (
+        _id("user_id"),
+        _id("account_id"),
+        Column("product", "str", allowed=PRODUCT),
+        Column("due_date", "date"),
+        Column("amount_due", "float", min=0),
+        Column("amount_paid", "float", min=0),
+        Column("days_late", "int", min=0, description="0 = on time; missing = unpaid yet"),
+    ),
+    key=("account_id", "due_date"),
+    references={"user_id": "users"},
+)
+BILLS = FileSchema(
+    "bills",
+    "Utility and telecom bill payments.",
+    (
+        _id("user_id"),
+        Column("month", "date"),
+        Column("kind", "str", allowed=BILL_KIND),
+        Column("amount", "float", min=0),
+        Column("days_late", "int", min=0),
+    ),
+    key=("user_id", "month", "kind"),
+    references={"user_id": "users"},
+)
+BALANCES = FileSchema(
+    "balances",
+    "Month-end account balance and number of financial products held.",
+    (
+        _id("user_id"),
+        Column("month", "date"),
+        Column("balance", "float"),
+        Column("products", "int", min=0, description="wealth, insurance, fund products held"),
+    ),
+    key=("user_id", "month"),
+    references={"user_id": "users"},
+)
+LABELS = FileSchema(
+    "labels",
+    "Outcome: default within 12 months after the observation date (1 = defaulted).",
+    (
+        _id("user_id"),
+        Column("observation_date", "date"),
+        Column("defaulted", "int", min=0, max=1),
+    ),
+    key=("user_id",),
+    references={"user_id": "users"},
+    required=False,
+)
+
+SCHEMAS: dict[str, FileSchema] = {
+    s.name: s
+    for s in (
+        USERS, MERCHANTS, FRIENDSHIPS, TRANSFERS, PAYMENTS, DEVICES, REPAYMENTS, BILLS,
+        BALANCES, LABELS,
+    )
+}  # fmt: skip
+# Load order: referenced files first.
+LOAD_ORDER = tuple(SCHEMAS)

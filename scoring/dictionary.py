@@ -1,0 +1,118 @@
+"""The feature dictionary: every model feature's factor, known direction and plain words.
+
+This is the one declared place for the feature → factor mapping. ``risk`` is
+the monotone direction on the probability of default: +1 means more of the
+feature never lowers PD (never raises the score), -1 the reverse, 0 unknown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FACTORS = ("credit_history", "behaviour", "capacity", "characteristics", "relationships")
+FACTOR_TITLES = {
+    "credit_history": "Credit history",
+    "behaviour": "Behaviour & preference",
+    "capacity": "Fulfilment capacity",
+    "characteristics": "Personal characteristics",
+    "relationships": "Interpersonal relationships",
+}
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    name: str
+    factor: str
+    risk: int  # monotone direction on PD: +1, -1 or 0
+    words: str  # a reason in plain words, said when this feature lowers the score
+
+
+def _specs(factor: str, rows: list[tuple[str, int, str]]) -> list[FeatureSpec]:
+    return [FeatureSpec(name, factor, risk, words) for name, risk, words in rows]
+
+
+FEATURES: dict[str, FeatureSpec] = {
+    spec.name: spec
+    for spec in [
+        *_specs(
+            "credit_history",
+            [
+                ("thin_file", 0, "Little or no repayment history"),
+                ("accounts", 0, "Few credit accounts"),
+                ("credit_months", -1, "Short credit history"),
+                ("on_time_share", -1, "Instalments not paid on time"),
+                ("max_days_late", 1, "A repayment was very late"),
+                ("late_30_count", 1, "Repayments 30+ days late"),
+                ("late_90_count", 1, "Repayments 90+ days late"),
+                ("shortfall_ratio", 1, "Instalments not paid in full"),
+                ("months_since_delinquency", -1, "A recent delinquency"),
+            ],
+        ),
+        *_specs(
+            "behaviour",
+            [
+                ("payment_count", 0, "Few payments to merchants"),
+                ("payment_amount", 0, "Low spending with merchants"),
+                ("merchant_diversity", 0, "Payments concentrated on few merchants"),
+                ("bill_late_share", 1, "Utility bills paid late"),
+                ("bill_mean_days_late", 1, "Utility bills paid late on average"),
+                ("bill_kinds", -1, "Few utility accounts in own name"),
+            ],
+        ),
+        *_specs(
+            "capacity",
+            [
+                ("balance_mean", -1, "Low average balance"),
+                ("balance_min", -1, "Balance ran low"),
+                ("balance_trend", -1, "Balance has been falling"),
+                ("products_held", -1, "Few financial products held"),
+            ],
+        ),
+        *_specs(
+            "characteristics",
+            [
+                ("age", 0, "Age group"),
+                ("account_age_days", -1, "Recently opened account"),
+                ("phone_tenure_months", -1, "Short time on current phone number"),
+                ("address_tenure_months", -1, "Short time at current address"),
+                ("real_name_verified", -1, "Identity not verified"),
+                ("education_level", 0, "Education level"),
+                ("occupation", 0, "Occupation"),
+            ],
+        ),
+        *_specs(
+            "relationships",
+            [
+                ("friend_count", 0, "Few friends on the platform"),
+                ("interaction_strength", 0, "Weak interaction with friends"),
+                ("reciprocity", -1, "Friendships are one-sided"),
+                ("tie_age_days", -1, "Friendships are recent"),
+                ("transfer_out_amount", 0, "Money sent to others"),
+                ("transfer_in_amount", 0, "Money received from others"),
+                ("transfer_counterparties", 0, "Transfers with many people"),
+                ("pagerank_scaled", 0, "Peripheral position in the network"),
+                ("component_size", 0, "Small isolated friend group"),
+                ("clustering", 0, "Tightly closed friend group"),
+                ("coreness", 0, "Loosely embedded in the network"),
+                ("friends_mean_on_time_share", -1, "Friends often repay late"),
+                ("friends_mean_max_days_late", 1, "Friends have had very late repayments"),
+                ("friends_mean_shortfall_ratio", 1, "Friends often underpay instalments"),
+                ("friends_mean_bill_late_share", 1, "Friends often pay bills late"),
+                ("friends_mean_balance_mean", -1, "Friends keep low balances"),
+                ("friends_mean_products_held", -1, "Friends hold few financial products"),
+                ("friends_mean_account_age_days", -1, "Friends' accounts are new"),
+                ("friends_mean_real_name_verified", -1, "Many friends are unverified"),
+                ("friends_thin_file_share", 0, "Many friends have no credit history"),
+                ("friends_past_default_share", 1, "Friends have defaulted before"),
+            ],
+        ),
+    ]
+}
+
+
+def spec(name: str) -> FeatureSpec:
+    """The declared spec of ``name``; an undeclared feature is an error, not a guess."""
+    try:
+        return FEATURES[name]
+    except KeyError:
+        raise KeyError(f"feature {name!r} is not in scoring.dictionary.FEATURES") from None

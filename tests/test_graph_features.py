@@ -1,0 +1,95 @@
+"""Graph features cross-checked against networkx and hand-computed answers on tiny graphs."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+
+from graph.features.friends import friend_features
+from graph.features.position import pagerank, position_features
+from graph.features.ties import tie_features
+from graph.network import FriendGraph
+from graph.store import EdgeArrays
+
+IDS = pd.Index([f"u{i}" for i in range(7)], name="user_id")
+# A triangle u0-u1-u2 with a tail u2-u3, a separate pair u4-u5, u6 isolated; one duplicate
+# (reversed) pair and one self-loop that must be ignored.
+SRC = np.array([0, 1, 2, 2, 4, 1, 3])
+DST = np.array([1, 2, 0, 3, 5, 0, 3])
+
+
+def _arrays() -> EdgeArrays:
+    return EdgeArrays(SRC, DST, IDS, IDS)
+
+
+def _nx() -> nx.Graph:
+    g = nx.Graph()
+    g.add_nodes_from(range(7))
+    g.add_edges_from((s, d) for s, d in zip(SRC, DST, strict=True) if s != d)
+    return g
+
+
+def test_adjacency_symmetric_simple():
+    graph = FriendGraph.from_arrays(_arrays())
+    assert (graph.adjacency != graph.adjacency.T).nnz == 0
+    assert graph.degree.tolist() == [2, 2, 3, 1, 1, 1, 0]
+
+
+def test_position_matches_networkx():
+    graph = FriendGraph.from_arrays(_arrays())
+    ours = position_features(graph)
+    reference = _nx()
+    pr = nx.pagerank(reference, alpha=0.85, tol=1e-12)
+    np.testing.assert_allclose(ours["pagerank_scaled"] / 7, [pr[i] for i in range(7)], atol=1e-8)
+    clustering = nx.clustering(reference)
+    expected = [clustering[i] if reference.degree(i) >= 2 else np.nan for i in range(7)]
+    np.testing.assert_allclose(ours["clustering"], expected)
+    core = nx.core_number(reference)
+    assert ours["coreness"].tolist() == [core[i] for i in range(7)]
+    assert ours["component_size"].tolist() == [4, 4, 4, 4, 2, 2, 1]
+
+
+def test_personalized_pagerank_matches_networkx():
+    graph = FriendGraph.from_arrays(_arrays())
+    seeds = np.array([0, 0, 0, 1, 0, 0, 0], dtype=float)
+    ours = pagerank(graph.adjacency, personalization=seeds)
+    theirs = nx.pagerank(
+        _nx(), personalization={i: seeds[i] for i in range(7)}, tol=1e-12, max_iter=1000
+    )
+    np.testing.assert_allclose(ours, [theirs[i] for i in range(7)], atol=1e-8)
+
+
+def test_ties_hand_computed():
+    friends = EdgeArrays(
+        np.array([0, 1]), np.array([1, 2]), IDS[:3], IDS[:3],
+        {"since": np.array(["2024-01-01", "2024-06-01"], dtype="datetime64[D]"),
+         "src_interactions": np.array([5, 0]), "dst_interactions": np.array([3, 7])},
+    )  # fmt: skip
+    transfers = EdgeArrays(np.array([0, 0, 2]), np.array([1, 1, 0]), IDS[:3], IDS[:3],
+                           {"amount": np.array([10.0, 5.0, 1.0])})
+    graph = FriendGraph.from_arrays(friends)
+    ties = tie_features(graph, friends, transfers, pd.Timestamp("2024-12-31"))
+    assert ties["friend_count"].tolist() == [1, 2, 1]
+    assert ties["interaction_strength"].tolist() == [8, 15, 7]
+    assert ties["reciprocity"].tolist() == [1.0, 0.5, 0.0]
+    assert ties["tie_age_days"].tolist() == [365.0, (365 + 213) / 2, 213.0]
+    assert ties["transfer_out_amount"].tolist() == [15.0, 0.0, 1.0]
+    assert ties["transfer_in_amount"].tolist() == [1.0, 15.0, 0.0]
+    assert ties["transfer_counterparties"].tolist() == [2, 1, 1]
+
+
+def test_friend_means_ignore_missing_and_isolated():
+    graph = FriendGraph.from_arrays(_arrays())
+    tabular = pd.DataFrame(
+        {"on_time_share": [1.0, 0.5, np.nan, 0.0, 0.2, 0.4, 0.9],
+         "past_default": [0, 1, 0, 1, 0, 0, 1.0]},
+        index=IDS,
+    )  # fmt: skip
+    out = friend_features(graph, tabular)
+    # u2's friends are u0, u1, u3 -> mean(1.0, 0.5, 0.0); u3's only friend u2 is missing.
+    assert out.loc["u2", "friends_mean_on_time_share"] == pytest.approx(0.5)
+    assert np.isnan(out.loc["u3", "friends_mean_on_time_share"])
+    assert np.isnan(out.loc["u6", "friends_mean_on_time_share"])
+    assert out.loc["u2", "friends_past_default_share"] == pytest.approx(2 / 3)
