@@ -88,13 +88,13 @@ class Split:
 
 def split_users(labels: pd.Series, seed: int, valid: float = 0.2, test: float = 0.2) -> Split:
     """Stratified random train / validation (early stopping + calibration) / test split."""
-    rest, test_ids = train_test_split(
-        labels.index, test_size=test, stratify=labels, random_state=seed
+    positions = np.arange(len(labels))  # positions, not ids: sklearn indexes arrays
+    rest, test_pos = train_test_split(positions, test_size=test, stratify=labels, random_state=seed)
+    train_pos, valid_pos = train_test_split(
+        rest, test_size=valid / (1 - test), stratify=labels.iloc[rest], random_state=seed
     )
-    train_ids, valid_ids = train_test_split(
-        rest, test_size=valid / (1 - test), stratify=labels.loc[rest], random_state=seed
-    )
-    return Split(pd.Index(train_ids), pd.Index(valid_ids), pd.Index(test_ids))
+    ids = labels.index
+    return Split(ids[train_pos], ids[valid_pos], ids[test_pos])
 
 
 @dataclass(frozen=True)

@@ -67,8 +67,13 @@ def test_ties_hand_computed():
         {"since": np.array(["2024-01-01", "2024-06-01"], dtype="datetime64[D]"),
          "src_interactions": np.array([5, 0]), "dst_interactions": np.array([3, 7])},
     )  # fmt: skip
-    transfers = EdgeArrays(np.array([0, 0, 2]), np.array([1, 1, 0]), IDS[:3], IDS[:3],
-                           {"amount": np.array([10.0, 5.0, 1.0])})
+    transfers = EdgeArrays(
+        np.array([0, 0, 2]),
+        np.array([1, 1, 0]),
+        IDS[:3],
+        IDS[:3],
+        {"amount": np.array([10.0, 5.0, 1.0])},
+    )
     graph = FriendGraph.from_arrays(friends)
     ties = tie_features(graph, friends, transfers, pd.Timestamp("2024-12-31"))
     assert ties["friend_count"].tolist() == [1, 2, 1]

@@ -62,8 +62,9 @@ def test_changed_row_updates_in_place(tiny_dir, memory_store, tmp_path):
         ("city", "", "required value is missing"),
     ],
 )
-def test_bad_user_field_is_rejected_with_reason(tiny_dir, memory_store, tmp_path, field, value,
-                                                reason):
+def test_bad_user_field_is_rejected_with_reason(
+    tiny_dir, memory_store, tmp_path, field, value, reason
+):
     users = pd.read_csv(tiny_dir / "users.csv", dtype=str)
     users.loc[1, field] = value
     users.to_csv(tiny_dir / "users.csv", index=False)
@@ -92,8 +93,10 @@ def test_dangling_edges_are_rejected_not_dropped(tiny_dir, memory_store, tmp_pat
     friendship = next(f for f in report.files if f.file == "friendships.csv")
     assert (friendship.rows_read, friendship.rows_loaded, friendship.rows_rejected) == (3, 1, 2)
     rejects = pd.read_csv(tmp_path / "rejects" / "friendships.csv")
-    assert set(rejects["reason"]) == {"unknown users id (not in users file)",
-                                      "relationship to itself"}
+    assert set(rejects["reason"]) == {
+        "unknown users id (not in users file)",
+        "relationship to itself",
+    }
     assert rejects["row"].tolist() == [2, 3]
 
 

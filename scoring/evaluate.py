@@ -1,0 +1,240 @@
+"""Bring your own graph: does a graph add anything over the node features alone?
+
+Any node table (id, label, every other column a feature: numbers as they are,
+strings as XGBoost categoricals) and optional ``src,dst`` edge list. For each
+split, two models are trained on the same rows — features only, and features
+plus graph features — and scored on the same test rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
+
+from creditgraph.errors import SchemaError
+from graph.features.exposure import exposure_features
+from graph.features.position import position_features
+from graph.network import FriendGraph
+from graph.store import EdgeArrays
+
+# Tuned on German credit by 5-fold CV (0.79); column subsampling matters most on small tables.
+PARAMS = {
+    "objective": "binary:logistic",
+    "eval_metric": "auc",
+    "tree_method": "hist",
+    "max_depth": 4,
+    "eta": 0.02,
+    "min_child_weight": 5,
+    "subsample": 0.7,
+    "colsample_bytree": 0.3,
+    "lambda": 3.0,
+    "max_cat_to_onehot": 64,
+}
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    train: pd.Index
+    test: pd.Index
+    valid: pd.Index = field(default_factory=lambda: pd.Index([]))
+
+
+@dataclass
+class Evaluation:
+    """Per-split metrics for both runs, and their summary in the documented JSON shape."""
+
+    features_only: list[dict[str, float]]
+    with_graph: list[dict[str, float]] | None
+
+    def as_dict(self) -> dict:
+        def stats(runs: list[dict[str, float]]) -> dict:
+            return {
+                metric: {"mean": float(np.mean([r[metric] for r in runs])),
+                         "std": float(np.std([r[metric] for r in runs]))}
+                for metric in ("roc_auc", "pr_auc")
+            }  # fmt: skip
+
+        out: dict = {"features_only": stats(self.features_only), "splits": len(self.features_only)}
+        if self.with_graph is not None:
+            out["with_graph"] = stats(self.with_graph)
+            out["lift"] = {
+                m: out["with_graph"][m]["mean"] - out["features_only"][m]["mean"]
+                for m in ("roc_auc", "pr_auc")
+            }
+        return out
+
+
+def read_nodes(path: Path, id_col: str, label_col: str) -> tuple[pd.DataFrame, pd.Series]:
+    """Node features (indexed by id) and 0/1 labels; errors name the file and column."""
+    nodes = pd.read_csv(path, low_memory=False)
+    for column in (id_col, label_col):
+        if column not in nodes.columns:
+            raise SchemaError(
+                f"column not found; columns are {list(nodes.columns)[:12]}…",
+                file=path.name,
+                field=column,
+            )
+    nodes[id_col] = nodes[id_col].astype(str)
+    if nodes[id_col].duplicated().any():
+        row = int(np.flatnonzero(nodes[id_col].duplicated())[0]) + 1
+        raise SchemaError("duplicate id", file=path.name, row=row, field=id_col)
+    labels = pd.to_numeric(nodes[label_col], errors="coerce")
+    bad = ~labels.isin([0, 1])
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0]) + 1
+        raise SchemaError(
+            "label must be 0 or 1",
+            file=path.name,
+            row=row,
+            field=label_col,
+            value=nodes[label_col].iloc[row - 1],
+        )
+    nodes = nodes.set_index(id_col)
+    features = nodes.drop(columns=[label_col])
+    for column in features.columns:
+        if not pd.api.types.is_numeric_dtype(features[column]):
+            features[column] = features[column].astype("category")
+    return features, labels.set_axis(nodes.index).astype(int)
+
+
+def read_edges(path: Path, ids: pd.Index) -> EdgeArrays:
+    edges = pd.read_csv(path, dtype=str)
+    for column in ("src", "dst"):
+        if column not in edges.columns:
+            raise SchemaError("edge list needs src and dst columns", file=path.name, field=column)
+    src, dst = ids.get_indexer(edges["src"]), ids.get_indexer(edges["dst"])
+    unknown = (src < 0) | (dst < 0)
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0]) + 1
+        field = "src" if src[row - 1] < 0 else "dst"
+        raise SchemaError(
+            "id not in the node table",
+            file=path.name,
+            row=row,
+            field=field,
+            value=edges[field].iloc[row - 1],
+        )
+    return EdgeArrays(src, dst, ids, ids)
+
+
+def random_splits(
+    labels: pd.Series, folds: int, train_frac: float | None, seed: int
+) -> list[SplitSpec]:
+    """K stratified random splits with ``train_frac`` of the rows for training.
+
+    Without ``train_frac`` the splits are the K folds of stratified K-fold
+    cross-validation (every row is tested exactly once).
+    """
+    if train_frac is None:
+        kfold = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        return [SplitSpec(labels.index[tr], labels.index[te])
+                for tr, te in kfold.split(np.zeros(len(labels)), labels)]  # fmt: skip
+    splitter = StratifiedShuffleSplit(n_splits=folds, train_size=train_frac, random_state=seed)
+    return [SplitSpec(labels.index[tr], labels.index[te])
+            for tr, te in splitter.split(np.zeros(len(labels)), labels)]  # fmt: skip
+
+
+def read_splits(path: Path, id_col: str, ids: pd.Index) -> list[SplitSpec]:
+    """Splits from a CSV: the id column and ``split_0..split_k`` holding train/valid/test."""
+    table = pd.read_csv(path, dtype=str).set_index(id_col).reindex(ids)
+    columns = sorted(
+        (c for c in table.columns if c.startswith("split_")), key=lambda c: int(c.split("_")[1])
+    )
+    if not columns:
+        raise SchemaError("no split_<k> columns", file=path.name)
+    return [SplitSpec(ids[table[c] == "train"], ids[table[c] == "test"], ids[table[c] == "valid"])
+            for c in columns]  # fmt: skip
+
+
+def graph_features(
+    graph: FriendGraph, features: pd.DataFrame, labels: pd.Series, train_ids: pd.Index, seed: int
+) -> pd.DataFrame:
+    """Structural + neighbour-mean + leakage-safe exposure features for every node."""
+    numeric = features.select_dtypes("number")
+    means = graph.neighbour_mean(numeric.to_numpy(dtype=float))
+    neighbours = pd.DataFrame(
+        means, index=graph.ids, columns=[f"nb_mean_{c}" for c in numeric.columns]
+    )
+    return pd.concat(
+        [position_features(graph), neighbours,
+         exposure_features(graph, labels, train_ids, seed=seed)], axis=1,
+    )  # fmt: skip
+
+
+def fit_predict(
+    train_x: pd.DataFrame,
+    train_y: pd.Series,
+    test_x: pd.DataFrame,
+    valid: tuple[pd.DataFrame, pd.Series] | None,
+    seed: int,
+) -> np.ndarray:
+    """XGBoost with rounds chosen by early stopping on ``valid``, else by inner 5-fold CV."""
+    params = {**PARAMS, "seed": seed}
+    train = xgb.DMatrix(train_x, train_y, enable_categorical=True)
+    if valid is not None and len(valid[1]):
+        check = xgb.DMatrix(valid[0], valid[1], enable_categorical=True)
+        booster = xgb.train(
+            params,
+            train,
+            3000,
+            evals=[(check, "valid")],
+            early_stopping_rounds=100,
+            verbose_eval=False,
+            maximize=True,
+        )
+        booster = booster[: booster.best_iteration + 1]
+    else:
+        history = xgb.cv(
+            params,
+            train,
+            3000,
+            nfold=5,
+            stratified=True,
+            seed=seed,
+            early_stopping_rounds=100,
+            verbose_eval=False,
+            maximize=True,
+        )
+        booster = xgb.train(params, train, len(history))
+    return booster.predict(xgb.DMatrix(test_x, enable_categorical=True))
+
+
+def evaluate(
+    features: pd.DataFrame,
+    labels: pd.Series,
+    edges: EdgeArrays | None,
+    splits: list[SplitSpec],
+    seed: int = 42,
+) -> Evaluation:
+    """Train and test with and without graph features on every split."""
+    graph = FriendGraph.from_arrays(edges) if edges is not None else None
+    plain: list[dict[str, float]] = []
+    boosted: list[dict[str, float]] | None = [] if graph is not None else None
+    for i, split in enumerate(splits):
+        runs = [(features, plain)]
+        if graph is not None and boosted is not None:
+            extra = graph_features(graph, features, labels, split.train, seed + i)
+            runs.append((features.join(extra), boosted))
+        for frame, sink in runs:
+            valid = (frame.loc[split.valid], labels.loc[split.valid]) if len(split.valid) else None
+            p = fit_predict(
+                frame.loc[split.train],
+                labels.loc[split.train],
+                frame.loc[split.test],
+                valid,
+                seed + i,
+            )
+            y = labels.loc[split.test].to_numpy()
+            sink.append(
+                {
+                    "roc_auc": float(roc_auc_score(y, p)),
+                    "pr_auc": float(average_precision_score(y, p)),
+                }
+            )
+    return Evaluation(plain, boosted)

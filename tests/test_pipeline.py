@@ -1,0 +1,195 @@
+"""End to end on a small synthetic world in the real embedded store, with a real XGBoost model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from creditgraph import pipeline
+from creditgraph.cli import app
+from creditgraph.settings import load_settings
+from scoring.dictionary import FACTORS
+from scoring.model import CreditModel
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory):
+    """A 3,000-user world taken through the whole pipeline once (on-disk embedded store)."""
+    root = tmp_path_factory.mktemp("world")
+    settings = load_settings(data_dir=root / "data", store="embedded", seed=7)
+    pipeline.generate(settings, root / "in", users=3000)
+    store = pipeline.open_configured_store(settings)
+    report = pipeline.ingest(settings, store, root / "in")
+    features = pipeline.build_features(settings, store)
+    trained = pipeline.train(settings, features)
+    scores = pipeline.score_users(trained.model, features)
+    pipeline.write_scores(settings, store, scores)
+    store.close()
+    return {
+        "settings": settings,
+        "report": report,
+        "features": features,
+        "trained": trained,
+        "scores": scores,
+        "source": root / "in",
+    }
+
+
+def test_every_row_loads(world):
+    assert world["report"].ok
+    assert world["report"].nodes_written["User"] == 3000
+
+
+def test_model_learns_and_scores_stay_in_range(world):
+    metrics = world["trained"].test_metrics
+    assert metrics["roc_auc"] > 0.7
+    scores = world["scores"]["score"]
+    assert len(scores) == 3000 and scores.between(350, 950).all()
+    assert scores.std() > 40  # a real spread, not a constant
+
+
+def test_factors_sum_to_score(world):
+    scores = world["scores"]
+    base = world["trained"].model.score(world["features"].head(1)).attrs["base_points"]
+    total = base + scores[[f"f_{f}" for f in FACTORS]].sum(axis=1)
+    np.testing.assert_allclose(total, scores["score"], atol=1e-6)
+
+
+def test_every_tree_uses_one_factor(world):
+    model = world["trained"].model
+    nodes = model.booster.trees_to_dataframe()
+    splits = nodes[nodes["Feature"] != "Leaf"]
+    from scoring.dictionary import spec
+
+    factors = splits.assign(f=splits["Feature"].map(lambda f: spec(f).factor))
+    assert (factors.groupby("Tree")["f"].nunique() == 1).all()
+
+
+def test_factor_points_match_exact_shap_per_factor(world):
+    """Factor contributions equal exact TreeSHAP summed per factor (up to the baseline)."""
+    model = world["trained"].model
+    rows = world["features"].head(50)
+    exact = model.feature_points(rows, exact=True)
+    from scoring.dictionary import spec
+
+    by_factor = exact.T.groupby(lambda f: spec(f).factor).sum().T
+    scored = model.score(rows)
+    for factor in FACTORS:
+        difference = scored[f"f_{factor}"] - by_factor.get(factor, 0.0)
+        # SHAP's baseline is the cover-weighted mean, ours the training mean: a constant shift.
+        assert difference.std() < 1e-4  # float32 leaf values
+
+
+def test_save_load_gives_identical_scores(world, tmp_path):
+    model = world["trained"].model
+    directory = model.save(tmp_path)
+    again = CreditModel.load(directory)
+    features = world["features"]
+    pd.testing.assert_frame_equal(model.score(features), again.score(features))
+    assert again.model_id == model.model_id
+
+
+def test_scores_do_not_depend_on_batch(world):
+    model = world["trained"].model
+    features = world["features"]
+    whole = model.score(features)
+    part = model.score(features.iloc[100:110])
+    pd.testing.assert_frame_equal(whole.iloc[100:110], part)
+
+
+def test_training_is_deterministic(world):
+    again = pipeline.train(world["settings"], world["features"])
+    assert again.model.model_id == world["trained"].model.model_id
+    pd.testing.assert_frame_equal(
+        again.model.score(world["features"]), world["trained"].model.score(world["features"])
+    )
+
+
+def test_scores_written_back_to_store_and_parquet(world):
+    settings = world["settings"]
+    store = pipeline.open_configured_store(settings)
+    try:
+        stored = store.query(
+            "MATCH (u:User) RETURN u.user_id AS id, u.score AS score, u.model_id AS model "
+            "ORDER BY id"
+        ).set_index("id")
+    finally:
+        store.close()
+    expected = world["scores"]["score"].sort_index()
+    np.testing.assert_allclose(stored["score"].to_numpy(), expected.to_numpy())
+    assert (stored["model"] == world["trained"].model.model_id).all()
+    latest = pd.read_parquet(settings.scores_dir / "latest.parquet")
+    assert len(latest) == 3000 and {"reasons", "scored_at"} <= set(latest.columns)
+
+
+def test_monotone_constraints_hold(world):
+    """More 90+ day delinquencies never raises the score, all else equal."""
+    model = world["trained"].model
+    rows = world["features"].head(200)
+    if "late_90_count" not in model.features:
+        pytest.skip("feature not selected")
+    previous = None
+    for late in (0, 1, 2, 5, 10):
+        current = model.score(rows.assign(late_90_count=float(late)))["score"].to_numpy()
+        if previous is not None:
+            assert (current <= previous + 1e-9).all()
+        previous = current
+
+
+def test_reingest_changes_nothing(world):
+    settings = world["settings"]
+    store = pipeline.open_configured_store(settings)
+    try:
+        report = pipeline.ingest(settings, store, world["source"])
+    finally:
+        store.close()
+    assert sum(report.nodes_written.values()) == 0 and sum(report.edges_written.values()) == 0
+
+
+def test_explain_cli(world):
+    settings = world["settings"]
+    user = world["scores"]["score"].idxmin()
+    result = CliRunner().invoke(app, ["explain", user, "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 0, result.output
+    assert user in result.output and "Credit history" in result.output
+    explanation = pipeline.explain(settings, user)
+    assert explanation.score == pytest.approx(world["scores"].loc[user, "score"])
+    assert 1 <= len(explanation.reasons) <= 4
+    assert sum(explanation.factors.values()) + explanation.base_points == pytest.approx(
+        explanation.score
+    )
+
+
+def test_explain_unknown_user_is_a_clear_error(world):
+    settings = world["settings"]
+    result = CliRunner().invoke(app, ["explain", "nobody", "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 2 and "unknown user 'nobody'" in result.output
+
+
+def test_cypher_cli_refuses_writes(world):
+    settings = world["settings"]
+    args = ["cypher", "MATCH (u:User) DETACH DELETE u", "--data-dir", str(settings.data_dir)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "read-only" in result.output
+    count = CliRunner().invoke(
+        app, ["cypher", "MATCH (u:User) RETURN count(u) AS n", "--data-dir",
+              str(settings.data_dir)],
+    )  # fmt: skip
+    assert "3000" in count.output
+
+
+def test_ingest_cli_exits_nonzero_on_rejects(tmp_path: Path):
+    from conftest import tiny_world
+
+    source = tiny_world(tmp_path / "in")
+    users = pd.read_csv(source / "users.csv", dtype=str)
+    users.loc[0, "age"] = "old"
+    users.to_csv(source / "users.csv", index=False)
+    result = CliRunner().invoke(app, ["ingest", str(source), "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 1
+    assert "rejected" in result.output
+    assert (tmp_path / "d" / "rejects" / "users.csv").exists()
