@@ -40,13 +40,17 @@ def main() -> None:
         with stages.stage("features"):
             features = pipeline.build_features(settings, store)
         with stages.stage("train"):
-            trained = pipeline.train(settings, features)
+            trained = pipeline.train(settings, store, features)
+        with stages.stage("label-aware features"):
+            inputs = pipeline.model_inputs(settings, store, trained.model, features)
         with stages.stage("score (+factors)"):
-            scored = trained.model.score(features)
+            scored = trained.model.score(inputs)
         with stages.stage("reasons"):
-            trained.model.reasons(features)
+            trained.model.reasons(inputs)
         with stages.stage("write back"):
-            pipeline.write_scores(settings, store, pipeline.score_users(trained.model, features))
+            pipeline.write_scores(
+                settings, store, pipeline.score_users(trained.model, inputs), inputs
+            )
         store.close()
     finally:
         if args.data_dir is None:

@@ -17,7 +17,7 @@ from sklearn.model_selection import train_test_split
 
 from creditgraph.errors import CreditGraphError
 from creditgraph.settings import Settings
-from graph.features import compute_graph_features
+from graph.features import GraphData, compute_exposure, compute_graph_features
 from graph.schema import SCORE_PROPERTIES
 from graph.store import GraphStore, open_store
 from ingest.history import load_tables, write_history
@@ -59,7 +59,9 @@ def build_features(settings: Settings, store: GraphStore) -> pd.DataFrame:
         raise CreditGraphError(f"no data in {settings.history_dir}; run `creditgraph ingest` first")
     observed = observation_dates(tables)
     tabular = tabular_features(tables, observed)
-    graph = compute_graph_features(store, tabular, observed.max())
+    graph = compute_graph_features(
+        GraphData.export(store), tabular, observed.max(), seed=settings.seed
+    )
     features = tabular.join(graph.reindex(tabular.index))
     write_history(settings.data_dir, "features", features.reset_index())
     return features
@@ -104,11 +106,23 @@ class TrainResult:
     test_metrics: dict[str, float]
 
 
-def train(settings: Settings, features: pd.DataFrame | None = None) -> TrainResult:
+def with_exposure(
+    settings: Settings, data: GraphData, features: pd.DataFrame, labels: pd.Series,
+    train_ids: pd.Index,
+) -> pd.DataFrame:  # fmt: skip
+    """Features plus the label-aware family (out-of-fold for ``train_ids``)."""
+    exposure = compute_exposure(data, features, labels, train_ids, seed=settings.seed)
+    return features.join(exposure.reindex(features.index))
+
+
+def train(
+    settings: Settings, store: GraphStore, features: pd.DataFrame | None = None
+) -> TrainResult:
     """Train on the labelled users, report on the held-out test split, save the model."""
     features = read_features(settings) if features is None else features
     labels = read_labels(settings).reindex(features.index).dropna().astype(int)
     split = split_users(labels, settings.seed)
+    features = with_exposure(settings, GraphData.export(store), features, labels, split.train)
     model = train_model(
         features.loc[labels.index], labels, train_index=split.train, valid_index=split.valid,
         scale=settings.scale, seed=settings.seed,
@@ -125,8 +139,18 @@ def train(settings: Settings, features: pd.DataFrame | None = None) -> TrainResu
     return TrainResult(model, model.save(settings.models_dir), metrics)
 
 
+def model_inputs(
+    settings: Settings, store: GraphStore, model: CreditModel, features: pd.DataFrame
+) -> pd.DataFrame:
+    """What ``model`` scores: features plus label-aware ones from its training labels only."""
+    if model.training_labels is None:
+        return features
+    labels = model.training_labels
+    return with_exposure(settings, GraphData.export(store), features, labels, labels.index)
+
+
 def score_users(model: CreditModel, features: pd.DataFrame) -> pd.DataFrame:
-    """Scores, PDs, five factor points and reasons for every row of ``features``."""
+    """Scores, PDs, five factor points and reasons for every row of model inputs."""
     scored = model.score(features)
     scored["reasons"] = model.reasons(features)
     scored["model_id"] = model.model_id
@@ -134,9 +158,15 @@ def score_users(model: CreditModel, features: pd.DataFrame) -> pd.DataFrame:
     return scored
 
 
-def write_scores(settings: Settings, store: GraphStore, scores: pd.DataFrame) -> Path:
-    """Write scores back to the store (latest) and to versioned Parquet files."""
+def write_scores(
+    settings: Settings, store: GraphStore, scores: pd.DataFrame, inputs: pd.DataFrame
+) -> Path:
+    """Write scores back to the store (latest) and to versioned Parquet files.
+
+    The model inputs are kept beside them so ``explain`` shows exactly what was scored.
+    """
     store.write_properties("User", scores[list(SCORE_PROPERTIES)])
+    write_history(settings.scores_dir, "inputs", inputs.reset_index())
     frame = scores.rename_axis("user_id").reset_index()
     path = write_history(settings.scores_dir, scores["model_id"].iloc[0], frame)
     write_history(settings.scores_dir, "latest", frame)
@@ -169,7 +199,10 @@ def explain(settings: Settings, user_id: str, model: CreditModel | None = None) 
     from scoring.dictionary import spec
 
     model = model or load_model(settings)
-    features = read_features(settings)
+    path = settings.scores_dir / "inputs.parquet"
+    if not path.exists():
+        raise CreditGraphError("nothing scored yet; run `creditgraph score` first")
+    features = pd.read_parquet(path).set_index("user_id")
     if user_id not in features.index:
         raise CreditGraphError(f"unknown user {user_id!r}")
     row = features.loc[[user_id]]
@@ -231,13 +264,14 @@ def run_demo(settings: Settings, step: Step = _quiet) -> DemoResult:
         features = build_features(settings, store)
         mark("features")
         step("training")
-        trained = train(settings, features)
+        trained = train(settings, store, features)
         mark("train")
         step("scoring")
-        scores = score_users(trained.model, features)
+        inputs = model_inputs(settings, store, trained.model, features)
+        scores = score_users(trained.model, inputs)
         mark("score")
         step("writing scores back")
-        write_scores(settings, store, scores)
+        write_scores(settings, store, scores, inputs)
         mark("write back")
     finally:
         store.close()

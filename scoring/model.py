@@ -63,6 +63,7 @@ class CreditModel:
     metrics: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     created_at: str = ""
+    training_labels: pd.Series | None = None  # labels the label-aware features may use
 
     # -- prediction -------------------------------------------------------
     def factor_margins(self, frame: pd.DataFrame) -> np.ndarray:
@@ -158,6 +159,9 @@ class CreditModel:
             "params": self.params,
         }
         (directory / "model.json").write_text(json.dumps(meta, indent=2, default=float))
+        if self.training_labels is not None:
+            frame = self.training_labels.rename("defaulted").rename_axis("user_id").reset_index()
+            frame.to_parquet(directory / "training_labels.parquet", index=False)
         return directory
 
     @classmethod
@@ -168,6 +172,12 @@ class CreditModel:
         meta = json.loads(meta_path.read_text())
         booster = xgb.Booster()
         booster.load_model(directory / "booster.json")
+        labels_path = directory / "training_labels.parquet"
+        labels = (
+            pd.read_parquet(labels_path).set_index("user_id")["defaulted"]
+            if labels_path.exists()
+            else None
+        )
         return cls(
             booster=booster,
             features=[f["name"] for f in meta["features"]],
@@ -182,6 +192,7 @@ class CreditModel:
             metrics=meta["metrics"],
             params=meta["params"],
             created_at=meta["created_at"],
+            training_labels=labels,
         )
 
 
@@ -240,6 +251,7 @@ def train_model(
         fingerprint=fingerprint,
         params={k: v for k, v in config.items()},
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        training_labels=labels.loc[train_index].astype(int),
     )
     train_frame = features.loc[train_index]
     margins = model.factor_margins(train_frame)

@@ -24,19 +24,14 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     pipeline.generate(settings, root / "in", users=3000)
     store = pipeline.open_configured_store(settings)
     report = pipeline.ingest(settings, store, root / "in")
-    features = pipeline.build_features(settings, store)
-    trained = pipeline.train(settings, features)
+    raw = pipeline.build_features(settings, store)
+    trained = pipeline.train(settings, store, raw)
+    features = pipeline.model_inputs(settings, store, trained.model, raw)
     scores = pipeline.score_users(trained.model, features)
-    pipeline.write_scores(settings, store, scores)
+    pipeline.write_scores(settings, store, scores, features)
     store.close()
-    return {
-        "settings": settings,
-        "report": report,
-        "features": features,
-        "trained": trained,
-        "scores": scores,
-        "source": root / "in",
-    }
+    return {"settings": settings, "report": report, "features": features, "trained": trained,
+            "scores": scores, "source": root / "in", "raw": raw}  # fmt: skip
 
 
 def test_every_row_loads(world):
@@ -102,7 +97,11 @@ def test_scores_do_not_depend_on_batch(world):
 
 
 def test_training_is_deterministic(world):
-    again = pipeline.train(world["settings"], world["features"])
+    store = pipeline.open_configured_store(world["settings"])
+    try:
+        again = pipeline.train(world["settings"], store, world["raw"])
+    finally:
+        store.close()
     assert again.model.model_id == world["trained"].model.model_id
     pd.testing.assert_frame_equal(
         again.model.score(world["features"]), world["trained"].model.score(world["features"])

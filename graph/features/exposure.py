@@ -2,80 +2,128 @@
 
 | column | meaning | range |
 |---|---|---|
-| known_neighbours | neighbours whose outcome is known | ≥ 0 |
-| neighbour_default_share | share of known neighbours who defaulted (NaN if none known) | 0–1 |
+| known_neighbours | friends whose outcome is known | ≥ 0 |
+| neighbour_default_share | share of known friends who defaulted (NaN if none known) | 0–1 |
 | hop2_default_share | the same over 2-hop walks | 0–1 |
 | default_ppr | personalized PageRank from known defaulters, × n | ≥ 0 |
 | trust_ppr | personalized PageRank from known good payers (TrustRank-style), × n | ≥ 0 |
+| community_default_rate | default rate of the known members of the user's community | 0–1 |
+| merchant_customer_default_rate | default rate among known customers of the merchants paid | 0–1 |
+| owned_customer_default_rate | for owners: default rate among their merchants' known customers | 0–1 |
 
 Leakage rule: for a training row the features use out-of-fold labels only (the
 row's own fold is hidden), for any other row the training labels only. So a
-node's own label never reaches its own features; ``tests/test_leakage.py``
-proves it by flipping labels.
+row's own label never reaches its own features; ``tests/test_leakage.py``
+proves it by flipping labels. All K+1 label sets are computed together: one
+batched sparse product per step serves every fold.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from graph.features.position import pagerank
 from graph.network import FriendGraph
 
 EXPOSURE_COLUMNS = (
     "known_neighbours", "neighbour_default_share", "hop2_default_share", "default_ppr",
-    "trust_ppr",
+    "trust_ppr", "community_default_rate", "merchant_customer_default_rate",
+    "owned_customer_default_rate",
 )  # fmt: skip
+PPR_DAMPING = 0.5  # exposure is local: half the walk's mass stays within ~2 hops
 
 
-def exposure_from_labels(graph: FriendGraph, bad: np.ndarray, known: np.ndarray) -> pd.DataFrame:
-    """Exposure features for every node, given which labels are known and which are bad."""
+@dataclass(frozen=True)
+class LabelContext:
+    """Everything a label can spread over: friends, communities, merchants paid and owned."""
+
+    graph: FriendGraph
+    community: np.ndarray | None = None  # community id per node
+    pays: sp.csr_matrix | None = None  # users × merchants, 1 where the user paid
+    owns: sp.csr_matrix | None = None  # users × merchants, 1 where the user owns
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def exposure_from_labels(ctx: LabelContext, bad: np.ndarray, known: np.ndarray) -> list[dict]:
+    """Exposure columns for every node under each label set (columns of ``bad``/``known``)."""
     bad = (bad & known).astype(float)
-    good = (known & ~bad.astype(bool)).astype(float)
     known_f = known.astype(float)
-    a = graph.adjacency
+    good = known_f - bad
+    a = ctx.graph.adjacency
     known_1, bad_1 = a @ known_f, a @ bad
     known_2, bad_2 = a @ known_1, a @ bad_1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share_1 = np.where(known_1 > 0, bad_1 / known_1, np.nan)
-        share_2 = np.where(known_2 > 0, bad_2 / known_2, np.nan)
-    n = graph.n
-    default_ppr = pagerank(a, personalization=bad) * n if bad.any() else np.zeros(n)
-    trust_ppr = pagerank(a, personalization=good) * n if good.any() else np.zeros(n)
-    return graph.frame({
-        "known_neighbours": known_1,
-        "neighbour_default_share": share_1,
-        "hop2_default_share": share_2,
-        "default_ppr": default_ppr,
-        "trust_ppr": trust_ppr,
-    })  # fmt: skip
+    n, sets = bad.shape
+    seeds = np.concatenate([bad, good], axis=1)
+    has_seed = seeds.sum(axis=0) > 0
+    ppr = np.zeros_like(seeds)
+    if has_seed.any():
+        ppr[:, has_seed] = pagerank(a, damping=PPR_DAMPING, personalization=seeds[:, has_seed],
+                                    tol=1e-8, max_iter=100) * n  # fmt: skip
+    out = []
+    for j in range(sets):
+        columns = {
+            "known_neighbours": known_1[:, j],
+            "neighbour_default_share": _ratio(bad_1[:, j], known_1[:, j]),
+            "hop2_default_share": _ratio(bad_2[:, j], known_2[:, j]),
+            "default_ppr": ppr[:, j],
+            "trust_ppr": ppr[:, sets + j],
+        }
+        if ctx.community is not None:
+            rate = _ratio(np.bincount(ctx.community, bad[:, j]),
+                          np.bincount(ctx.community, known_f[:, j]))  # fmt: skip
+            columns["community_default_rate"] = rate[ctx.community]
+        if ctx.pays is not None:
+            merchant_bad = ctx.pays.T @ bad[:, j]
+            merchant_known = ctx.pays.T @ known_f[:, j]
+            columns["merchant_customer_default_rate"] = _ratio(
+                ctx.pays @ merchant_bad, ctx.pays @ merchant_known
+            )
+            if ctx.owns is not None:
+                columns["owned_customer_default_rate"] = _ratio(
+                    ctx.owns @ merchant_bad, ctx.owns @ merchant_known
+                )
+        out.append(columns)
+    return out
 
 
 def exposure_features(
-    graph: FriendGraph,
+    ctx: LabelContext | FriendGraph,
     labels: pd.Series,
     train_ids: pd.Index,
     *,
     folds: int = 5,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Leakage-safe exposure features for every node of ``graph``.
+    """Leakage-safe exposure features for every node.
 
     ``labels`` (1 = bad) is indexed by node id; only the entries in
     ``train_ids`` are ever read. Training rows get out-of-fold values (K
     folds), every other row values from all training labels.
     """
+    if isinstance(ctx, FriendGraph):
+        ctx = LabelContext(ctx)
+    graph = ctx.graph
     position = pd.Series(np.arange(graph.n), index=graph.ids)
     train_pos = position.reindex(train_ids).dropna().to_numpy(dtype=np.int64)
-    bad = np.zeros(graph.n, dtype=bool)
-    bad[train_pos] = labels.reindex(graph.ids[train_pos]).to_numpy(dtype=float) == 1
-    known = np.zeros(graph.n, dtype=bool)
-    known[train_pos] = True
-    out = exposure_from_labels(graph, bad, known)
+    is_bad = np.zeros(graph.n, dtype=bool)
+    is_bad[train_pos] = labels.reindex(graph.ids[train_pos]).to_numpy(dtype=float) == 1
     fold_of = np.random.default_rng(seed).permutation(len(train_pos)) % folds
+    known = np.zeros((graph.n, folds + 1), dtype=bool)
+    known[train_pos, :] = True
     for fold in range(folds):
-        held_out = train_pos[fold_of == fold]
-        visible = known.copy()
-        visible[held_out] = False
-        out.iloc[held_out] = exposure_from_labels(graph, bad, visible).iloc[held_out].to_numpy()
+        known[train_pos[fold_of == fold], fold + 1] = False  # hide the fold from itself
+    bad = known & is_bad[:, None]
+    results = exposure_from_labels(ctx, bad, known)
+    out = pd.DataFrame(results[0], index=graph.ids)
+    for fold in range(folds):
+        rows = train_pos[fold_of == fold]
+        out.iloc[rows] = pd.DataFrame(results[fold + 1]).iloc[rows].to_numpy()
     return out

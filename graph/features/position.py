@@ -26,31 +26,34 @@ def pagerank(
     tol: float = 1e-10,
     max_iter: int = 200,
 ) -> np.ndarray:
-    """PageRank by power iteration on a symmetric (or directed, row = source) adjacency.
+    """PageRank by power iteration (row = source), networkx's conventions.
 
-    Dangling nodes spread their mass by the personalization vector (uniform by
-    default), which is networkx's convention, so the two agree.
+    ``personalization`` may be one vector (n,) or several as columns (n, k):
+    all k walks then share each sparse product. Dangling nodes spread their
+    mass by the personalization (uniform by default), as networkx does.
     """
     n = adjacency.shape[0]
     if n == 0:
         return np.zeros(0)
+    if personalization is None:
+        teleport = np.full((n, 1), 1.0 / n)
+    else:
+        teleport = np.asarray(personalization, dtype=float).reshape(n, -1)
+        totals = teleport.sum(axis=0)
+        teleport = np.divide(teleport, totals, out=np.zeros_like(teleport), where=totals > 0)
     out = np.asarray(adjacency.sum(axis=1)).ravel()
-    teleport = (
-        np.full(n, 1.0 / n) if personalization is None else personalization / personalization.sum()
-    )
     inverse = np.divide(1.0, out, out=np.zeros(n), where=out > 0)
     transition = (sp.diags(inverse) @ adjacency).T.tocsr()
     dangling = out == 0
     rank = teleport.copy()
     for _ in range(max_iter):  # iterations, not nodes: each step is one sparse product
-        new = (
-            damping * (transition @ rank + rank[dangling].sum() * teleport)
-            + (1 - damping) * teleport
-        )
-        if np.abs(new - rank).sum() < n * tol:
-            return new
+        spill = rank[dangling].sum(axis=0)
+        new = damping * (transition @ rank + spill * teleport) + (1 - damping) * teleport
+        converged = np.abs(new - rank).sum(axis=0).max() < n * tol
         rank = new
-    return rank
+        if converged:
+            break
+    return rank.ravel() if personalization is None or np.ndim(personalization) == 1 else rank
 
 
 def position_features(graph: FriendGraph) -> pd.DataFrame:
@@ -61,7 +64,7 @@ def position_features(graph: FriendGraph) -> pd.DataFrame:
     coreness = np.asarray(graph.igraph.coreness(), dtype=float)
     return graph.frame(
         {
-            "pagerank_scaled": pagerank(graph.adjacency) * graph.n,
+            "pagerank_scaled": pagerank(graph.adjacency, tol=1e-9) * graph.n,
             "component_size": component_size.astype(float),
             "clustering": clustering,
             "coreness": coreness,
