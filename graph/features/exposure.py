@@ -8,7 +8,7 @@
 | default_ppr | personalized PageRank from known defaulters, × n | ≥ 0 |
 | trust_ppr | personalized PageRank from known good payers (TrustRank-style), × n | ≥ 0 |
 | community_default_rate | default rate of the known members of the user's community | 0–1 |
-| merchant_customer_default_rate | default rate among known customers of the merchants paid | 0–1 |
+| merchant_customer_default_rate | default rate of known customers of merchants paid | 0–1 |
 | owned_customer_default_rate | for owners: default rate among their merchants' known customers | 0–1 |
 
 Leakage rule: for a training row the features use out-of-fold labels only (the

@@ -2,9 +2,9 @@
 
 | column | meaning | range |
 |---|---|---|
-| merchant_customer_on_time_share | mean repayment on-time share of the other customers of the merchants a user pays | 0–1 |
+| merchant_customer_on_time_share | on-time share of other customers of merchants paid | 0–1 |
 | owned_customer_count | distinct customers of the merchants a user owns (0 for non-owners) | ≥ 0 |
-| owned_customer_on_time_share | owners: mean on-time share of their customers (NaN otherwise) | 0–1 |
+| owned_customer_on_time_share | owners: mean on-time share of their customers | 0–1 |
 """
 
 from __future__ import annotations
