@@ -9,7 +9,7 @@
 | trust_ppr | personalized PageRank from known good payers (TrustRank-style), × n | ≥ 0 |
 | community_default_rate | default rate of the known members of the user's community | 0–1 |
 | merchant_customer_default_rate | default rate of known customers of merchants paid | 0–1 |
-| owned_customer_default_rate | for owners: default rate among their merchants' known customers | 0–1 |
+| owned_customer_default_rate | owners: default rate of their merchants' known customers | 0–1 |
 
 Leakage rule: for a training row the features use out-of-fold labels only (the
 row's own fold is hidden), for any other row the training labels only. So a
