@@ -195,6 +195,32 @@ def score(
 
 
 @app.command()
+def report(data_dir: DataDir = None,
+           model: Annotated[str | None, typer.Option(help="model id (default: latest)")] = None,
+           open_browser: Annotated[bool, typer.Option("--open", help="open in a browser")] = False,
+           ) -> None:  # fmt: skip
+    """Write the HTML model report (plots, calibration by band, PD per band)."""
+    settings = _settings(data_dir)
+    try:
+        with console.status("writing report"):
+            result = pipeline.report(settings, pipeline.load_model(settings, model))
+    except CreditGraphError as exc:
+        raise _fail(exc) from exc
+    _print_metrics(result.headline, pipeline.load_model(settings, model).model_id)
+    table = Table("band", "users", "observed", "expected", title="default rate per band")
+    for band, row in result.bands.iterrows():
+        table.add_row(
+            str(band), f"{row['users']:,.0f}", f"{row['observed']:.2%}", f"{row['expected']:.2%}"
+        )
+    console.print(table)
+    console.print(f"report: {result.path}")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(result.path.resolve().as_uri())
+
+
+@app.command()
 def explain(
     user_id: str,
     data_dir: DataDir = None,
@@ -221,25 +247,6 @@ def explain(
         top.add_row(row.feature, row.factor, _fmt(row.value), f"{row.points:+.1f}")
     console.print(top)
     console.print("reasons: " + ("; ".join(result.reasons) or "none"))
-
-
-@app.command()
-def cypher(
-    statement: str,
-    data_dir: DataDir = None,
-    store: StoreOpt = None,
-    param: Annotated[list[str] | None, typer.Option("--param", help="name=value")] = None,
-    limit: Annotated[int, typer.Option(help="rows to show")] = 50,
-) -> None:
-    """Run one read-only Cypher statement (writes are refused before they run)."""
-    settings = _settings(data_dir, store)
-    params = dict(_parse_param(p) for p in param or [])
-    try:
-        with pipeline.open_configured_store(settings) as graph_store:
-            frame = graph_store.query(statement, params)
-    except CreditGraphError as exc:
-        raise _fail(exc) from exc
-    _print_frame(frame.head(limit))
 
 
 @app.command()
@@ -294,14 +301,76 @@ def evaluate(
         json_out.write_text(json.dumps(result, indent=2))
 
 
-def _parse_param(text: str) -> tuple[str, object]:
-    name, _, value = text.partition("=")
-    for cast in (int, float):
-        try:
-            return name, cast(value)
-        except ValueError:
-            pass
-    return name, value
+query_app = typer.Typer(help="The Cypher investigation library (read-only).", no_args_is_help=True)
+app.add_typer(query_app, name="query")
+ParamOpt = Annotated[
+    list[str] | None, typer.Option("--param", help="name=value (or name:type=value)")
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="table, csv or json")]
+LimitOpt = Annotated[int, typer.Option(help="most rows to return")]
+TimeoutOpt = Annotated[float, typer.Option(help="seconds before the query is stopped")]
+
+
+@app.command()
+def cypher(statement: str, data_dir: DataDir = None, store: StoreOpt = None,
+           param: ParamOpt = None, fmt: FormatOpt = "table", limit: LimitOpt = 1000,
+           timeout: TimeoutOpt = 60.0) -> None:  # fmt: skip
+    """Run one ad-hoc read-only Cypher statement (writes are refused before they run)."""
+    import queries
+
+    settings = _settings(data_dir, store)
+    try:
+        with pipeline.open_configured_store(settings) as graph_store:
+            frame = queries.run_cypher(graph_store, statement, queries.parse_params(param or []),
+                                       limit=limit, timeout_s=timeout)  # fmt: skip
+    except CreditGraphError as exc:
+        raise _fail(exc) from exc
+    _emit(frame, fmt)
+
+
+@query_app.command("list")
+def query_list() -> None:
+    """Every investigation, with its parameters and a one-line description."""
+    import queries
+
+    _print_frame(queries.catalogue())
+
+
+@query_app.command("show")
+def query_show(name: str) -> None:
+    """The text of an investigation (and its embedded-dialect variant)."""
+    import queries
+
+    try:
+        console.print(queries.show(name), markup=False, highlight=False)
+    except CreditGraphError as exc:
+        raise _fail(exc) from exc
+
+
+@query_app.command("run")
+def query_run(name: str, data_dir: DataDir = None, store: StoreOpt = None,
+              param: ParamOpt = None, fmt: FormatOpt = "table", limit: LimitOpt = 1000,
+              timeout: TimeoutOpt = 60.0) -> None:  # fmt: skip
+    """Run an investigation with typed parameters; the store is only read."""
+    import queries
+
+    settings = _settings(data_dir, store)
+    try:
+        params = queries.parse_params(param or [], name)
+        with pipeline.open_configured_store(settings) as graph_store:
+            frame = queries.run(graph_store, name, params, limit=limit, timeout_s=timeout)
+    except CreditGraphError as exc:
+        raise _fail(exc) from exc
+    _emit(frame, fmt)
+
+
+def _emit(frame: pd.DataFrame, fmt: str) -> None:
+    import queries
+
+    if fmt == "table":
+        _print_frame(frame)
+    else:
+        typer.echo(queries.format_result(frame, fmt))
 
 
 # -- printing -------------------------------------------------------------------

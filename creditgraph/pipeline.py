@@ -20,7 +20,7 @@ from creditgraph.settings import Settings
 from graph.features import GraphData, compute_exposure, compute_graph_features
 from graph.schema import SCORE_PROPERTIES
 from graph.store import GraphStore, open_store
-from ingest.history import load_tables, write_history
+from ingest.history import load_tables, read_history, write_history
 from ingest.load import LoadReport, load_directory
 from scoring.dictionary import FACTORS
 from scoring.features import observation_dates, tabular_features
@@ -165,7 +165,16 @@ def write_scores(
 
     The model inputs are kept beside them so ``explain`` shows exactly what was scored.
     """
-    store.write_properties("User", scores[list(SCORE_PROPERTIES)])
+    previous = read_history(settings.scores_dir, "latest")
+    written = scores[list(SCORE_PROPERTIES)].copy()
+    # Network position and community travel with the scores, for investigations.
+    written["pagerank"] = inputs["pagerank_scaled"].reindex(written.index).astype(float)
+    written["community"] = inputs["community"].reindex(written.index).astype("int64")
+    if previous is not None and previous["model_id"].iloc[0] != scores["model_id"].iloc[0]:
+        before = previous.set_index("user_id").reindex(written.index)
+        written["prev_score"] = before["score"].astype(float)
+        written["prev_model_id"] = before["model_id"].astype(object)
+    store.write_properties("User", written)
     write_history(settings.scores_dir, "inputs", inputs.reset_index())
     frame = scores.rename_axis("user_id").reset_index()
     path = write_history(settings.scores_dir, scores["model_id"].iloc[0], frame)
@@ -177,6 +186,26 @@ def load_model(settings: Settings, model_id: str | None = None) -> CreditModel:
     if model_id:
         return CreditModel.load(settings.models_dir / model_id)
     return latest_model(settings.models_dir)
+
+
+def report(settings: Settings, model: CreditModel | None = None):  # -> scoring.report.Report
+    """Write the HTML model report for the held-out test split of the latest scoring run."""
+    from scoring.report import write_report
+
+    model = model or load_model(settings)
+    inputs = read_inputs(settings)
+    labels = read_labels(settings).reindex(inputs.index).dropna().astype(int)
+    test = split_users(labels, settings.seed).test
+    scored = model.score(inputs.loc[test])
+    return write_report(model, scored, labels, settings.data_dir / "reports" / model.model_id)
+
+
+def read_inputs(settings: Settings) -> pd.DataFrame:
+    """The model inputs of the latest scoring run."""
+    path = settings.scores_dir / "inputs.parquet"
+    if not path.exists():
+        raise CreditGraphError("nothing scored yet; run `creditgraph score` first")
+    return pd.read_parquet(path).set_index("user_id")
 
 
 # -- explanation --------------------------------------------------------------
@@ -199,10 +228,7 @@ def explain(settings: Settings, user_id: str, model: CreditModel | None = None) 
     from scoring.dictionary import spec
 
     model = model or load_model(settings)
-    path = settings.scores_dir / "inputs.parquet"
-    if not path.exists():
-        raise CreditGraphError("nothing scored yet; run `creditgraph score` first")
-    features = pd.read_parquet(path).set_index("user_id")
+    features = read_inputs(settings)
     if user_id not in features.index:
         raise CreditGraphError(f"unknown user {user_id!r}")
     row = features.loc[[user_id]]

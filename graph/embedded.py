@@ -29,9 +29,9 @@ from graph.schema import (
     INT,
     NODE_TYPES,
     REL_TYPES,
-    SCORE_PROPERTIES,
     STRING,
     TIMESTAMP,
+    WRITTEN_PROPERTIES,
     NodeType,
     RelType,
 )
@@ -53,6 +53,8 @@ class EmbeddedStore:
     ``path=None`` gives an in-memory database (for tests); otherwise the
     database lives in ``path`` (created if missing).
     """
+
+    dialect = "embedded"
 
     def __init__(self, path: Path | str | None = None, *, query_timeout_ms: int = 60_000) -> None:
         self.path = Path(path) if path is not None else None
@@ -215,7 +217,7 @@ class EmbeddedStore:
 
     def write_properties(self, label: str, frame: pd.DataFrame) -> int:
         node = NODE_TYPES[label]
-        kinds = {c: SCORE_PROPERTIES.get(c) or _kind_of(frame[c]) for c in frame.columns}
+        kinds = {c: WRITTEN_PROPERTIES.get(c) or _kind_of(frame[c]) for c in frame.columns}
         rows = frame.rename_axis(node.key).reset_index()
         with self._lock:
             self._add_columns(label, kinds)
@@ -256,15 +258,21 @@ class EmbeddedStore:
         table = self._arrow(f"MATCH (n:{label}) RETURN offset(id(n)) AS o ORDER BY o")
         return table.column("o").to_numpy()
 
-    def query(self, cypher: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    def query(
+        self, cypher: str, params: Mapping[str, Any] | None = None, *,
+        timeout_s: float | None = None,
+    ) -> pd.DataFrame:  # fmt: skip
         check_read_only(cypher)
         conn = self._connect()  # reads never share the writer's connection
+        if timeout_s is not None:
+            conn.set_query_timeout(int(timeout_s * 1000))
         try:
-            return conn.execute(cypher, dict(params or {})).get_as_df()
+            table = conn.execute(cypher, dict(params or {})).get_as_arrow()
         except RuntimeError as exc:
             raise QueryError(str(exc)) from exc
         finally:
             conn.close()
+        return _narrow_decimals(table).to_pandas()
 
     def close(self) -> None:
         self._conn.close()
@@ -318,6 +326,14 @@ def _to_arrow(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pa.Table:
             values = pd.to_datetime(values)
         arrays[column] = pa.array(values, type=arrow_type, from_pandas=True)
     return pa.table(arrays)
+
+
+def _narrow_decimals(table: pa.Table) -> pa.Table:
+    """``sum()`` of INT64 comes back as INT128 (decimal128(38, 0)): give it back as int64."""
+    for i, column in enumerate(table.schema):
+        if pa.types.is_decimal(column.type) and column.type.scale == 0:
+            table = table.set_column(i, column.name, table.column(i).cast(pa.int64()))
+    return table
 
 
 def _kind_of(series: pd.Series) -> str:

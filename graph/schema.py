@@ -74,3 +74,11 @@ SCORE_PROPERTIES: dict[str, str] = {
     "model_id": STRING,
     "scored_at": TIMESTAMP,
 }
+# Also written onto User by scoring: network position, community, the previous version's score.
+DERIVED_PROPERTIES: dict[str, str] = {
+    "pagerank": FLOAT,
+    "community": INT,
+    "prev_score": FLOAT,
+    "prev_model_id": STRING,
+}
+WRITTEN_PROPERTIES: dict[str, str] = {**SCORE_PROPERTIES, **DERIVED_PROPERTIES}

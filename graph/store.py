@@ -41,6 +41,8 @@ class EdgeArrays:
 class GraphStore(Protocol):
     """What every store does. Writes are serialised by the store itself."""
 
+    dialect: str  # "embedded" or "neo4j": which text of a library query to send
+
     def ensure_schema(self) -> None:
         """Create node/relationship tables (or constraints) if they do not exist."""
 
@@ -63,7 +65,10 @@ class GraphStore(Protocol):
     def write_properties(self, label: str, frame: pd.DataFrame) -> int:
         """Set properties on existing nodes: ``frame`` is indexed by key, one column a property."""
 
-    def query(self, cypher: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    def query(
+        self, cypher: str, params: Mapping[str, Any] | None = None, *,
+        timeout_s: float | None = None,
+    ) -> pd.DataFrame:  # fmt: skip
         """Run one read-only, parameterised Cypher statement and return its rows."""
 
     def atomic(self) -> AbstractContextManager[None]:

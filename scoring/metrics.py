@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+import pandas as pd
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
 
 
 def ks_statistic(y: np.ndarray, p: np.ndarray) -> float:
-    """Kolmogorov–Smirnov distance between the score distributions of bads and goods."""
-    order = np.argsort(p, kind="stable")
-    y = np.asarray(y)[order]
-    bad = np.cumsum(y) / max(y.sum(), 1)
-    good = np.cumsum(1 - y) / max((1 - y).sum(), 1)
-    return float(np.max(np.abs(bad - good)))
+    """Kolmogorov–Smirnov distance between the PD distributions of bads and goods (ties-aware)."""
+    fpr, tpr, _ = roc_curve(y, p)
+    return float(np.max(tpr - fpr))
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
@@ -37,3 +35,56 @@ def summary(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
         "mean_pd": float(np.mean(p)),
         "n": int(len(y)),
     }
+
+
+def hosmer_lemeshow(y: np.ndarray, p: np.ndarray, groups: int = 10) -> tuple[float, float]:
+    """Hosmer–Lemeshow statistic over equal-count groups of PD, and its p-value (df = g − 2)."""
+    from scipy.stats import chi2
+
+    order = np.argsort(p, kind="stable")
+    y, p = np.asarray(y, dtype=float)[order], np.asarray(p, dtype=float)[order]
+    statistic = 0.0
+    for chunk in np.array_split(np.arange(len(y)), groups):
+        n, observed, expected = len(chunk), y[chunk].sum(), p[chunk].sum()
+        if n and 0 < expected < n:
+            statistic += (observed - expected) ** 2 / (expected * (1 - expected / n))
+    return float(statistic), float(chi2.sf(statistic, groups - 2))
+
+
+def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
+    """Population stability index of ``actual`` against ``expected`` (quantile bins of expected).
+
+    Rule of thumb: < 0.1 stable, 0.1–0.25 some shift, > 0.25 a real shift.
+    """
+    expected = np.asarray(expected, dtype=float)
+    actual = np.asarray(actual, dtype=float)
+    expected, actual = expected[~np.isnan(expected)], actual[~np.isnan(actual)]
+    edges = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)))
+    if len(edges) < 2:
+        return 0.0
+    e = np.histogram(np.clip(expected, edges[0], edges[-1]), edges)[0] / len(expected)
+    a = np.histogram(np.clip(actual, edges[0], edges[-1]), edges)[0] / max(len(actual), 1)
+    e, a = np.clip(e, 1e-6, None), np.clip(a, 1e-6, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def feature_psi(expected: pd.DataFrame, actual: pd.DataFrame) -> pd.Series:
+    """PSI per numeric feature between two populations."""
+    numeric = [c for c in expected.columns if pd.api.types.is_numeric_dtype(expected[c])]
+    return pd.Series({c: psi(expected[c].to_numpy(), actual[c].to_numpy()) for c in numeric})
+
+
+def adverse_impact_ratio(approved: np.ndarray, group: pd.Series) -> pd.Series:
+    """Approval rate of each group over the most-approved group's (the four-fifths rule: < 0.8)."""
+    rates = pd.Series(np.asarray(approved, dtype=float), index=group.index).groupby(group).mean()
+    return rates / rates.max()
+
+
+def band_table(y: np.ndarray, pd_: np.ndarray, score: np.ndarray, width: int = 50) -> pd.DataFrame:
+    """Users, observed and expected default rate per score band."""
+    lows = (np.floor(np.minimum(score, 949.999) / width) * width).astype(int)
+    frame = pd.DataFrame({"band": lows, "y": y, "pd": pd_})
+    table = frame.groupby("band").agg(users=("y", "size"), observed=("y", "mean"),
+                                      expected=("pd", "mean"))  # fmt: skip
+    table.index = [f"{lo}–{lo + width - 1}" for lo in table.index]
+    return table

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import write_csv
+
 from creditgraph.errors import SchemaError
 from ingest.load import load_directory
 

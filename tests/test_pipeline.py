@@ -192,3 +192,18 @@ def test_ingest_cli_exits_nonzero_on_rejects(tmp_path: Path):
     assert result.exit_code == 1
     assert "rejected" in result.output
     assert (tmp_path / "d" / "rejects" / "users.csv").exists()
+
+
+def test_report_writes_html_and_plots(world):
+    result = pipeline.report(world["settings"])
+    html = result.path.read_text()
+    for image in ("score_distribution.png", "roc.png", "calibration.png",
+                  "factor_importance.png", "pd_per_band.png"):  # fmt: skip
+        assert (result.path.parent / image).stat().st_size > 5000
+        assert image in html
+    assert result.headline["roc_auc"] == pytest.approx(world["trained"].test_metrics["roc_auc"])
+    assert result.bands["users"].sum() == result.headline["n"]
+
+
+def test_calibration_is_good_on_test_split(world):
+    assert world["trained"].test_metrics["ece"] < 0.04

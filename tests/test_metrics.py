@@ -1,0 +1,44 @@
+"""Metrics against hand-computed answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scoring import metrics
+
+
+def test_ks_perfect_and_useless():
+    y = np.array([0, 0, 1, 1])
+    assert metrics.ks_statistic(y, np.array([0.1, 0.2, 0.8, 0.9])) == 1.0
+    assert metrics.ks_statistic(y, np.array([0.5, 0.5, 0.5, 0.5])) <= 0.5
+
+
+def test_psi_zero_for_same_population_and_large_for_shift():
+    rng = np.random.default_rng(0)
+    a = rng.normal(600, 80, 5000)
+    assert metrics.psi(a, a) == pytest.approx(0.0, abs=1e-9)
+    assert metrics.psi(a, a + 80) > 0.25
+
+
+def test_hosmer_lemeshow_calibrated_vs_not():
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0.01, 0.5, 20000)
+    y = (rng.random(20000) < p).astype(int)
+    assert metrics.hosmer_lemeshow(y, p)[1] > 0.01
+    assert metrics.hosmer_lemeshow(y, np.clip(p * 1.6, 0, 0.99))[1] < 1e-6
+
+
+def test_adverse_impact_ratio():
+    group = pd.Series(["a"] * 10 + ["b"] * 10)
+    approved = np.array([1] * 8 + [0] * 2 + [1] * 4 + [0] * 6)
+    ratio = metrics.adverse_impact_ratio(approved, group)
+    assert ratio["a"] == 1.0 and ratio["b"] == pytest.approx(0.5)
+
+
+def test_band_table_counts_and_rates():
+    table = metrics.band_table(np.array([1, 0, 0, 1]), np.array([0.3, 0.1, 0.02, 0.2]),
+                               np.array([420, 430, 700, 950]))  # fmt: skip
+    assert table.loc["400–449", "users"] == 2 and table.loc["400–449", "observed"] == 0.5
+    assert table.loc["900–949", "users"] == 1  # 950 belongs to the top band
