@@ -19,7 +19,14 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/creditgraph demo
 
-test: setup
+# Neo4j's own Cypher parser (npm), so every statement we can send is checked in the tests.
+CYPHER_LINT := tools/cypher-lint/node_modules/@neo4j-cypher/language-support/package.json
+
+$(CYPHER_LINT): tools/cypher-lint/package.json tools/cypher-lint/package-lock.json
+	npm ci --prefix tools/cypher-lint --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: setup $(CYPHER_LINT)
 	$(BIN)/python -m pytest -q
 
 lint: setup

@@ -160,9 +160,14 @@ def features(data_dir: DataDir = None, store: StoreOpt = None) -> None:
 
 
 @app.command()
-def train(data_dir: DataDir = None, store: StoreOpt = None, seed: SeedOpt = None) -> None:
+def train(
+    data_dir: DataDir = None, store: StoreOpt = None, seed: SeedOpt = None,
+    split: Annotated[str | None, typer.Option(help="random or time (out-of-time)")] = None,
+    calibration: Annotated[str | None, typer.Option(help="platt or isotonic")] = None,
+) -> None:  # fmt: skip
     """Train, calibrate and save a model; print held-out metrics."""
-    settings = _settings(data_dir, store, seed)
+    settings = load_settings(data_dir=data_dir, store=store, seed=seed, split=split,
+                             calibration=calibration)  # fmt: skip
     try:
         with pipeline.open_configured_store(settings) as graph_store, console.status("training"):
             result = pipeline.train(settings, graph_store)
@@ -371,6 +376,106 @@ def _emit(frame: pd.DataFrame, fmt: str) -> None:
         _print_frame(frame)
     else:
         typer.echo(queries.format_result(frame, fmt))
+
+
+# -- partner access ---------------------------------------------------------------
+partner_app = typer.Typer(help="Partners who may look scores up (with a subject's grant).",
+                          no_args_is_help=True)  # fmt: skip
+subject_app = typer.Typer(help="Subjects: tokens to manage their own grants.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log of every lookup and grant.",
+                        no_args_is_help=True)  # fmt: skip
+app.add_typer(partner_app, name="partner")
+app.add_typer(subject_app, name="subject")
+app.add_typer(audit_app, name="audit")
+
+
+def _access_db(data_dir: Path | None) -> Path:
+    from creditgraph.access.db import default_db_path
+
+    return default_db_path(_settings(data_dir).data_dir)
+
+
+@app.command()
+def serve(data_dir: DataDir = None, store: StoreOpt = None,
+          host: Annotated[str, typer.Option(help="address to bind (loopback)")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="port")] = 8000) -> None:  # fmt: skip
+    """Serve authorized score lookups over HTTP (OpenAPI docs at /docs)."""
+    from creditgraph.access import ParquetScoreSource, StoreScoreSource
+    from creditgraph.access.service import serve as run_server
+
+    settings = _settings(data_dir, store)
+    latest = settings.scores_dir / "latest.parquet"
+    if settings.store in ("embedded", "memory"):
+        if not latest.exists():
+            raise _fail(CreditGraphError("no scores yet: run `creditgraph score` first"))
+        source = ParquetScoreSource(latest)
+    else:
+        source = StoreScoreSource(pipeline.open_configured_store(settings))
+    console.print(f"serving on http://{host}:{port} (docs at /docs)")
+    run_server(_access_db(data_dir), source, host=host, port=port)
+
+
+@partner_app.command("add")
+def partner_add(name: str, data_dir: DataDir = None) -> None:
+    """Register a partner; prints its id and API key (shown once, stored hashed)."""
+    from creditgraph.access import add_partner
+
+    partner_id, key = add_partner(_access_db(data_dir), name)
+    console.print(f"partner id: {partner_id}\nAPI key (shown once): {key}")
+
+
+@partner_app.command("revoke")
+def partner_revoke(partner_id: str, data_dir: DataDir = None) -> None:
+    """Revoke a partner's API key."""
+    from creditgraph.access import revoke_partner
+
+    revoke_partner(_access_db(data_dir), partner_id)
+    console.print(f"revoked {partner_id}")
+
+
+@partner_app.command("list")
+def partner_list(data_dir: DataDir = None) -> None:
+    """Registered partners."""
+    from creditgraph.access import list_partners
+
+    _print_frame(pd.DataFrame([p.__dict__ for p in list_partners(_access_db(data_dir))]))
+
+
+@subject_app.command("token")
+def subject_token(subject_id: str, data_dir: DataDir = None) -> None:
+    """Issue a token a subject uses to grant, list and revoke access (shown once)."""
+    from creditgraph.access import issue_subject_token
+
+    console.print(f"token (shown once): {issue_subject_token(_access_db(data_dir), subject_id)}")
+
+
+@audit_app.command("verify")
+def audit_verify(data_dir: DataDir = None) -> None:
+    """Check the audit chain: any edit, deletion or reordering is reported."""
+    from creditgraph.access import verify_audit
+
+    report = verify_audit(_access_db(data_dir))
+    if report.ok:
+        console.print(f"audit log intact: {report.entries} entries, head {report.head_hash[:16]}")
+        return
+    for problem in report.problems:
+        console.print(f"[red]{problem}[/]")
+    raise typer.Exit(code=1)
+
+
+@app.command("rotate-key")
+def rotate_key(data_dir: DataDir = None) -> None:
+    """Re-encrypt personal data from CREDITGRAPH_KEY to CREDITGRAPH_NEW_KEY (no data loss)."""
+    from creditgraph.access.pii import load_key
+    from creditgraph.access.pii import rotate_key as rotate
+
+    settings = _settings(data_dir)
+    try:
+        result = rotate(settings.data_dir, load_key(), load_key("CREDITGRAPH_NEW_KEY"))
+    except CreditGraphError as exc:
+        raise _fail(exc) from exc
+    console.print(str(result))
+    console.print("now set CREDITGRAPH_KEY to the new key")
 
 
 # -- printing -------------------------------------------------------------------

@@ -74,6 +74,17 @@ def read_features(settings: Settings) -> pd.DataFrame:
     return pd.read_parquet(path).set_index("user_id")
 
 
+def split_for(settings: Settings, labels: pd.Series) -> Split:
+    """The split the settings ask for (random or out of time)."""
+    if settings.split == "time":
+        tables = load_tables(settings.history_dir)
+        observed = tables["labels"].set_index("user_id")["observation_date"]
+        return split_users(labels, settings.seed, observed=observed)
+    if settings.split != "random":
+        raise CreditGraphError(f"split must be 'random' or 'time', not {settings.split!r}")
+    return split_users(labels, settings.seed)
+
+
 def read_labels(settings: Settings) -> pd.Series:
     tables = load_tables(settings.history_dir)
     if "labels" not in tables:
@@ -88,8 +99,28 @@ class Split:
     test: pd.Index
 
 
-def split_users(labels: pd.Series, seed: int, valid: float = 0.2, test: float = 0.2) -> Split:
-    """Stratified random train / validation (early stopping + calibration) / test split."""
+def split_users(
+    labels: pd.Series, seed: int, valid: float = 0.2, test: float = 0.2,
+    observed: pd.Series | None = None,
+) -> Split:  # fmt: skip
+    """Train / validation (early stopping + calibration) / test split.
+
+    With ``observed`` (each user's observation date) the split is out of time:
+    the latest observation cohort is the test set and the earlier cohorts are
+    split, stratified, into train and validation. Otherwise it is a stratified
+    random split.
+    """
+    if observed is not None:
+        dates = pd.to_datetime(observed.reindex(labels.index))
+        later = (dates == dates.max()).to_numpy()
+        if later.all():
+            raise CreditGraphError("an out-of-time split needs at least two observation dates")
+        earlier = labels[~later]
+        train_pos, valid_pos = train_test_split(
+            np.arange(len(earlier)), test_size=valid / (1 - test), stratify=earlier,
+            random_state=seed,
+        )  # fmt: skip
+        return Split(earlier.index[train_pos], earlier.index[valid_pos], labels.index[later])
     positions = np.arange(len(labels))  # positions, not ids: sklearn indexes arrays
     rest, test_pos = train_test_split(positions, test_size=test, stratify=labels, random_state=seed)
     train_pos, valid_pos = train_test_split(
@@ -121,11 +152,11 @@ def train(
     """Train on the labelled users, report on the held-out test split, save the model."""
     features = read_features(settings) if features is None else features
     labels = read_labels(settings).reindex(features.index).dropna().astype(int)
-    split = split_users(labels, settings.seed)
+    split = split_for(settings, labels)
     features = with_exposure(settings, GraphData.export(store), features, labels, split.train)
     model = train_model(
         features.loc[labels.index], labels, train_index=split.train, valid_index=split.valid,
-        scale=settings.scale, seed=settings.seed,
+        scale=settings.scale, seed=settings.seed, calibration=settings.calibration,
     )  # fmt: skip
     test = features.loc[split.test]
     y_test = labels.loc[split.test].to_numpy()
@@ -195,7 +226,7 @@ def report(settings: Settings, model: CreditModel | None = None):  # -> scoring.
     model = model or load_model(settings)
     inputs = read_inputs(settings)
     labels = read_labels(settings).reindex(inputs.index).dropna().astype(int)
-    test = split_users(labels, settings.seed).test
+    test = split_for(settings, labels).test
     scored = model.score(inputs.loc[test])
     return write_report(model, scored, labels, settings.data_dir / "reports" / model.model_id)
 

@@ -38,6 +38,8 @@ class Settings:
     seed: int = 42
     demo_users: int = 20_000
     batch_size: int = 10_000
+    split: str = "random"  # "random" (stratified) or "time" (latest observation cohort = test)
+    calibration: str = "platt"  # "platt" (keeps points additive) or "isotonic"
     scale: ScoreScale = field(default_factory=ScoreScale)
 
     @property

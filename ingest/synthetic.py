@@ -3,8 +3,9 @@
 ``generate_world(n_users, seed=...)`` builds every input file declared in
 :mod:`ingest.schemas` plus a ``truth`` table (the hidden variables the world was
 drawn from, for tests and evaluation only; ingest never loads it). Everything is
-vectorised numpy: 20,000 users take well under a second, 1,000,000 users a
-minute or so. The same ``n_users`` and ``seed`` always give identical tables.
+vectorised numpy: 20,000 users take about half a second, 1,000,000 users about
+half a minute and ~4.5 GB (more when writing files). The same ``n_users`` and
+``seed`` always give identical tables.
 
 The Markdown description of the files and of how risk is planted is kept in
 ``WORLD_DESCRIPTION`` (appended to this docstring below) so the README can reuse it.
@@ -122,17 +123,28 @@ _DEFAULT_SLOPE = 1.7  # default log-odds per unit of -latent_credit
 _TARGET_DEFAULT_RATE = 0.09
 
 _OCC = {name: i for i, name in enumerate(OCCUPATION)}
-# Wealth offset by occupation (drives balances, amounts); same order as OCCUPATION.
+# Hidden wealth offset by occupation (drives balances and amounts).
 _OCC_WEALTH = np.array(
-    [-0.7 if o == "student" else -0.8 if o == "unemployed" else 0.6 if o == "business_owner"
-     else 0.2 if o == "self_employed" else 0.1 for o in OCCUPATION], dtype=np.float32,
+    [{"student": -0.7, "unemployed": -0.8, "business_owner": 0.6, "self_employed": 0.2}.get(o, 0.1)
+     for o in OCCUPATION], dtype=np.float32,
 )  # fmt: skip
-# Typical payment size (log) per merchant category; same order as MERCHANT_CATEGORY.
-_CAT_P = np.array([0.22, 0.2, 0.1, 0.06, 0.04, 0.12, 0.08, 0.04, 0.08, 0.06])
-_CAT_MU = np.log([25, 18, 60, 250, 300, 45, 35, 80, 22, 400])
-# Typical monthly bill (log) per kind; same order as BILL_KIND.
-_BILL_MU = np.log([55, 20, 40, 30, 35])
-_BILL_SEASONAL = np.array([0.2, 0.05, 0.35, 0.0, 0.0])
+# Merchant categories: share of merchants and typical payment size.
+_CATEGORY = {
+    "grocery": (0.22, 25), "restaurant": (0.2, 18), "apparel": (0.1, 60),
+    "electronics": (0.06, 250), "travel": (0.04, 300), "services": (0.12, 45),
+    "health": (0.08, 35), "education": (0.04, 80), "entertainment": (0.08, 22),
+    "wholesale": (0.06, 400),
+}  # fmt: skip
+_CAT_P = np.array([_CATEGORY[c][0] for c in MERCHANT_CATEGORY])
+_CAT_P /= _CAT_P.sum()
+_CAT_MU = np.log([_CATEGORY[c][1] for c in MERCHANT_CATEGORY])
+# Bill kinds: typical monthly amount and seasonal swing (heating/cooling).
+_BILL = {
+    "electricity": (55, 0.2), "water": (20, 0.05), "gas": (40, 0.35), "mobile": (30, 0.0),
+    "broadband": (35, 0.0),
+}  # fmt: skip
+_BILL_MU = np.log([_BILL[k][0] for k in BILL_KIND])
+_BILL_SEASONAL = np.array([_BILL[k][1] for k in BILL_KIND])
 
 _ARROW_TYPES = {
     "str": pa.string(),
@@ -321,6 +333,9 @@ def _people(rng: np.random.Generator, n: int) -> _People:
     city = np.where(
         rng.random(n) < 0.85, comm_city[community], rng.choice(_N_CITIES, n, p=_CITY_P)
     ).astype(np.int16)
+    # Standardise over users so small worlds (few communities) get the intended share too.
+    shared = comm_effect[community]
+    comm_effect = (comm_effect - shared.mean()) / shared.std() * np.float32(np.sqrt(_SHARED_VAR))
     noise = rng.normal(0.0, np.sqrt(1 - _SHARED_VAR), n).astype(np.float32)
     latent = comm_effect[community] + noise
 
@@ -432,7 +447,7 @@ def _merchants(rng: np.random.Generator, p: _People) -> dict[str, np.ndarray]:
     ).astype(np.int32)
     return {
         "owner": owner,
-        "category": rng.choice(len(MERCHANT_CATEGORY), n_m, p=_CAT_P / _CAT_P.sum()),
+        "category": rng.choice(len(MERCHANT_CATEGORY), n_m, p=_CAT_P),
         "city": p.city[owner],
         "community": p.community[owner],
         "tier": tier,
@@ -591,7 +606,7 @@ def _payments(
     user, m, lo, hi = user[keep], m[keep], lo[keep], hi[keep]
     date = _between(rng, lo, hi)
     amount = _lognormal(rng, _CAT_MU[mer["category"][m]] + 0.2 * p.wealth[user], 0.7)
-    order = np.lexsort((date, user))
+    order = np.argsort(user * 365 + (date - hi + 364))  # by user, then date (users sorted)
     return {
         "user_id": user[order],
         "merchant_id": m[order],
@@ -618,8 +633,9 @@ def _devices(
     first_dev = np.full(n, -1, dtype=np.int64)
     first_dev[user[first]] = device[first]
     e = np.flatnonzero(rng.random(len(fr["src"])) < 0.015)
-    e = e[(first_dev[fr["src"][e]] >= 0) & (k[fr["dst"][e]] < 3)]  # at most 3 devices
-    share_user, share_dev = fr["dst"][e], first_dev[fr["src"][e]]
+    e = e[(first_dev[fr["src"][e]] >= 0) & (k[fr["dst"][e]] < 3) & ~in_ring[fr["dst"][e]]]
+    _, once = np.unique(fr["dst"][e], return_index=True)  # one shared device each: <= 3
+    share_user, share_dev = fr["dst"][e[once]], first_dev[fr["src"][e[once]]]
 
     # Each ring owns 1-2 devices; every member uses the first, ~70% the second too.
     ring_devs = rng.integers(1, 3, p.n_rings)
@@ -786,10 +802,11 @@ def _defaults(rng: np.random.Generator, p: _People) -> np.ndarray:
     """Default within 12 months: PD = logistic(a - slope * latent), ``a`` tuned by bisection
     for the target rate; a fraud ring busts out as a whole (members default together)."""
     z = -_DEFAULT_SLOPE * p.latent.astype(np.float64)
-    # Rings: with prob. 0.85 the ring busts out and each member defaults w.p. 0.9, else
-    # w.p. 0.2 each: 0.8 on average, strongly correlated within a ring.
-    bust = rng.random(p.n_rings) < 0.85
-    ring_pd = np.where(bust, 0.9, 0.2)[p.ring[p.in_ring]]
+    # Rings: 85% of rings (a fixed count, random which) bust out and each of their members
+    # defaults w.p. 0.9, others w.p. 0.25: ~0.8 on average, correlated within a ring.
+    bust = np.zeros(p.n_rings, dtype=bool)
+    bust[rng.permutation(p.n_rings)[: int(np.ceil(0.85 * p.n_rings))]] = True
+    ring_pd = np.where(bust, 0.9, 0.25)[p.ring[p.in_ring]]
     lo, hi = -12.0, 6.0
     for _ in range(40):  # bisection on the intercept (iterations, not users)
         mid = (lo + hi) / 2

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,7 +55,7 @@ class CreditModel:
     booster: xgb.Booster
     features: list[str]
     categories: dict[str, list[str]]
-    calibration: tuple[float, float]  # logit(PD) = a · margin + b
+    calibration: tuple[float, float]  # Platt: logit(PD) = a · margin + b
     scale: ScoreScale
     tree_factor: np.ndarray  # factor index of each tree (-1: a single-leaf tree)
     factor_means: np.ndarray  # training mean of each factor's margin
@@ -64,6 +66,7 @@ class CreditModel:
     params: dict[str, Any] = field(default_factory=dict)
     created_at: str = ""
     training_labels: pd.Series | None = None  # labels the label-aware features may use
+    isotonic: tuple[np.ndarray, np.ndarray] | None = None  # (margins, PDs) when isotonic
 
     # -- prediction -------------------------------------------------------
     def factor_margins(self, frame: pd.DataFrame) -> np.ndarray:
@@ -82,8 +85,20 @@ class CreditModel:
         return self.factor_margins(frame).sum(axis=1) + self.bias
 
     def predict_pd(self, frame: pd.DataFrame) -> np.ndarray:
+        return self._pd_from_margin(self.margin(frame))
+
+    def _pd_from_margin(self, margin: np.ndarray) -> np.ndarray:
+        if self.isotonic is not None:
+            x, y = self.isotonic
+            return np.clip(np.interp(margin, x, y), 1e-6, 1 - 1e-6)
         a, b = self.calibration
-        return 1.0 / (1.0 + np.exp(-(a * self.margin(frame) + b)))
+        return 1.0 / (1.0 + np.exp(-(a * margin + b)))
+
+    def score_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Score one user given as a dict of model inputs; identical to batch scoring."""
+        frame = pd.DataFrame([record]).reindex(columns=self.features)
+        row = self.score(frame).iloc[0]
+        return {**row.to_dict(), "reasons": self.reasons(frame).iloc[0].split("; ")}
 
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Score, PD and the five factor contributions in score points, one row per input row.
@@ -91,22 +106,20 @@ class CreditModel:
         ``base_points + Σ f_<factor>`` equals ``score``: when the score is
         clipped to the range, factor points are scaled by the same ratio.
         """
-        a, b = self.calibration
         margins = self.factor_margins(frame)
         centred = margins - self.factor_means
         base_margin = self.bias + self.factor_means.sum()
-        points_per_margin = -scoring_scale.factor(self.scale) * a
-        base_points = float(scoring_scale.score_from_log_odds(a * base_margin + b, self.scale))
-        points = centred * points_per_margin
+        pd_ = self._pd_from_margin(margins.sum(axis=1) + self.bias)
+        base_points = float(_points(self._pd_from_margin(np.array([base_margin])), self.scale)[0])
+        # Points are linear in the margin (Platt slope); isotonic PDs are monotone in the margin,
+        # so rescaling to the final score keeps every factor's sign.
+        points = centred * (-scoring_scale.factor(self.scale) * self.calibration[0])
         raw = base_points + points.sum(axis=1)
-        score = scoring_scale.clip(raw, self.scale)
+        score = scoring_scale.clip(_points(pd_, self.scale), self.scale)
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.where(raw != base_points, (score - base_points) / (raw - base_points), 1.0)
         points = points * ratio[:, None]
-        log_odds = a * (margins.sum(axis=1) + self.bias) + b
-        result = pd.DataFrame(
-            {"score": score, "pd": 1.0 / (1.0 + np.exp(-log_odds))}, index=frame.index
-        )
+        result = pd.DataFrame({"score": score, "pd": pd_}, index=frame.index)
         for k, name in enumerate(FACTORS):
             result[f"f_{name}"] = points[:, k]
         result.attrs["base_points"] = base_points
@@ -150,7 +163,16 @@ class CreditModel:
                 for f in self.features
             ],
             "categories": self.categories,
-            "calibration": {"method": "platt", "a": self.calibration[0], "b": self.calibration[1]},
+            "calibration": {
+                "method": "isotonic" if self.isotonic is not None else "platt",
+                "a": self.calibration[0],
+                "b": self.calibration[1],
+                **(
+                    {"x": self.isotonic[0].tolist(), "y": self.isotonic[1].tolist()}
+                    if self.isotonic is not None
+                    else {}
+                ),
+            },
             "scale": self.scale.__dict__,
             "tree_factor": self.tree_factor.tolist(),
             "factor_means": self.factor_means.tolist(),
@@ -193,6 +215,11 @@ class CreditModel:
             params=meta["params"],
             created_at=meta["created_at"],
             training_labels=labels,
+            isotonic=(
+                (np.asarray(meta["calibration"]["x"]), np.asarray(meta["calibration"]["y"]))
+                if meta["calibration"]["method"] == "isotonic"
+                else None
+            ),
         )
 
 
@@ -213,6 +240,7 @@ def train_model(
     scale: ScoreScale,
     seed: int = 42,
     params: dict[str, Any] | None = None,
+    calibration: str = "platt",
 ) -> CreditModel:
     """Fit on ``train_index``; early-stop and Platt-calibrate on ``valid_index``.
 
@@ -263,6 +291,10 @@ def train_model(
         valid_margin.reshape(-1, 1), y.loc[valid_index].to_numpy()
     )
     model.calibration = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
+    if calibration == "isotonic":
+        model.isotonic = _fit_isotonic(valid_margin, y.loc[valid_index].to_numpy())
+    elif calibration != "platt":
+        raise ValueError(f"calibration must be 'platt' or 'isotonic', not {calibration!r}")
     model.model_id = (
         "cg-"
         + hashlib.sha256(
@@ -273,6 +305,25 @@ def train_model(
         "valid": summary(y.loc[valid_index].to_numpy(), model.predict_pd(features.loc[valid_index]))
     }
     return model
+
+
+def _points(pd_: np.ndarray, scale: ScoreScale) -> np.ndarray:
+    """Unclipped score of a PD."""
+    p = np.clip(pd_, 1e-12, 1 - 1e-12)
+    return scoring_scale.score_from_log_odds(np.log(p / (1 - p)), scale)
+
+
+def _fit_isotonic(margin: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Isotonic PD as a function of the margin; warns where it is likely to overfit."""
+    from sklearn.isotonic import IsotonicRegression
+
+    if len(y) < 1000:
+        warnings.warn(
+            f"isotonic calibration on {len(y)} rows (< 1000) tends to overfit; prefer platt",
+            stacklevel=3,
+        )
+    fitted = IsotonicRegression(out_of_bounds="clip", y_min=1e-6, y_max=1 - 1e-6).fit(margin, y)
+    return np.asarray(fitted.X_thresholds_), np.asarray(fitted.y_thresholds_)
 
 
 def _declared() -> set[str]:

@@ -94,6 +94,7 @@ def test_friendships_one_row_per_unordered_pair(world: dict[str, pd.DataFrame]) 
     low = fr["src"].where(fr["src"] < fr["dst"], fr["dst"])
     high = fr["dst"].where(fr["src"] < fr["dst"], fr["src"])
     assert not pd.DataFrame({"a": low, "b": high}).duplicated().any()
+    assert (fr["src"] < fr["dst"]).all()  # canonical order
     degree = pd.concat([fr["src"], fr["dst"]]).value_counts()
     assert 7 <= 2 * len(fr) / N <= 13  # average degree ~10
     assert degree.max() > 4 * degree.median()  # heavy tail
@@ -179,6 +180,32 @@ def test_latent_credit_drives_lateness(world: dict[str, pd.DataFrame], truth: pd
     late = (rep["days_late"] > 0).groupby(rep["user_id"]).mean()
     assert np.corrcoef(late, truth["latent_credit"].reindex(late.index))[0, 1] < -0.3
     assert (rep["days_late"] >= 90).any() and (rep["amount_paid"] < rep["amount_due"]).any()
+
+
+def test_graph_informs_thin_file_users(world: dict[str, pd.DataFrame], truth: pd.DataFrame) -> None:
+    """Thin-file users have no repayments, but their friends' lateness and the default
+    rate of their merchants' other customers both track their hidden credit."""
+    thin = truth.index[truth["thin_file"]]
+    latent = truth.loc[thin, "latent_credit"]
+    rep, fr = world["repayments"], world["friendships"]
+    late = (rep["days_late"] > 0).groupby(rep["user_id"]).mean()
+    ends = pd.DataFrame(
+        {"user": pd.concat([fr["src"], fr["dst"]]), "friend": pd.concat([fr["dst"], fr["src"]])}
+    )
+    friends_late = ends["friend"].map(late).groupby(ends["user"]).mean().reindex(thin)
+    known = friends_late.notna()
+    assert known.mean() > 0.8
+    assert np.corrcoef(friends_late[known], latent[known])[0, 1] < -0.2
+
+    labels = world["labels"].set_index("user_id")["defaulted"]
+    pairs = world["payments"][["user_id", "merchant_id"]].drop_duplicates()
+    pairs["d"] = pairs["user_id"].map(labels)
+    by_merchant = pairs.groupby("merchant_id")["d"].agg(["sum", "count"])
+    total = pairs["merchant_id"].map(by_merchant["sum"]) - pairs["d"]  # leave the user out
+    others = pairs["merchant_id"].map(by_merchant["count"]) - 1
+    rate = (total / others.where(others > 0)).groupby(pairs["user_id"]).mean().reindex(thin)
+    known = rate.notna()
+    assert np.corrcoef(rate[known], latent[known])[0, 1] < -0.2
 
 
 def _normalised(frame: pd.DataFrame, columns: tuple[tuple[str, str], ...]) -> pd.DataFrame:

@@ -1,0 +1,36 @@
+"""Authorized score access for partners: grants, scoped answers, a hash-chained audit log,
+and personal data encrypted at rest. See ``README.md`` beside this file."""
+
+from creditgraph.access.audit import AuditEntry, AuditReport, verify_audit
+from creditgraph.access.registry import (
+    add_partner,
+    issue_subject_token,
+    list_partners,
+    revoke_partner,
+    revoke_subject_token,
+    rotate_partner_key,
+)
+from creditgraph.access.scopes import Scope
+from creditgraph.access.scores import (
+    ParquetScoreSource,
+    ScoreRecord,
+    ScoreSource,
+    StoreScoreSource,
+)
+
+__all__ = [
+    "AuditEntry",
+    "AuditReport",
+    "ParquetScoreSource",
+    "Scope",
+    "ScoreRecord",
+    "ScoreSource",
+    "StoreScoreSource",
+    "add_partner",
+    "issue_subject_token",
+    "list_partners",
+    "revoke_partner",
+    "revoke_subject_token",
+    "rotate_partner_key",
+    "verify_audit",
+]

@@ -1,0 +1,225 @@
+"""Subject grants: one partner, one purpose, one scope, an expiry and optional use limit.
+
+A threshold grant answers "is the score at least T?" for a single T: the subject may fix
+it when granting, otherwise the partner's first lookup fixes it. Without this, a partner
+could binary-search the exact score with ten threshold questions.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from creditgraph.access import audit, tokens
+from creditgraph.access.db import AccessDB, from_text, to_text
+from creditgraph.access.errors import Refused, UnknownPartner
+from creditgraph.access.scopes import Scope
+
+PURPOSE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
+MAX_GRANT_LIFETIME = timedelta(days=366)
+
+# Why a grant does not answer a request, most telling first (for the audit log).
+_REASON_ORDER = (
+    "threshold_mismatch", "scope_too_narrow", "used_up", "expired", "revoked",
+    "purpose_mismatch", "no_grant",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A subject's consent for one partner to look their score up for one purpose."""
+
+    grant_id: str
+    subject_id: str
+    partner_id: str
+    purpose: str
+    scope: Scope
+    created_at: datetime
+    expires_at: datetime
+    max_uses: int | None = None
+    uses: int = 0
+    threshold: int | None = None
+    revoked_at: datetime | None = None
+
+    def status(self, now: datetime) -> str:
+        """``active``, ``revoked``, ``expired`` or ``used_up``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if now >= self.expires_at:
+            return "expired"
+        if self.max_uses is not None and self.uses >= self.max_uses:
+            return "used_up"
+        return "active"
+
+
+def _grant(row: sqlite3.Row) -> Grant:
+    return Grant(
+        grant_id=row["grant_id"], subject_id=row["subject_id"], partner_id=row["partner_id"],
+        purpose=row["purpose"], scope=Scope(row["scope"]),
+        created_at=from_text(row["created_at"]), expires_at=from_text(row["expires_at"]),
+        max_uses=row["max_uses"], uses=row["uses"], threshold=row["threshold"],
+        revoked_at=from_text(row["revoked_at"]) if row["revoked_at"] else None,
+    )  # fmt: skip
+
+
+def create_grant(
+    db: AccessDB,
+    *,
+    subject_id: str,
+    partner_id: str,
+    purpose: str,
+    scope: Scope | str,
+    expires_at: datetime,
+    max_uses: int | None = None,
+    threshold: int | None = None,
+) -> Grant:
+    """Record a subject's grant; raises ``ValueError`` naming the bad argument."""
+    scope = Scope(scope)
+    now = db.now()
+    if not PURPOSE.match(purpose):
+        raise ValueError(f"purpose {purpose!r} must be snake_case, e.g. 'hotel_deposit'")
+    if expires_at.tzinfo is None:
+        raise ValueError("expires_at needs a timezone")
+    if not now < expires_at <= now + MAX_GRANT_LIFETIME:
+        raise ValueError("expires_at must be in the future and at most 366 days away")
+    if max_uses is not None and max_uses < 1:
+        raise ValueError(f"max_uses must be at least 1, got {max_uses}")
+    if threshold is not None and scope is not Scope.THRESHOLD:
+        raise ValueError("threshold applies to threshold-scope grants only")
+    grant = Grant(
+        tokens.new_id(),
+        subject_id,
+        partner_id,
+        purpose,
+        scope,
+        now,
+        expires_at,
+        max_uses,
+        0,
+        threshold,
+    )
+    with db.transaction() as conn:
+        partner = conn.execute(
+            "SELECT 1 FROM partners WHERE partner_id = ? AND revoked_at IS NULL", (partner_id,)
+        ).fetchone()
+        if partner is None:
+            raise UnknownPartner(f"no active partner with id {partner_id!r}")
+        conn.execute(
+            "INSERT INTO grants (grant_id, subject_id, partner_id, purpose, scope, threshold, "
+            "created_at, expires_at, max_uses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                grant.grant_id,
+                subject_id,
+                partner_id,
+                purpose,
+                scope.value,
+                threshold,
+                to_text(now),
+                to_text(expires_at),
+                max_uses,
+            ),
+        )
+        audit.append(
+            conn,
+            now,
+            "grant_created",
+            "ok",
+            partner_id=partner_id,
+            subject_id=subject_id,
+            purpose=purpose,
+            scope=scope.value,
+            grant_id=grant.grant_id,
+        )
+    return grant
+
+
+def list_grants(db: AccessDB, subject_id: str) -> list[Grant]:
+    """A subject's grants, newest first, whatever their status."""
+    with db.reading() as conn:
+        rows = conn.execute(
+            "SELECT * FROM grants WHERE subject_id = ? ORDER BY created_at DESC, grant_id",
+            (subject_id,),
+        ).fetchall()
+    return [_grant(row) for row in rows]
+
+
+def revoke_grant(db: AccessDB, subject_id: str, grant_id: str) -> bool:
+    """Revoke one of the subject's own grants; False if they have no grant with that id."""
+    with db.transaction() as conn:
+        row = conn.execute(
+            "SELECT * FROM grants WHERE grant_id = ? AND subject_id = ?", (grant_id, subject_id)
+        ).fetchone()
+        if row is None:
+            return False
+        if row["revoked_at"] is None:
+            now = db.now()
+            conn.execute(
+                "UPDATE grants SET revoked_at = ? WHERE grant_id = ?", (to_text(now), grant_id)
+            )
+            audit.append(
+                conn,
+                now,
+                "grant_revoked",
+                "ok",
+                partner_id=row["partner_id"],
+                subject_id=subject_id,
+                purpose=row["purpose"],
+                scope=row["scope"],
+                grant_id=grant_id,
+            )
+        return True
+
+
+def match_grant(
+    conn: sqlite3.Connection,
+    now: datetime,
+    *,
+    partner_id: str,
+    subject_id: str,
+    purpose: str,
+    scope: Scope,
+    threshold: int | None,
+) -> Grant:
+    """The active grant that answers this request, or :class:`Refused` with the cause.
+
+    Among several, the narrowest scope wins, then the soonest expiry, so a broad grant's
+    uses are spent last. Run inside the lookup's write transaction.
+    """
+    rows = conn.execute(
+        "SELECT * FROM grants WHERE partner_id = ? AND subject_id = ?",
+        (partner_id, subject_id),
+    ).fetchall()
+    reasons: set[str] = set()
+    usable: list[Grant] = []
+    for grant in map(_grant, rows):
+        if grant.purpose != purpose:
+            reasons.add("purpose_mismatch")
+            continue
+        status = grant.status(now)
+        if status != "active":
+            reasons.add(status)
+        elif not grant.scope.covers(scope):
+            reasons.add("scope_too_narrow")
+        elif (
+            grant.scope is Scope.THRESHOLD
+            and grant.threshold is not None
+            and grant.threshold != threshold
+        ):
+            reasons.add("threshold_mismatch")
+        else:
+            usable.append(grant)
+    if not usable:
+        raise Refused(next((r for r in _REASON_ORDER if r in reasons), "no_grant"))
+    return min(usable, key=lambda g: (g.scope.rank, g.expires_at, g.grant_id))
+
+
+def spend(conn: sqlite3.Connection, grant: Grant, threshold: int | None) -> None:
+    """Count one answered lookup against the grant (and fix a threshold grant's cut-off)."""
+    pin = grant.scope is Scope.THRESHOLD and grant.threshold is None
+    conn.execute(
+        "UPDATE grants SET uses = uses + 1, threshold = CASE WHEN ? THEN ? ELSE threshold END "
+        "WHERE grant_id = ?",
+        (pin, threshold, grant.grant_id),
+    )

@@ -1,0 +1,126 @@
+"""A partner's lookup: grant check, disclosure by scope and audit append, in one transaction."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from creditgraph.access import audit
+from creditgraph.access.db import AccessDB
+from creditgraph.access.errors import Refused
+from creditgraph.access.grants import match_grant, spend
+from creditgraph.access.scopes import DISCLOSED, Scope, disclose
+from creditgraph.access.scores import ScoreRecord, ScoreSource
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a granted lookup discloses; ``fields`` is what the audit entry records."""
+
+    scope: Scope
+    purpose: str
+    fields: tuple[str, ...]
+    answer: dict[str, Any]
+    audit_seq: int
+
+
+def lookup(
+    db: AccessDB,
+    scores: ScoreSource,
+    *,
+    partner_id: str,
+    subject_id: str,
+    purpose: str,
+    scope: Scope | str,
+    threshold: int | None = None,
+) -> Answer:
+    """Answer one lookup or raise :class:`Refused`; either way one audit entry is appended.
+
+    The refusal path is the same whether the subject is unknown or simply gave no grant:
+    the score source is consulted only after a grant matched.
+    """
+    scope = Scope(scope)
+    if (threshold is None) == (scope is Scope.THRESHOLD):
+        raise ValueError("give a threshold exactly when the scope is 'threshold'")
+
+    # Fetch the score before joining the group commit, so a slow source (a graph store)
+    # does not hold up other lookups; only when a grant matches, so the refusal path
+    # never touches the subject's data. The commit re-checks the grant authoritatively.
+    prefetched: ScoreRecord | Refused | None = None
+    with db.reading() as conn:
+        try:
+            match_grant(
+                conn,
+                db.now(),
+                partner_id=partner_id,
+                subject_id=subject_id,
+                purpose=purpose,
+                scope=scope,
+                threshold=threshold,
+            )
+        except Refused:
+            pass
+        else:
+            prefetched = _fetch(scores, subject_id)
+
+    def decide(conn: sqlite3.Connection) -> Answer | Refused:
+        now = db.now()
+        try:
+            grant = match_grant(
+                conn,
+                now,
+                partner_id=partner_id,
+                subject_id=subject_id,
+                purpose=purpose,
+                scope=scope,
+                threshold=threshold,
+            )
+            record = prefetched if prefetched is not None else _fetch(scores, subject_id)
+            if isinstance(record, Refused):
+                raise record
+        except Refused as refused:
+            audit.append(
+                conn,
+                now,
+                "lookup",
+                "refused",
+                partner_id=partner_id,
+                subject_id=subject_id,
+                purpose=purpose,
+                scope=scope.value,
+                reason=refused.reason,
+            )
+            return refused
+        spend(conn, grant, threshold)
+        fields = DISCLOSED[scope]
+        seq = audit.append(
+            conn,
+            now,
+            "lookup",
+            "granted",
+            partner_id=partner_id,
+            subject_id=subject_id,
+            purpose=purpose,
+            scope=scope.value,
+            fields=fields,
+            grant_id=grant.grant_id,
+        )
+        return Answer(scope, purpose, fields, disclose(record, scope, threshold), seq)
+
+    outcome = db.submit(decide)  # returns once the audit entry is durable
+    if isinstance(outcome, Refused):
+        raise outcome
+    return outcome
+
+
+def _fetch(scores: ScoreSource, subject_id: str) -> ScoreRecord | Refused:
+    try:
+        record = scores.get(subject_id)
+    except Exception as exc:  # a store outage is still a refused, audited attempt
+        _log.warning("score source failed: %s", type(exc).__name__)  # no subject id here
+        return Refused("score_unavailable")
+    return record if record is not None else Refused("no_score")

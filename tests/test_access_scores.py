@@ -1,0 +1,93 @@
+"""Score sources: the scoring pipeline's Parquet file and the graph store's User nodes."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from creditgraph.access.scores import (
+    FACTORS,
+    ParquetScoreSource,
+    ScoreRecord,
+    ScoreSource,
+    StoreScoreSource,
+)
+from creditgraph.errors import SchemaError
+
+AT = datetime(2025, 3, 1, 8, 30, tzinfo=UTC)
+
+
+def frame(**changes: list) -> pd.DataFrame:
+    base = {
+        "user_id": ["u1", "u2"],
+        "score": [702.3, 455.0],
+        "pd": [0.015, 0.31],
+        "scored_at": [AT, AT],
+        "model_id": ["m-2025-03", "m-2025-03"],
+        **{f"f_{name}": [float(i), -float(i)] for i, name in enumerate(FACTORS)},
+        "reasons": ["late bill payments; few long-standing friends", None],
+    }
+    return pd.DataFrame({**base, **changes})
+
+
+def test_parquet_source_reads_every_field(tmp_path: Path) -> None:
+    frame().to_parquet(tmp_path / "latest.parquet")
+    source = ParquetScoreSource(tmp_path / "latest.parquet")
+    assert isinstance(source, ScoreSource) and len(source) == 2
+    assert source.get("u1") == ScoreRecord(
+        score=702.3, pd=0.015, scored_at=AT, model_id="m-2025-03",
+        factors={"credit_history": 0.0, "behaviour": 1.0, "capacity": 2.0,
+                 "characteristics": 3.0, "relationships": 4.0},
+        reasons=["late bill payments", "few long-standing friends"],
+    )
+    assert getattr(source.get("u2"), "reasons", None) == []
+    assert source.get("nobody") is None
+
+
+def test_parquet_source_reloads_a_new_scoring_run(tmp_path: Path) -> None:
+    path = tmp_path / "latest.parquet"
+    frame().to_parquet(path)
+    source = ParquetScoreSource(path, recheck_s=0)
+    frame(score=[650.0, 455.0]).to_parquet(path)
+    os.utime(path, ns=(0, os.stat(path).st_mtime_ns + 1_000_000))
+    deadline = time.monotonic() + 5
+    while getattr(source.get("u1"), "score", None) != 650.0:  # reloaded in the background
+        assert time.monotonic() < deadline, "the new scores were not picked up"
+        time.sleep(0.01)
+
+
+def test_parquet_source_names_missing_columns(tmp_path: Path) -> None:
+    frame().drop(columns=["f_capacity"]).to_parquet(tmp_path / "latest.parquet")
+    with pytest.raises(SchemaError, match="f_capacity"):
+        ParquetScoreSource(tmp_path / "latest.parquet")
+    with pytest.raises(SchemaError, match="not found"):
+        ParquetScoreSource(tmp_path / "missing.parquet")
+
+
+@pytest.mark.parametrize("with_reasons", [False, True])
+def test_store_source_reads_user_nodes(with_reasons: bool) -> None:
+    from graph.embedded import EmbeddedStore
+
+    with EmbeddedStore(None) as store:
+        store.ensure_schema()
+        store.upsert_nodes("User", pd.DataFrame({"user_id": ["u1", "u2", "u3"]}))
+        scores = frame().set_index("user_id")
+        if not with_reasons:
+            scores = scores.drop(columns=["reasons"])
+        scores["scored_at"] = scores["scored_at"].dt.tz_localize(None)  # stored as UTC
+        store.write_properties("User", scores)
+        source = StoreScoreSource(store)
+        assert isinstance(source, ScoreSource)
+        record = source.get("u1")
+        assert record is not None
+        assert (record.score, record.pd, record.scored_at, record.model_id, record.reasons) == (
+            702.3, 0.015, AT, "m-2025-03",
+            ["late bill payments", "few long-standing friends"] if with_reasons else [])
+        assert record.factors["relationships"] == 4.0
+        assert source.get("u3") is None  # a user without a score
+        assert source.get("nobody") is None
