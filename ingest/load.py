@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
 from creditgraph.errors import SchemaError
 from graph.store import GraphStore
-from ingest.history import merge_history, write_history
+from ingest.history import merge_history, read_history, write_history
 from ingest.schemas import LOAD_ORDER, SCHEMAS
 from ingest.validate import Validated, find_file, validate
 
@@ -93,6 +93,8 @@ def load_directory(
                 _write_rejects(rejects_dir, name, result),
             )
         )
+    personal = _split_personal(validated)
+    key = _personal_key() if personal is not None else None  # fail before writing anything
     history = {name: merge_history(history_dir, name, v.rows) for name, v in validated.items()}
     store.ensure_schema()
     with store.atomic():
@@ -105,7 +107,50 @@ def load_directory(
     say("writing history")
     for name, frame in history.items():
         write_history(history_dir, name, frame)
+    if personal is not None and key is not None:
+        store_personal(history_dir, personal, key)
     return report
+
+
+def _split_personal(validated: dict[str, Validated]) -> pd.DataFrame | None:
+    """Take personal columns out of the users rows (they never reach graph or features)."""
+    users = validated["users"]
+    columns = [c.name for c in users.schema.columns if c.personal and c.name in users.rows]
+    if not columns:
+        return None
+    personal = users.rows[["user_id", *columns]]
+    validated["users"] = replace(users, rows=users.rows.drop(columns=columns))
+    return personal
+
+
+def _personal_key() -> bytes:
+    from creditgraph.access.pii import load_key
+
+    return load_key()
+
+
+def store_personal(history_dir: Path, personal: pd.DataFrame, key: bytes) -> Path:
+    """Encrypt personal fields (AES-GCM, key from ``CREDITGRAPH_KEY``) into ``personal.parquet``.
+
+    Rows whose plaintext is unchanged keep their stored ciphertext, so a re-load
+    rewrites nothing that did not change.
+    """
+    from creditgraph.access.pii import decrypt_column, encrypt_column
+
+    columns = [c for c in personal.columns if c != "user_id"]
+    kept = read_history(history_dir, "personal")
+    personal = personal.set_index("user_id")
+    if kept is not None:
+        kept = kept.set_index("user_id")
+        plain = pd.DataFrame({c: decrypt_column(kept[c], key, c) for c in columns if c in kept},
+                             index=kept.index)  # fmt: skip
+        same = plain.reindex(personal.index).fillna("\x00").eq(personal.fillna("\x00")).all(axis=1)
+        personal = personal[~same.reindex(personal.index, fill_value=False)]
+    encrypted = pd.DataFrame({c: encrypt_column(personal[c], key, c) for c in columns},
+                             index=personal.index)  # fmt: skip
+    if kept is not None:
+        encrypted = pd.concat([kept.drop(index=encrypted.index, errors="ignore"), encrypted])
+    return write_history(history_dir, "personal", encrypted.rename_axis("user_id").reset_index())
 
 
 def _write_rejects(rejects_dir: Path, name: str, result: Validated) -> Path | None:

@@ -32,6 +32,7 @@ class Column:
     min: float | None = None
     max: float | None = None
     description: str = ""
+    personal: bool = False  # a personal identifier: optional, encrypted at ingest, never in graph
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,15 @@ USERS = FileSchema(
         Column("real_name_verified", "bool", description="identity verified against an ID"),
         Column("education", "str", allowed=EDUCATION),
         Column("occupation", "str", allowed=OCCUPATION),
+        *(
+            Column(name, "str", required=False, personal=True, description=meaning)
+            for name, meaning in (
+                ("name", "full name"),
+                ("phone", "phone number"),
+                ("national_id", "national identity number"),
+                ("address", "postal address"),
+            )
+        ),
     ),
     key=("user_id",),
 )

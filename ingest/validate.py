@@ -57,14 +57,14 @@ def read_raw(path: Path, schema: FileSchema) -> pd.DataFrame:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise SchemaError(f"cannot read: {exc}", file=path.name) from exc
-    missing = [c.name for c in schema.columns if c.name not in frame.columns]
+    missing = [c.name for c in schema.columns if c.name not in frame.columns and not c.personal]
     if missing:
         raise SchemaError(
             f"missing column(s) {missing}; expected {[c.name for c in schema.columns]}",
             file=path.name,
             field=missing[0],
         )
-    return frame[[c.name for c in schema.columns]]
+    return frame[[c.name for c in schema.columns if c.name in frame.columns]]
 
 
 def _as_text(value: object) -> str:
@@ -104,6 +104,8 @@ def validate(
             )
 
     for column in schema.columns:
+        if column.name not in raw:  # an optional personal column the file does not have
+            continue
         text = raw[column.name].str.strip()
         present = text.notna().to_numpy()
         if column.required:

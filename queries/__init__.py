@@ -7,7 +7,7 @@
 
 The investigations live in ``queries/<topic>/<name>.cypher`` (Neo4j 5 text) with
 an ``<name>.embedded.cypher`` sibling where the embedded engine's dialect differs;
-see :mod:`queries.library` for the header format and ``queries/README.md`` for
+see :mod:`queries.library` for the header format and the project README for
 the list.
 """
 

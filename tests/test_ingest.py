@@ -145,3 +145,46 @@ def test_parquet_input_is_accepted(tiny_dir, memory_store, tmp_path):
     (tiny_dir / "users.csv").unlink()
     users.to_parquet(tiny_dir / "users.parquet")
     assert _load(tiny_dir, memory_store, tmp_path).nodes_written["User"] == 3
+
+
+def _with_personal_columns(source: Path) -> None:
+    users = pd.read_csv(source / "users.csv", dtype=str)
+    users["name"] = ["Alice Example", "Bob Sample", "Chen Placeholder"]
+    users["phone"] = ["+86 138 0000 0001", "+86 138 0000 0002", None]
+    users.to_csv(source / "users.csv", index=False)
+
+
+def test_personal_fields_are_encrypted_and_kept_out_of_graph(tiny_dir, memory_store, tmp_path,
+                                                             monkeypatch):  # fmt: skip
+    from creditgraph.access.pii import decrypt_column, generate_key, load_key
+
+    monkeypatch.setenv("CREDITGRAPH_KEY", generate_key())
+    _with_personal_columns(tiny_dir)
+    assert _load(tiny_dir, memory_store, tmp_path).ok
+    stored = (tmp_path / "history" / "personal.parquet").read_bytes()
+    for secret in (b"Alice", b"Bob Sample", b"0000 0001"):
+        assert secret not in stored
+    for path in (tmp_path / "history").glob("*.parquet"):
+        if path.name != "personal.parquet":
+            assert b"Alice" not in path.read_bytes()
+    personal = pd.read_parquet(tmp_path / "history" / "personal.parquet").set_index("user_id")
+    names = decrypt_column(personal["name"], load_key(), "name")
+    assert names["u1"] == "Alice Example"
+    assert personal.loc["u3", "phone"] is None
+    columns = memory_store.query("CALL table_info('User') RETURN name")["name"].tolist()
+    assert "name" not in columns and "phone" not in columns
+    # Re-loading the same rows keeps the stored ciphertext byte for byte.
+    _load(tiny_dir, memory_store, tmp_path)
+    again = pd.read_parquet(tmp_path / "history" / "personal.parquet").set_index("user_id")
+    assert again.loc["u1", "name"] == personal.loc["u1", "name"]
+
+
+def test_personal_fields_without_key_fail_before_writing(tiny_dir, memory_store, tmp_path,
+                                                         monkeypatch):  # fmt: skip
+    from creditgraph.errors import CreditGraphError
+
+    monkeypatch.delenv("CREDITGRAPH_KEY", raising=False)
+    _with_personal_columns(tiny_dir)
+    with pytest.raises(CreditGraphError, match="CREDITGRAPH_KEY"):
+        _load(tiny_dir, memory_store, tmp_path)
+    assert memory_store.node_ids("User").empty

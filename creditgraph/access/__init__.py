@@ -1,5 +1,5 @@
 """Authorized score access for partners: grants, scoped answers, a hash-chained audit log,
-and personal data encrypted at rest. See ``README.md`` beside this file."""
+and personal data encrypted at rest. See the project README, "Partner access"."""
 
 from creditgraph.access.audit import AuditEntry, AuditReport, verify_audit
 from creditgraph.access.registry import (
