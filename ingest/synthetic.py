@@ -851,7 +851,8 @@ def _write(table: pa.Table, path: Path, fmt: str) -> None:
 def _columns(name: str) -> tuple[tuple[str, str], ...]:
     if name == "truth":
         return WORLD_TRUTH_COLUMNS
-    return tuple((c.name, c.kind) for c in SCHEMAS[name].columns)
+    # Personal identifiers are optional in the schema; the synthetic world has none.
+    return tuple((c.name, c.kind) for c in SCHEMAS[name].columns if not c.personal)
 
 
 def generate_world(

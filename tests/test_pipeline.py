@@ -250,3 +250,37 @@ def test_isotonic_calibration_round_trips_and_sums(world, tmp_path):
     np.testing.assert_allclose(total, scored["score"], atol=1e-6)
     again = CreditModel.load(model.save(tmp_path))
     pd.testing.assert_frame_equal(again.score(features), scored)
+
+
+def test_friend_cluster_view(world):
+    from graph.views import friend_cluster, plot_cluster
+
+    settings = world["settings"]
+    with pipeline.open_configured_store(settings) as store:
+        user = world["scores"].index[0]
+        cluster = friend_cluster(store, user)
+        friends = store.query(
+            "MATCH (u:User {user_id: $id})-[:FRIEND]-(f:User) RETURN count(DISTINCT f) AS n",
+            {"id": user},
+        )["n"].iloc[0]
+    assert cluster.nodes[user]["centre"] and cluster.degree(user) == friends
+    assert all(350 <= cluster.nodes[n]["score"] <= 950 for n in cluster)
+    assert plot_cluster(cluster).get_title().startswith("friend cluster")
+
+
+def test_notebook_runs_end_to_end(world, monkeypatch):
+    """Every code cell of the fraud-team notebook runs, in order, on a scored world."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    monkeypatch.setenv("CREDITGRAPH_DATA_DIR", str(world["settings"].data_dir))
+    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "friend_clusters.ipynb"
+    cells = json.loads(notebook.read_text())["cells"]
+    namespace: dict = {}
+    for cell in cells:
+        if cell["cell_type"] == "code":
+            exec(compile("".join(cell["source"]), str(notebook), "exec"), namespace)  # noqa: S102
+    assert namespace["cluster"].number_of_nodes() > 1
+    assert len(namespace["lowest"]) == 5
