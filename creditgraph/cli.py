@@ -191,12 +191,18 @@ def score(
         with pipeline.open_configured_store(settings) as graph_store, console.status("scoring"):
             inputs = pipeline.model_inputs(settings, graph_store, credit_model, frame)
             scores = pipeline.score_users(credit_model, inputs)
+            shift = pipeline.compare_scores(settings, scores)
             path = pipeline.write_scores(settings, graph_store, scores, inputs)
     except CreditGraphError as exc:
         raise _fail(exc) from exc
     _print_histogram(scores["score"])
     _print_factors(scores)
     console.print(f"{len(scores):,} scores written to the store and {path}")
+    if shift is not None:
+        console.print(
+            f"against the previous version: PSI {shift['psi']:.3f}, mean change "
+            f"{shift['mean_change']:+.1f} points, {shift['share_moved_50_plus']:.1%} moved ≥ 50"
+        )
 
 
 @app.command()

@@ -213,6 +213,24 @@ def write_scores(
     return path
 
 
+def compare_scores(settings: Settings, scores: pd.DataFrame) -> dict[str, float] | None:
+    """How ``scores`` differ from the latest written version (None when there is none)."""
+    from scoring.metrics import psi
+
+    previous = read_history(settings.scores_dir, "latest")
+    if previous is None:
+        return None
+    before = previous.set_index("user_id")["score"].reindex(scores.index)
+    both = before.notna()
+    change = scores["score"][both] - before[both]
+    return {
+        "users_compared": float(both.sum()),
+        "psi": psi(before[both].to_numpy(), scores["score"][both].to_numpy()),
+        "mean_change": float(change.mean()),
+        "share_moved_50_plus": float((change.abs() >= 50).mean()),
+    }
+
+
 def load_model(settings: Settings, model_id: str | None = None) -> CreditModel:
     if model_id:
         return CreditModel.load(settings.models_dir / model_id)
