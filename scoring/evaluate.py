@@ -67,6 +67,7 @@ class Evaluation:
         if self.with_graph is not None:
             out["with_graph"] = stats(self.with_graph)
             out["with_graph"]["chosen"] = self.chosen
+            out["per_split"] = {"features_only": self.features_only, "with_graph": self.with_graph}
             out["lift"] = {
                 m: out["with_graph"][m]["mean"] - out["features_only"][m]["mean"]
                 for m in ("roc_auc", "pr_auc")
