@@ -206,7 +206,7 @@ def make_world(users: int, degree: float = 20.0, seed: int = 0) -> World:
             ).astype(float),
             "real_name_verified": (rng.random(n) < 0.7).astype(float),
             "thin_file": thin.astype(float),
-            "past_default": (~thin & (max_late >= 90)).astype(float),
+            "past_default": (~thin & (rng.random(n) < 0.05 * np.exp(0.5 * risk))).astype(float),
         },
         index=ids,
     )
@@ -219,8 +219,13 @@ def make_world(users: int, degree: float = 20.0, seed: int = 0) -> World:
     return World(friends, transfers, devices, pays, owns, tabular, labels, train_ids, AS_OF)
 
 
-def run(world: World, stages: Stages, *, seed: int = 42) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every family, timed on its own, in the order of ``compute_graph_features``."""
+def run(
+    world: World, stages: Stages, *, seed: int = 42
+) -> tuple[pd.DataFrame, pd.DataFrame, GraphData]:
+    """Every family, timed on its own, in the order of ``compute_graph_features``.
+
+    Returns the label-free features, the out-of-fold exposure and the :class:`GraphData`.
+    """
     with stages.stage("friend graph (CSR)"):
         graph = FriendGraph.from_arrays(world.friends)
     with stages.stage("merchant matrices"):
@@ -253,7 +258,7 @@ def run(world: World, stages: Stages, *, seed: int = 42) -> tuple[pd.DataFrame, 
         features = pd.concat([ties, position, friends, community, rings, merchants], axis=1)
     with stages.stage("exposure (6 label sets)"):
         exposure = compute_exposure(data, features, world.labels, world.train_ids, seed=seed)
-    return features, exposure
+    return features, exposure, data
 
 
 def main() -> None:
@@ -271,7 +276,7 @@ def main() -> None:
         f"{len(world.owns):,} merchants, {len(world.pays):,} payments\n"
     )
     stages = Stages()
-    features, exposure = run(world, stages)
+    features, exposure, _ = run(world, stages)
     total = stages.total()
     peak = max(rss for _, _, rss in stages.rows)
     scale = world.n / 1_000_000

@@ -33,7 +33,7 @@ class FriendGraph:
         lo = np.minimum(arrays.src, arrays.dst)
         hi = np.maximum(arrays.src, arrays.dst)
         keep = lo != hi
-        pairs = np.unique(np.stack([lo[keep], hi[keep]], axis=1), axis=0)
+        pairs = distinct_pairs(lo[keep], hi[keep])
         rows = np.concatenate([pairs[:, 0], pairs[:, 1]])
         cols = np.concatenate([pairs[:, 1], pairs[:, 0]])
         adjacency = sp.csr_matrix(
@@ -51,7 +51,15 @@ class FriendGraph:
 
     @cached_property
     def igraph(self) -> ig.Graph:
-        return ig.Graph(n=self.n, edges=self.edges, directed=False)
+        # Two plain lists zipped into pairs convert ~3x faster than the (m, 2) array
+        # (which igraph reads row by row); same edges in the same order.
+        edges = zip(self.edges[:, 0].tolist(), self.edges[:, 1].tolist(), strict=True)
+        return ig.Graph(n=self.n, edges=edges, directed=False)
+
+    @cached_property
+    def local_transitivity(self) -> np.ndarray:
+        """Local clustering coefficient per node, NaN below 2 friends (computed once, shared)."""
+        return np.asarray(self.igraph.transitivity_local_undirected(mode="nan"), dtype=float)
 
     def neighbour_mean(self, values: np.ndarray) -> np.ndarray:
         """Mean of each column of ``values`` over a node's neighbours, ignoring missing values.
@@ -71,3 +79,19 @@ class FriendGraph:
     def frame(self, columns: dict[str, np.ndarray]) -> pd.DataFrame:
         """Columns aligned with ``ids`` as a DataFrame indexed by id."""
         return pd.DataFrame(columns, index=self.ids)
+
+
+def distinct_pairs(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``np.unique(np.stack([lo, hi], axis=1), axis=0)`` for non-negative integer pairs.
+
+    Same rows in the same (lexicographic) order and dtype, via one sort of
+    int64 keys ``lo * base + hi``: several times faster than ``np.unique`` with
+    ``axis=0`` (a sort of void records) at millions of pairs.
+    """
+    dtype = np.result_type(lo, hi)
+    if len(lo) == 0:
+        return np.zeros((0, 2), dtype=dtype)
+    base = int(max(lo.max(), hi.max())) + 1
+    key = np.sort(lo.astype(np.int64) * base + hi.astype(np.int64))
+    key = key[np.concatenate([[True], key[1:] != key[:-1]])]
+    return np.stack([key // base, key % base], axis=1).astype(dtype, copy=False)

@@ -70,15 +70,14 @@ class CreditModel:
 
     # -- prediction -------------------------------------------------------
     def factor_margins(self, frame: pd.DataFrame) -> np.ndarray:
-        """(n, 5) margin of each factor's trees, from one leaf-index prediction."""
-        design = design_matrix(frame, self.features, self.categories)
-        leaves = self.booster.predict(dmatrix(design), pred_leaf=True).astype(np.int64)
-        leaves = leaves.reshape(len(design), -1)
-        values = _leaf_values(self.booster)
-        per_tree = values[np.arange(leaves.shape[1]), leaves]  # (n, trees)
-        out = np.zeros((len(design), len(FACTORS)))
-        for k in range(len(FACTORS)):
-            out[:, k] = per_tree[:, self.tree_factor == k].sum(axis=1)
+        """(n, 5) margin of each factor's trees: one prediction per factor's sub-model."""
+        data = dmatrix(design_matrix(frame, self.features, self.categories))
+        parts, empty = _factor_boosters(self.booster, self.tree_factor)
+        base = empty.predict(data, output_margin=True)  # no trees: the base margin only
+        out = np.zeros((data.num_row(), len(FACTORS)))
+        for k, part in enumerate(parts):
+            if part is not None:
+                out[:, k] = part.predict(data, output_margin=True) - base
         return out
 
     def margin(self, frame: pd.DataFrame) -> np.ndarray:
@@ -332,17 +331,37 @@ def _declared() -> set[str]:
     return set(FEATURES)
 
 
-def _leaf_values(booster: xgb.Booster) -> np.ndarray:
-    """(trees, max node id + 1) array of leaf values (0 for inner nodes)."""
-    cached = getattr(booster, "_creditgraph_leaf_values", None)
+def _factor_boosters(
+    booster: xgb.Booster, tree_factor: np.ndarray
+) -> tuple[list[xgb.Booster | None], xgb.Booster]:
+    """One sub-model per factor holding only that factor's trees, and one with no trees.
+
+    Cut from the model's JSON; with one factor per tree, a sub-model's margin
+    minus the base margin is exactly that factor's share of the full margin.
+    """
+    cached = getattr(booster, "_creditgraph_factor_boosters", None)
     if cached is not None:
         return cached
-    nodes = booster.trees_to_dataframe()
-    leaves = nodes[nodes["Feature"] == "Leaf"]
-    values = np.zeros((int(nodes["Tree"].max()) + 1, int(nodes["Node"].max()) + 1))
-    values[leaves["Tree"].to_numpy(), leaves["Node"].to_numpy()] = leaves["Gain"].to_numpy()
-    booster._creditgraph_leaf_values = values  # type: ignore[attr-defined]
-    return values
+    raw = json.loads(booster.save_raw("json"))
+
+    def keep(mask: np.ndarray) -> xgb.Booster:
+        model = json.loads(json.dumps(raw))
+        trees = model["learner"]["gradient_booster"]["model"]
+        kept = [tree for tree, k in zip(trees["trees"], mask, strict=True) if k]
+        for i, tree in enumerate(kept):
+            tree["id"] = i
+        trees.update(trees=kept, tree_info=[0] * len(kept),
+                     iteration_indptr=list(range(len(kept) + 1)))  # fmt: skip
+        trees["gbtree_model_param"]["num_trees"] = str(len(kept))
+        part = xgb.Booster()
+        part.load_model(bytearray(json.dumps(model).encode()))
+        return part
+
+    empty = keep(np.zeros(len(tree_factor), dtype=bool))
+    parts = [keep(tree_factor == k) if (tree_factor == k).any() else None
+             for k in range(len(FACTORS))]  # fmt: skip
+    booster._creditgraph_factor_boosters = (parts, empty)  # type: ignore[attr-defined]
+    return parts, empty
 
 
 def _tree_factors(booster: xgb.Booster, names: list[str]) -> np.ndarray:

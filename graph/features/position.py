@@ -43,13 +43,27 @@ def pagerank(
         teleport = np.divide(teleport, totals, out=np.zeros_like(teleport), where=totals > 0)
     out = np.asarray(adjacency.sum(axis=1)).ravel()
     inverse = np.divide(1.0, out, out=np.zeros(n), where=out > 0)
-    transition = (sp.diags(inverse) @ adjacency).T.tocsr()
+    if sp.issparse(adjacency) and adjacency.format == "csr" and adjacency.has_canonical_format:
+        # transition[i, j] = adjacency[j, i] * inverse[j], each entry scaled once: the same
+        # values and sorted layout as the general form below, without a sparse product.
+        transition = adjacency.T.tocsr()
+        transition.data = transition.data * inverse[transition.indices]
+    else:
+        transition = (sp.diags(inverse) @ adjacency).T.tocsr()
     dangling = out == 0
+    any_dangling = bool(dangling.any())
+    rest = (1 - damping) * teleport
     rank = teleport.copy()
     for _ in range(max_iter):  # iterations, not nodes: each step is one sparse product
-        spill = rank[dangling].sum(axis=0)
-        new = damping * (transition @ rank + spill * teleport) + (1 - damping) * teleport
-        converged = np.abs(new - rank).sum(axis=0).max() < n * tol
+        # new = damping * (transition @ rank + spill * teleport) + rest, in place (with no
+        # dangling node the spill is 0 and adding 0.0 changes nothing).
+        new = transition @ rank
+        if any_dangling:
+            new += rank[dangling].sum(axis=0) * teleport
+        new *= damping
+        new += rest
+        np.subtract(new, rank, out=rank)  # the old rank is not needed any more
+        converged = np.abs(rank, out=rank).sum(axis=0).max() < n * tol
         rank = new
         if converged:
             break
@@ -60,7 +74,7 @@ def position_features(graph: FriendGraph) -> pd.DataFrame:
     """Compute the position family for every node of ``graph``."""
     _, labels = connected_components(graph.adjacency, directed=False)
     component_size = np.bincount(labels)[labels]
-    clustering = np.asarray(graph.igraph.transitivity_local_undirected(mode="nan"), dtype=float)
+    clustering = graph.local_transitivity.copy()  # computed once, shared with rings
     coreness = np.asarray(graph.igraph.coreness(), dtype=float)
     return graph.frame(
         {

@@ -29,7 +29,7 @@ def ring_features(
     """``account_age_days`` is aligned with ``graph.ids`` (NaN when unknown)."""
     n = graph.n
     new = (account_age_days < NEW_ACCOUNT_DAYS).astype(float)
-    triangles = np.asarray(graph.igraph.transitivity_local_undirected(mode="zero"), dtype=float)
+    triangles = np.nan_to_num(graph.local_transitivity, nan=0.0)  # 0 below 2 friends
     pairs = graph.degree * (graph.degree - 1) / 2
     return graph.frame({
         "shared_device_users": _shared_device_users(devices, n),

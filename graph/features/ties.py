@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from graph.network import FriendGraph
+from graph.network import FriendGraph, distinct_pairs
 from graph.store import EdgeArrays
 
 
@@ -59,12 +59,8 @@ def _transfer_columns(transfers: EdgeArrays | None, n: int) -> dict[str, np.ndar
             "transfer_counterparties": zero,
         }
     amount = np.nan_to_num(transfers.properties["amount"].astype(float))
-    pairs = np.unique(
-        np.stack(
-            [np.minimum(transfers.src, transfers.dst), np.maximum(transfers.src, transfers.dst)],
-            axis=1,
-        ),
-        axis=0,
+    pairs = distinct_pairs(
+        np.minimum(transfers.src, transfers.dst), np.maximum(transfers.src, transfers.dst)
     )
     return {
         "transfer_out_amount": np.bincount(transfers.src, weights=amount, minlength=n),
