@@ -147,7 +147,7 @@ def declared_parameters(text: str) -> dict[str, Any]:
         key = _HEADER_KEY.match(body)
         if key and not _PARAM.match(body):
             in_params = key.group(1).strip().lower() in ("params", "parameters")
-            body = body[key.end():] if in_params else ""
+            body = body[key.end() :] if in_params else ""
         if not in_params:
             continue
         for part in body.split(";"):

@@ -111,8 +111,9 @@ def _arrow_column(series: pd.Series, kind: str, where: str) -> pa.Array:
             series = series.astype("Int64")  # whole numbers with gaps, not "3.0"
         return pa.array(series, type=_ARROW[kind], from_pandas=True)
     except (ValueError, TypeError, pa.ArrowInvalid) as exc:
-        raise SchemaError(f"cannot write as {IMPORT_TYPES[kind]}: {exc}", file=where,
-                          field=str(series.name)) from exc
+        raise SchemaError(
+            f"cannot write as {IMPORT_TYPES[kind]}: {exc}", file=where, field=str(series.name)
+        ) from exc
 
 
 def _write_csv(path: Path, header: list[str], columns: dict[str, pa.Array]) -> bool:
@@ -126,8 +127,7 @@ def _write_csv(path: Path, header: list[str], columns: dict[str, pa.Array]) -> b
     with path.open("wb") as fh:
         fh.write((",".join(header) + "\n").encode("utf-8"))
         # "needed" quotes every string and leaves numbers, booleans, dates and nulls bare.
-        pacsv.write_csv(table, fh, pacsv.WriteOptions(include_header=False,
-                                                      quoting_style="needed"))
+        pacsv.write_csv(table, fh, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
     return multiline
 
 
@@ -177,8 +177,9 @@ def write_import_bundle(
         duplicated = keys.duplicated()
         if duplicated.any():
             row = int(duplicated.to_numpy().argmax())
-            raise SchemaError("duplicate key", file=where, row=row, field=node.key,
-                              value=keys.iloc[row])
+            raise SchemaError(
+                "duplicate key", file=where, row=row, field=node.key, value=keys.iloc[row]
+            )
         ids[label] = pd.Index(keys)
         columns = [node.key] + [c for c in frame.columns if c in node.properties and c != node.key]
         arrays = {node.key: pa.array(keys.tolist(), type=pa.string())}
@@ -193,13 +194,21 @@ def write_import_bundle(
         for column, label in (("src", rel.source), ("dst", rel.target)):
             keys = _keys(frame, column, where)
             if label not in ids:
-                raise SchemaError(f"relationships need the {label} node table in the same bundle",
-                                  file=where, field=column)
+                raise SchemaError(
+                    f"relationships need the {label} node table in the same bundle",
+                    file=where,
+                    field=column,
+                )
             unknown_end = ~keys.isin(ids[label])
             if unknown_end.any():
                 row = int(unknown_end.to_numpy().argmax())
-                raise SchemaError(f"no {label} node with this key", file=where, row=row,
-                                  field=column, value=keys.iloc[row])
+                raise SchemaError(
+                    f"no {label} node with this key",
+                    file=where,
+                    row=row,
+                    field=column,
+                    value=keys.iloc[row],
+                )
             arrays[column] = pa.array(keys.tolist(), type=pa.string())
         columns = ["src", "dst"] + [c for c in frame.columns if c in rel.properties]
         arrays |= {c: _arrow_column(frame[c], rel.properties[c], where) for c in columns[2:]}

@@ -280,10 +280,12 @@ def all_statements() -> list[StatementSample]:
         row = {"key": "u1", "props": _sample_props(node.properties, skip=node.key)}
         out += [
             StatementSample(f"constraint:{node.label}", cypher_constraint(node), {}),
-            StatementSample(f"upsert_nodes:{node.label}", cypher_upsert_nodes(node),
-                            {"rows": [row]}),
-            StatementSample(f"missing_keys:{node.label}", cypher_missing_keys(node),
-                            {"keys": ["u1"]}),
+            StatementSample(
+                f"upsert_nodes:{node.label}", cypher_upsert_nodes(node), {"rows": [row]}
+            ),
+            StatementSample(
+                f"missing_keys:{node.label}", cypher_missing_keys(node), {"keys": ["u1"]}
+            ),
             StatementSample(f"node_ids:{node.label}", cypher_node_ids(node), {}),
             StatementSample(
                 f"write_properties:{node.label}",
@@ -295,30 +297,48 @@ def all_statements() -> list[StatementSample]:
         row = {"src": "u1", "dst": "u2", "props": _sample_props(rel.properties)}
         out += [
             StatementSample(f"upsert_edges:{rel.name}", cypher_upsert_edges(rel), {"rows": [row]}),
-            StatementSample(f"export_edges:{rel.name}", cypher_export_edges(rel),
-                            {"properties": list(rel.properties)}),
+            StatementSample(
+                f"export_edges:{rel.name}",
+                cypher_export_edges(rel),
+                {"properties": list(rel.properties)},
+            ),
         ]
     graph = {"graph": "creditgraph_features_0123abcd"}
     out.append(StatementSample("gds_version", CYPHER_GDS_VERSION, {}))
     user_rels = [r.name for r in REL_TYPES.values() if r.source == r.target == USER.label]
     for n in range(1, len(user_rels) + 1):
         for rels in combinations(user_rels, n):
-            out.append(StatementSample(f"gds_project:{'+'.join(rels)}",
-                                       cypher_gds_project(rels), dict(graph)))
+            out.append(
+                StatementSample(
+                    f"gds_project:{'+'.join(rels)}", cypher_gds_project(rels), dict(graph)
+                )
+            )
     for algo, cypher in CYPHER_GDS_MUTATE.items():
-        out.append(StatementSample(f"gds_mutate:{algo}", cypher,
-                                   {**graph, "config": {"mutateProperty": algo}}))
+        out.append(
+            StatementSample(
+                f"gds_mutate:{algo}", cypher, {**graph, "config": {"mutateProperty": algo}}
+            )
+        )
     out += [
         StatementSample(
             "gds_personalized_pagerank",
             cypher_gds_personalized_pagerank(),
-            {**graph, "seeds": ["u1"], "property": "ppr", "damping": 0.85,
-             "max_iterations": 200, "tolerance": 1e-10, "concurrency": 1},
+            {
+                **graph,
+                "seeds": ["u1"],
+                "property": "ppr",
+                "damping": 0.85,
+                "max_iterations": 200,
+                "tolerance": 1e-10,
+                "concurrency": 1,
+            },
         ),
-        StatementSample("gds_stream", cypher_gds_stream(),
-                        {**graph, "properties": list(GDS_PROPERTIES)}),
-        StatementSample("gds_write", CYPHER_GDS_WRITE,
-                        {**graph, "properties": {"pagerank": "gds_pagerank"}}),
+        StatementSample(
+            "gds_stream", cypher_gds_stream(), {**graph, "properties": list(GDS_PROPERTIES)}
+        ),
+        StatementSample(
+            "gds_write", CYPHER_GDS_WRITE, {**graph, "properties": {"pagerank": "gds_pagerank"}}
+        ),
         StatementSample("gds_drop", CYPHER_GDS_DROP, dict(graph)),
     ]
     return out
@@ -443,8 +463,10 @@ class LoadReport:
         return self.rows / self.seconds if self.seconds > 0 else float("inf")
 
     def __str__(self) -> str:
-        return (f"{self.name} {self.kind}: {self.rows:,} rows in {self.batches} batches, "
-                f"{self.changed:,} new or changed, {self.rows_per_second:,.0f} rows/s")
+        return (
+            f"{self.name} {self.kind}: {self.rows:,} rows in {self.batches} batches, "
+            f"{self.changed:,} new or changed, {self.rows_per_second:,.0f} rows/s"
+        )
 
 
 def _redact(uri: str) -> str:
@@ -569,8 +591,9 @@ class Neo4jStore:
         except ne.Neo4jError as exc:
             code = exc.code or ""
             if code.endswith("Statement.AccessMode") or "read access mode" in str(exc).lower():
-                raise ReadOnlyViolation(f"the server refused a write on a read path: {exc.message}"
-                                        ) from exc
+                raise ReadOnlyViolation(
+                    f"the server refused a write on a read path: {exc.message}"
+                ) from exc
             raise QueryError(f"{code or type(exc).__name__}: {exc.message}") from exc
 
     @contextmanager
@@ -612,8 +635,13 @@ class Neo4jStore:
             task = bar.add_task(description, total=total)
             yield lambda n: bar.advance(task, n)
 
-    def _batched(self, kind: Literal["nodes", "relationships", "properties"], name: str,
-                 frame: pd.DataFrame, send: Callable[[pd.DataFrame], int]) -> int:
+    def _batched(
+        self,
+        kind: Literal["nodes", "relationships", "properties"],
+        name: str,
+        frame: pd.DataFrame,
+        send: Callable[[pd.DataFrame], int],
+    ) -> int:
         started, changed, count = time.perf_counter(), 0, 0
         with self._bar(f"{name} {kind}", len(frame)) as advance:
             for chunk in batches(frame, self.batch_size):
@@ -674,8 +702,11 @@ class Neo4jStore:
             keys = pd.unique(frame[column]).tolist()
             missing, examples = 0, []
             for start in range(0, len(keys), self.batch_size):
-                found = self._read(_run_single, cypher_missing_keys(node),
-                                   {"keys": keys[start : start + self.batch_size]})
+                found = self._read(
+                    _run_single,
+                    cypher_missing_keys(node),
+                    {"keys": keys[start : start + self.batch_size]},
+                )
                 missing += int(found.get("missing", 0))
                 examples += list(found.get("examples") or [])
             if missing:
@@ -689,8 +720,10 @@ class Neo4jStore:
         frame = frame.drop(columns=[c for c in frame.columns if c == node.key])
         for column in frame.columns:
             _ident(column)  # a property name queries can refer to
-        kinds = {c: SCORE_PROPERTIES.get(c) or node.properties.get(c) or _kind_of(frame[c])
-                 for c in frame.columns}
+        kinds = {
+            c: SCORE_PROPERTIES.get(c) or node.properties.get(c) or _kind_of(frame[c])
+            for c in frame.columns
+        }
         rows = frame.rename_axis(node.key).reset_index()
         rows[node.key] = _keys(rows[node.key], label)
         cypher = cypher_write_properties(node)
@@ -793,14 +826,22 @@ class Neo4jStore:
         graph = f"creditgraph_features_{uuid.uuid4().hex[:8]}"
         base = {"concurrency": concurrency}
         configs = {
-            "pagerank": {**base, "mutateProperty": "pagerank", "dampingFactor": damping,
-                         "maxIterations": max_iterations, "tolerance": tolerance},
+            "pagerank": {
+                **base,
+                "mutateProperty": "pagerank",
+                "dampingFactor": damping,
+                "maxIterations": max_iterations,
+                "tolerance": tolerance,
+            },
             "component": {**base, "mutateProperty": "component"},
             "kcore": {**base, "mutateProperty": "kcore"},
             "clustering": {**base, "mutateProperty": "clustering"},
             "degree": {**base, "mutateProperty": "degree"},
-            community: {**base, "mutateProperty": "community",
-                        **({"randomSeed": seed} if community == "leiden" else {})},
+            community: {
+                **base,
+                "mutateProperty": "community",
+                **({"randomSeed": seed} if community == "leiden" else {}),
+            },
         }
         properties = list(GDS_PROPERTIES)
         self._gds(cypher_gds_project(rels), {"graph": graph})
@@ -808,15 +849,27 @@ class Neo4jStore:
             for algo, config in configs.items():
                 self._gds(CYPHER_GDS_MUTATE[algo], {"graph": graph, "config": config})
             if seeds:
-                self._gds(cypher_gds_personalized_pagerank(), {
-                    "graph": graph, "seeds": list(seeds), "property": "ppr", "damping": damping,
-                    "max_iterations": max_iterations, "tolerance": tolerance,
-                    "concurrency": concurrency})
+                self._gds(
+                    cypher_gds_personalized_pagerank(),
+                    {
+                        "graph": graph,
+                        "seeds": list(seeds),
+                        "property": "ppr",
+                        "damping": damping,
+                        "max_iterations": max_iterations,
+                        "tolerance": tolerance,
+                        "concurrency": concurrency,
+                    },
+                )
                 properties.append("ppr")
             if write:
-                self._gds(CYPHER_GDS_WRITE, {
-                    "graph": graph,
-                    "properties": {p: f"{GDS_WRITE_PREFIX}{p}" for p in properties}})
+                self._gds(
+                    CYPHER_GDS_WRITE,
+                    {
+                        "graph": graph,
+                        "properties": {p: f"{GDS_WRITE_PREFIX}{p}" for p in properties},
+                    },
+                )
             _, rows = self._gds(cypher_gds_stream(), {"graph": graph, "properties": properties})
         finally:
             self._gds(CYPHER_GDS_DROP, {"graph": graph})
@@ -832,8 +885,7 @@ class Neo4jStore:
         self.close()
 
 
-def features_frame(rows: Sequence[Sequence[Any]], *, ppr_column: str | None = None
-                   ) -> pd.DataFrame:
+def features_frame(rows: Sequence[Sequence[Any]], *, ppr_column: str | None = None) -> pd.DataFrame:
     """Streamed ``(user_id, property, value)`` rows as the feature frame of ``gds_features``.
 
     GDS PageRank is unnormalised (teleport 1 - d per node); with a uniform (or
