@@ -148,11 +148,18 @@ def ingest(
 
 
 @app.command()
-def features(data_dir: DataDir = None, store: StoreOpt = None) -> None:
+def features(
+    data_dir: DataDir = None, store: StoreOpt = None,
+    in_database: Annotated[bool, typer.Option(
+        "--in-database", help="Neo4j + GDS: run graph algorithms in the database")] = False,
+) -> None:  # fmt: skip
     """Compute tabular and graph features for every user."""
     settings = _settings(data_dir, store)
-    with pipeline.open_configured_store(settings) as graph_store, console.status("features"):
-        frame = pipeline.build_features(settings, graph_store)
+    try:
+        with pipeline.open_configured_store(settings) as graph_store, console.status("features"):
+            frame = pipeline.build_features(settings, graph_store, in_database=in_database)
+    except CreditGraphError as exc:
+        raise _fail(exc) from exc
     console.print(
         f"{len(frame):,} users × {frame.shape[1]} features → "
         f"{settings.data_dir / 'features.parquet'}"
@@ -310,6 +317,23 @@ def evaluate(
     console.print(table)
     if json_out:
         json_out.write_text(json.dumps(result, indent=2))
+
+
+export_app = typer.Typer(help="Export the graph for other tools.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("neo4j-import")
+def export_neo4j_import(
+    out: Annotated[Path, typer.Argument(help="directory for the CSVs and import.sh")],
+    data_dir: DataDir = None,
+) -> None:
+    """Write the ingested graph as neo4j-admin bulk-import CSVs and the exact import command."""
+    try:
+        script = pipeline.export_neo4j_import(_settings(data_dir), out)
+    except CreditGraphError as exc:
+        raise _fail(exc) from exc
+    console.print(f"wrote {out}/; run with the server stopped: sh {script}")
 
 
 query_app = typer.Typer(help="The Cypher investigation library (read-only).", no_args_is_help=True)

@@ -52,8 +52,14 @@ def ingest(settings: Settings, store: GraphStore, source: Path, step: Step = _qu
     return load_directory(source, store, settings.history_dir, settings.rejects_dir, step)
 
 
-def build_features(settings: Settings, store: GraphStore) -> pd.DataFrame:
-    """Tabular families ⨝ graph families for every user; kept as ``features.parquet``."""
+def build_features(
+    settings: Settings, store: GraphStore, *, in_database: bool = False
+) -> pd.DataFrame:
+    """Tabular families ⨝ graph families for every user; kept as ``features.parquet``.
+
+    ``in_database`` (Neo4j with GDS) computes PageRank, components, k-core,
+    clustering and communities in the database instead of igraph; same columns.
+    """
     tables = load_tables(settings.history_dir)
     if "users" not in tables:
         raise CreditGraphError(f"no data in {settings.history_dir}; run `creditgraph ingest` first")
@@ -62,9 +68,29 @@ def build_features(settings: Settings, store: GraphStore) -> pd.DataFrame:
     graph = compute_graph_features(
         GraphData.export(store), tabular, observed.max(), seed=settings.seed
     )
+    if in_database:
+        graph.update(_in_database_position(store).reindex(graph.index))
     features = tabular.join(graph.reindex(tabular.index))
     write_history(settings.data_dir, "features", features.reset_index())
     return features
+
+
+def _in_database_position(store: GraphStore) -> pd.DataFrame:
+    gds = getattr(store, "gds_features", None)
+    if gds is None or not store.has_gds():  # type: ignore[attr-defined]
+        raise CreditGraphError("--in-database needs a Neo4j store with the GDS plugin")
+    return gds()
+
+
+def export_neo4j_import(settings: Settings, out_dir: Path) -> Path:
+    """Write the ingested graph as ``neo4j-admin`` import CSVs plus ``import.sh``."""
+    from graph.neo4j_import import write_import_bundle
+    from ingest.load import edge_frames, node_frames
+
+    history = load_tables(settings.history_dir)
+    if "users" not in history:
+        raise CreditGraphError(f"no data in {settings.history_dir}; run `creditgraph ingest` first")
+    return write_import_bundle({**node_frames(history), **edge_frames(history)}, out_dir)
 
 
 def read_features(settings: Settings) -> pd.DataFrame:

@@ -98,10 +98,10 @@ def load_directory(
     history = {name: merge_history(history_dir, name, v.rows) for name, v in validated.items()}
     store.ensure_schema()
     with store.atomic():
-        for label, frame in _node_frames(history).items():
+        for label, frame in node_frames(history).items():
             say(f"loading {label} nodes")
             report.nodes_written[label] = store.upsert_nodes(label, frame)
-        for rel, frame in _edge_frames(history).items():
+        for rel, frame in edge_frames(history).items():
             say(f"loading {rel} relationships")
             report.edges_written[rel] = store.upsert_edges(rel, frame)
     say("writing history")
@@ -163,7 +163,7 @@ def _write_rejects(rejects_dir: Path, name: str, result: Validated) -> Path | No
     return path
 
 
-def _node_frames(history: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+def node_frames(history: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     users = history["users"].copy()
     if "labels" in history:
         outcome = history["labels"].set_index("user_id")["defaulted"].astype("boolean")
@@ -176,7 +176,7 @@ def _node_frames(history: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def _edge_frames(history: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+def edge_frames(history: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Relationship frames (src/dst keys); event tables are aggregated per pair."""
     frames: dict[str, pd.DataFrame] = {}
     if "friendships" in history:

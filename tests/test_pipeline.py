@@ -284,3 +284,26 @@ def test_notebook_runs_end_to_end(world, monkeypatch):
             exec(compile("".join(cell["source"]), str(notebook), "exec"), namespace)  # noqa: S102
     assert namespace["cluster"].number_of_nodes() > 1
     assert len(namespace["lowest"]) == 5
+
+
+def test_export_neo4j_import_bundle(world, tmp_path):
+    from graph.neo4j_import import read_import_file
+
+    settings = world["settings"]
+    result = CliRunner().invoke(
+        app, ["export", "neo4j-import", str(tmp_path / "bundle"), "--data-dir",
+              str(settings.data_dir)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    script = (tmp_path / "bundle" / "import.sh").read_text()
+    assert "database import full neo4j" in script and "--nodes=User=" in script
+    users = read_import_file(tmp_path / "bundle" / "nodes-User.csv")
+    assert len(users) == 3000
+
+
+def test_in_database_features_refused_on_embedded_store(world):
+    settings = world["settings"]
+    result = CliRunner().invoke(
+        app, ["features", "--in-database", "--data-dir", str(settings.data_dir)]
+    )
+    assert result.exit_code == 2 and "GDS" in result.output
