@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -298,8 +297,8 @@ def main() -> None:
     detail, graph = Stages(), data.graph
     with detail.stage("  pagerank"):
         pagerank(graph.adjacency, tol=1e-9)
-    with detail.stage("  connected components"):
-        connected_components(graph.adjacency, directed=False)
+    with detail.stage("  connected components (igraph)"):
+        graph.igraph.connected_components()
     with detail.stage("  coreness (igraph)"):
         graph.igraph.coreness()
 

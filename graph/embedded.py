@@ -23,28 +23,16 @@ import pyarrow as pa
 from creditgraph.errors import QueryError, StoreUnavailable
 from graph.readonly import check_read_only
 from graph.schema import (
-    BOOL,
-    DATE,
-    FLOAT,
-    INT,
+    ARROW_TYPES,
     NODE_TYPES,
     REL_TYPES,
     STRING,
-    TIMESTAMP,
     WRITTEN_PROPERTIES,
     NodeType,
     RelType,
+    kind_of,
 )
 from graph.store import EdgeArrays
-
-_ARROW_TYPES = {
-    STRING: pa.string(),
-    INT: pa.int64(),
-    FLOAT: pa.float64(),
-    BOOL: pa.bool_(),
-    DATE: pa.date32(),
-    TIMESTAMP: pa.timestamp("us"),
-}
 
 
 class EmbeddedStore:
@@ -217,7 +205,7 @@ class EmbeddedStore:
 
     def write_properties(self, label: str, frame: pd.DataFrame) -> int:
         node = NODE_TYPES[label]
-        kinds = {c: WRITTEN_PROPERTIES.get(c) or _kind_of(frame[c]) for c in frame.columns}
+        kinds = {c: WRITTEN_PROPERTIES.get(c) or kind_of(frame[c]) for c in frame.columns}
         rows = frame.rename_axis(node.key).reset_index()
         with self._lock:
             self._add_columns(label, kinds)
@@ -318,7 +306,7 @@ def _to_arrow(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pa.Table:
     """A DataFrame as an Arrow table whose column types follow the schema."""
     arrays = {}
     for column in frame.columns:
-        arrow_type = _ARROW_TYPES[kinds[column]]
+        arrow_type = ARROW_TYPES[kinds[column]]
         values = frame[column]
         if arrow_type == pa.date32():
             values = pd.to_datetime(values).dt.date
@@ -334,15 +322,3 @@ def _narrow_decimals(table: pa.Table) -> pa.Table:
         if pa.types.is_decimal(column.type) and column.type.scale == 0:
             table = table.set_column(i, column.name, table.column(i).cast(pa.int64()))
     return table
-
-
-def _kind_of(series: pd.Series) -> str:
-    if pd.api.types.is_bool_dtype(series):
-        return BOOL
-    if pd.api.types.is_integer_dtype(series):
-        return INT
-    if pd.api.types.is_float_dtype(series):
-        return FLOAT
-    if pd.api.types.is_datetime64_any_dtype(series):
-        return TIMESTAMP
-    return STRING

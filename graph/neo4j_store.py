@@ -44,6 +44,7 @@ import pyarrow as pa
 from creditgraph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
 from graph.readonly import check_read_only
 from graph.schema import (
+    ARROW_TYPES,
     BOOL,
     DATE,
     FLOAT,
@@ -56,19 +57,12 @@ from graph.schema import (
     USER,
     NodeType,
     RelType,
+    kind_of,
 )
 from graph.store import EdgeArrays, batches
 
 DEFAULT_BATCH_SIZE = 10_000
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_ARROW_TYPES = {
-    STRING: pa.string(),
-    INT: pa.int64(),
-    FLOAT: pa.float64(),
-    BOOL: pa.bool_(),
-    DATE: pa.date32(),
-    TIMESTAMP: pa.timestamp("us"),
-}
 # Properties computed in the projected graph; written back as ``gds_<name>`` node properties.
 GDS_PROPERTIES = ("pagerank", "component", "kcore", "clustering", "community", "degree")
 GDS_WRITE_PREFIX = "gds_"
@@ -397,24 +391,12 @@ def _native(value: Any) -> Any:
 def _column_array(values: list[Any], kind: str | None) -> np.ndarray:
     """Values as the numpy array the embedded store gives for the same column type."""
     values = [_native(v) for v in values]
-    arrow_type = _ARROW_TYPES.get(kind) if kind else None
+    arrow_type = ARROW_TYPES.get(kind) if kind else None
     try:
         array = pa.array(values, type=arrow_type, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return np.array(values, dtype=object)
     return array.to_numpy(zero_copy_only=False)
-
-
-def _kind_of(series: pd.Series) -> str:
-    if pd.api.types.is_bool_dtype(series):
-        return BOOL
-    if pd.api.types.is_integer_dtype(series):
-        return INT
-    if pd.api.types.is_float_dtype(series):
-        return FLOAT
-    if pd.api.types.is_datetime64_any_dtype(series):
-        return TIMESTAMP
-    return STRING
 
 
 def _keys(series: pd.Series, what: str) -> pd.Series:
@@ -721,7 +703,7 @@ class Neo4jStore:
         for column in frame.columns:
             _ident(column)  # a property name queries can refer to
         kinds = {
-            c: SCORE_PROPERTIES.get(c) or node.properties.get(c) or _kind_of(frame[c])
+            c: SCORE_PROPERTIES.get(c) or node.properties.get(c) or kind_of(frame[c])
             for c in frame.columns
         }
         rows = frame.rename_axis(node.key).reset_index()

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas as pd
+import pyarrow as pa
+
 # Portable property types; each store maps them to its own.
 STRING, INT, FLOAT, BOOL, DATE, TIMESTAMP = "STRING", "INT64", "DOUBLE", "BOOL", "DATE", "TIMESTAMP"
 
@@ -82,3 +85,26 @@ DERIVED_PROPERTIES: dict[str, str] = {
     "prev_model_id": STRING,
 }
 WRITTEN_PROPERTIES: dict[str, str] = {**SCORE_PROPERTIES, **DERIVED_PROPERTIES}
+
+# The Arrow type each portable property type travels as.
+ARROW_TYPES = {
+    STRING: pa.string(),
+    INT: pa.int64(),
+    FLOAT: pa.float64(),
+    BOOL: pa.bool_(),
+    DATE: pa.date32(),
+    TIMESTAMP: pa.timestamp("us"),
+}
+
+
+def kind_of(series: pd.Series) -> str:
+    """The portable property type for a column of values."""
+    if pd.api.types.is_bool_dtype(series):
+        return BOOL
+    if pd.api.types.is_integer_dtype(series):
+        return INT
+    if pd.api.types.is_float_dtype(series):
+        return FLOAT
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return TIMESTAMP
+    return STRING

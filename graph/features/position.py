@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 
 from graph.network import FriendGraph
 
@@ -72,8 +71,10 @@ def pagerank(
 
 def position_features(graph: FriendGraph) -> pd.DataFrame:
     """Compute the position family for every node of ``graph``."""
-    _, labels = connected_components(graph.adjacency, directed=False)
-    component_size = np.bincount(labels)[labels]
+    # igraph's components on the view built anyway for clustering/coreness: the same
+    # partition as scipy's connected_components, which transposes the matrix first (~20x slower).
+    labels = np.asarray(graph.igraph.connected_components().membership, dtype=np.int64)
+    component_size = np.bincount(labels, minlength=1)[labels]
     clustering = graph.local_transitivity.copy()  # computed once, shared with rings
     coreness = np.asarray(graph.igraph.coreness(), dtype=float)
     return graph.frame(
