@@ -270,9 +270,16 @@ def report(settings: Settings, model: CreditModel | None = None):  # -> scoring.
     model = model or load_model(settings)
     inputs = read_inputs(settings)
     labels = read_labels(settings).reindex(inputs.index).dropna().astype(int)
-    test = split_for(settings, labels).test
-    scored = model.score(inputs.loc[test])
-    return write_report(model, scored, labels, settings.data_dir / "reports" / model.model_id)
+    split = split_for(settings, labels)
+    scored = model.score(inputs.loc[split.test])
+    scored.attrs["inputs"] = inputs.loc[split.test]
+    train_inputs = inputs.loc[split.train]
+    age_group = pd.cut(inputs["age"], [0, 25, 40, 60, 200], labels=["18–25", "26–40", "41–60",
+                                                                     "61+"])  # fmt: skip
+    return write_report(
+        model, scored, labels, settings.data_dir / "reports" / model.model_id,
+        reference=(model.score(train_inputs), train_inputs), groups=age_group.astype(str),
+    )  # fmt: skip
 
 
 def read_inputs(settings: Settings) -> pd.DataFrame:

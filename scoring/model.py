@@ -72,8 +72,7 @@ class CreditModel:
     def factor_margins(self, frame: pd.DataFrame) -> np.ndarray:
         """(n, 5) margin of each factor's trees: one prediction per factor's sub-model."""
         data = dmatrix(design_matrix(frame, self.features, self.categories))
-        parts, empty = _factor_boosters(self.booster, self.tree_factor)
-        base = empty.predict(data, output_margin=True)  # no trees: the base margin only
+        parts, base = _factor_boosters(self.booster, self.tree_factor)
         out = np.zeros((data.num_row(), len(FACTORS)))
         for k, part in enumerate(parts):
             if part is not None:
@@ -333,8 +332,8 @@ def _declared() -> set[str]:
 
 def _factor_boosters(
     booster: xgb.Booster, tree_factor: np.ndarray
-) -> tuple[list[xgb.Booster | None], xgb.Booster]:
-    """One sub-model per factor holding only that factor's trees, and one with no trees.
+) -> tuple[list[xgb.Booster | None], float]:
+    """One sub-model per factor holding only that factor's trees, and the base margin.
 
     Cut from the model's JSON; with one factor per tree, a sub-model's margin
     minus the base margin is exactly that factor's share of the full margin.
@@ -357,11 +356,15 @@ def _factor_boosters(
         part.load_model(bytearray(json.dumps(model).encode()))
         return part
 
-    empty = keep(np.zeros(len(tree_factor), dtype=bool))
+    # Every sub-model starts from XGBoost's base score; as a margin (binary:logistic) that is
+    # its logit. Subtracting it leaves the sum of the factor's own tree leaves.
+    config = json.loads(booster.save_config())["learner"]["learner_model_param"]
+    base_probability = float(str(config["base_score"]).strip("[]"))
+    base = float(np.log(base_probability / (1 - base_probability)))
     parts = [keep(tree_factor == k) if (tree_factor == k).any() else None
              for k in range(len(FACTORS))]  # fmt: skip
-    booster._creditgraph_factor_boosters = (parts, empty)  # type: ignore[attr-defined]
-    return parts, empty
+    booster._creditgraph_factor_boosters = (parts, base)  # type: ignore[attr-defined]
+    return parts, base
 
 
 def _tree_factors(booster: xgb.Booster, names: list[str]) -> np.ndarray:

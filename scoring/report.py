@@ -29,11 +29,27 @@ class Report:
     path: Path
     headline: dict[str, float]
     bands: pd.DataFrame
+    stability: pd.DataFrame  # PSI of the score and the most shifted features
+    adverse_impact: pd.DataFrame  # approval rate and ratio per group at the cut-off
 
 
-def write_report(model: CreditModel, scored: pd.DataFrame, labels: pd.Series, out_dir: Path,
-                 *, title: str = "held-out test split") -> Report:  # fmt: skip
-    """Write ``out_dir/index.html`` and its PNGs for scored rows with known ``labels``."""
+def write_report(
+    model: CreditModel,
+    scored: pd.DataFrame,
+    labels: pd.Series,
+    out_dir: Path,
+    *,
+    title: str = "held-out test split",
+    reference: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    groups: pd.Series | None = None,
+    cutoff: float = 600.0,
+) -> Report:
+    """Write ``out_dir/index.html`` and its PNGs for scored rows with known ``labels``.
+
+    ``reference`` is (scores, inputs) of another population (the training rows)
+    for stability (PSI); ``groups`` labels each scored row for the adverse-impact
+    ratio of approving scores ≥ ``cutoff``.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     y = labels.reindex(scored.index).to_numpy(dtype=int)
     p, score = scored["pd"].to_numpy(), scored["score"].to_numpy()
@@ -51,9 +67,33 @@ def write_report(model: CreditModel, scored: pd.DataFrame, labels: pd.Series, ou
     for name, figure in plots.items():
         figure.savefig(out_dir / name, dpi=110, bbox_inches="tight")
         plt.close(figure)
-    page = _html(model, title, headline, bands, published, list(plots))
+    stability = _stability(scored, reference)
+    impact = pd.DataFrame(columns=["approval_rate", "impact_ratio"])
+    if groups is not None:
+        approved = (score >= cutoff).astype(float)
+        group = groups.reindex(scored.index)
+        impact = pd.DataFrame({
+            "approval_rate": pd.Series(approved, index=scored.index).groupby(group).mean(),
+            "impact_ratio": metrics.adverse_impact_ratio(approved, group),
+        }).rename_axis(f"group (approve ≥ {cutoff:.0f})")  # fmt: skip
+    page = _html(model, title, headline, bands, published, list(plots), stability, impact)
     (out_dir / "index.html").write_text(page, encoding="utf-8")
-    return Report(out_dir / "index.html", headline, bands)
+    return Report(out_dir / "index.html", headline, bands, stability, impact)
+
+
+def _stability(
+    scored: pd.DataFrame, reference: tuple[pd.DataFrame, pd.DataFrame] | None
+) -> pd.DataFrame:
+    """PSI of the score and of the five most shifted features against the reference."""
+    if reference is None:
+        return pd.DataFrame(columns=["psi"])
+    ref_scores, ref_inputs = reference
+    rows = {"score": metrics.psi(ref_scores["score"].to_numpy(), scored["score"].to_numpy())}
+    inputs = scored.attrs.get("inputs")
+    if inputs is not None:
+        shifted = metrics.feature_psi(ref_inputs, inputs).sort_values(ascending=False).head(5)
+        rows.update({f"feature: {name}": value for name, value in shifted.items()})
+    return pd.DataFrame({"psi": rows}).rename_axis("population stability (vs training)")
 
 
 def _score_distribution(score: np.ndarray, y: np.ndarray) -> plt.Figure:
@@ -114,7 +154,8 @@ def _table(frame: pd.DataFrame, formats: dict[str, str]) -> str:
 
 
 def _html(model: CreditModel, title: str, headline: dict[str, float], bands: pd.DataFrame,
-          published: pd.DataFrame, images: list[str]) -> str:  # fmt: skip
+          published: pd.DataFrame, images: list[str], stability: pd.DataFrame,
+          impact: pd.DataFrame) -> str:  # fmt: skip
     keys = ["roc_auc", "gini", "ks", "pr_auc", "brier", "ece", "hosmer_lemeshow_p",
             "default_rate", "mean_pd", "n"]  # fmt: skip
     values = [f"{headline[k]:,.0f}" if k == "n" else f"{headline[k]:.4f}" for k in keys]
@@ -137,6 +178,13 @@ training data fingerprint <code>{model.fingerprint[:16]}</code> · evaluated on 
 <h2>Plots</h2>{figures}
 <h2>Expected vs observed default rate per band</h2>
 {_table(bands, {"users": ".0f", "observed": ".2%", "expected": ".2%"})}
+<h2>Stability</h2>
+<p>PSI below 0.1: stable; 0.1–0.25: some shift; above 0.25: a real shift.</p>
+{_table(stability, {"psi": ".4f"})}
+<h2>Adverse impact by age group</h2>
+<p>Approval rate of each group over the most approved group's; below 0.8 fails the
+four-fifths rule and needs review.</p>
+{_table(impact, {"approval_rate": ".1%", "impact_ratio": ".3f"})}
 <h2>Published meaning of the scale</h2>
 {_table(published.set_index("band"), {"pd_at_low": ".3%", "pd_at_high": ".3%"})}
 </body></html>"""

@@ -307,3 +307,24 @@ def test_in_database_features_refused_on_embedded_store(world):
         app, ["features", "--in-database", "--data-dir", str(settings.data_dir)]
     )
     assert result.exit_code == 2 and "GDS" in result.output
+
+
+def test_factor_margins_equal_their_trees_leaf_sums(world):
+    """Each factor's margin is exactly the sum of its own trees' leaves (independent check)."""
+    from scoring.design import design_matrix, dmatrix
+    from scoring.dictionary import spec
+
+    model = world["trained"].model
+    rows = world["features"].head(200)
+    data = dmatrix(design_matrix(rows, model.features, model.categories))
+    leaves = model.booster.predict(data, pred_leaf=True).astype(int)
+    nodes = model.booster.trees_to_dataframe()
+    value = nodes.set_index(["Tree", "Node"])["Gain"]
+    splits = nodes[nodes["Feature"] != "Leaf"]
+    factor_of_tree = splits.groupby("Tree")["Feature"].first().map(lambda f: spec(f).factor)
+    expected = np.zeros((len(rows), len(FACTORS)))
+    for tree in range(leaves.shape[1]):  # a reference, not a hot path
+        if tree in factor_of_tree.index:
+            k = FACTORS.index(factor_of_tree[tree])
+            expected[:, k] += value.loc[tree].reindex(leaves[:, tree]).to_numpy()
+    np.testing.assert_allclose(model.factor_margins(rows), expected, atol=1e-4)
