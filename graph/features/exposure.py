@@ -66,7 +66,7 @@ def exposure_from_labels(ctx: LabelContext, bad: np.ndarray, known: np.ndarray) 
     ppr = np.zeros_like(seeds)
     if has_seed.any():
         ppr[:, has_seed] = pagerank(a, damping=PPR_DAMPING, personalization=seeds[:, has_seed],
-                                    tol=1e-8, max_iter=100) * n  # fmt: skip
+                                    tol=1e-8, max_iter=100, symmetric=True) * n  # fmt: skip
     out = []
     for j in range(sets):
         columns = {

@@ -24,12 +24,15 @@ def pagerank(
     personalization: np.ndarray | None = None,
     tol: float = 1e-10,
     max_iter: int = 200,
+    symmetric: bool = False,
 ) -> np.ndarray:
     """PageRank by power iteration (row = source), networkx's conventions.
 
     ``personalization`` may be one vector (n,) or several as columns (n, k):
     all k walks then share each sparse product. Dangling nodes spread their
     mass by the personalization (uniform by default), as networkx does.
+    ``symmetric=True`` promises ``adjacency`` equals its transpose (an undirected
+    graph, as :class:`FriendGraph` keeps it), which saves transposing it.
     """
     n = adjacency.shape[0]
     if n == 0:
@@ -44,9 +47,13 @@ def pagerank(
     inverse = np.divide(1.0, out, out=np.zeros(n), where=out > 0)
     if sp.issparse(adjacency) and adjacency.format == "csr" and adjacency.has_canonical_format:
         # transition[i, j] = adjacency[j, i] * inverse[j], each entry scaled once: the same
-        # values and sorted layout as the general form below, without a sparse product.
-        transition = adjacency.T.tocsr()
-        transition.data = transition.data * inverse[transition.indices]
+        # values and sorted layout as the general form below, without a sparse product
+        # (and, when the matrix is its own transpose, without transposing it).
+        structure = adjacency if symmetric else adjacency.T.tocsr()
+        transition = sp.csr_matrix(
+            (structure.data * inverse[structure.indices], structure.indices, structure.indptr),
+            shape=(n, n),
+        )
     else:
         transition = (sp.diags(inverse) @ adjacency).T.tocsr()
     dangling = out == 0
@@ -79,7 +86,7 @@ def position_features(graph: FriendGraph) -> pd.DataFrame:
     coreness = np.asarray(graph.igraph.coreness(), dtype=float)
     return graph.frame(
         {
-            "pagerank_scaled": pagerank(graph.adjacency, tol=1e-9) * graph.n,
+            "pagerank_scaled": pagerank(graph.adjacency, tol=1e-9, symmetric=True) * graph.n,
             "component_size": component_size.astype(float),
             "clustering": clustering,
             "coreness": coreness,
