@@ -430,11 +430,12 @@ def serve(data_dir: DataDir = None, store: StoreOpt = None,
           host: Annotated[str, typer.Option(help="address to bind (loopback)")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="port")] = 8000) -> None:  # fmt: skip
     """Serve authorized score lookups over HTTP (OpenAPI docs at /docs)."""
-    from creditgraph.access import ParquetScoreSource, StoreScoreSource
+    from creditgraph.access import ParquetScoreSource, ScoreSource, StoreScoreSource
     from creditgraph.access.service import serve as run_server
 
     settings = _settings(data_dir, store)
     latest = settings.scores_dir / "latest.parquet"
+    source: ScoreSource
     if settings.store in ("embedded", "memory"):
         if not latest.exists():
             raise _fail(CreditGraphError("no scores yet: run `creditgraph score` first"))
@@ -486,7 +487,8 @@ def audit_verify(data_dir: DataDir = None) -> None:
 
     report = verify_audit(_access_db(data_dir))
     if report.ok:
-        console.print(f"audit log intact: {report.entries} entries, head {report.head_hash[:16]}")
+        head = (report.head_hash or "")[:16]
+        console.print(f"audit log intact: {report.entries} entries, head {head}")
         return
     for problem in report.problems:
         console.print(f"[red]{problem}[/]")

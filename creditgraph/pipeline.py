@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas import DataFrame  # Explanation has a field named ``pd``
 from sklearn.model_selection import train_test_split
 
 from creditgraph.errors import CreditGraphError
@@ -301,7 +302,7 @@ class Explanation:
     base_points: float
     factors: dict[str, float]
     reasons: list[str]
-    top_features: pd.DataFrame  # feature, factor, value, points (exact TreeSHAP)
+    top_features: DataFrame  # feature, factor, value, points (exact TreeSHAP)
     model_id: str
 
 

@@ -11,6 +11,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def _config_path() -> Path | None:
 
 def _apply(settings: Settings, values: dict) -> Settings:
     kinds = {f.name: f.type for f in fields(Settings)}
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     for key, value in values.items():
         if key not in kinds:
             raise ValueError(f"unknown setting {key!r}; known: {sorted(kinds)}")

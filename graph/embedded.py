@@ -255,7 +255,10 @@ class EmbeddedStore:
         if timeout_s is not None:
             conn.set_query_timeout(int(timeout_s * 1000))
         try:
-            table = conn.execute(cypher, dict(params or {})).get_as_arrow()
+            result = conn.execute(cypher, dict(params or {}))
+            # check_read_only allows one statement, so this is never a list of results.
+            assert not isinstance(result, list)
+            table = result.get_as_arrow()
         except RuntimeError as exc:
             raise QueryError(str(exc)) from exc
         finally:

@@ -77,6 +77,10 @@ class GraphStore(Protocol):
     def close(self) -> None:
         """Release the store."""
 
+    def __enter__(self) -> GraphStore: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
 
 def open_store(spec: str = "embedded", path: Path | None = None) -> GraphStore:
     """Open a store from a spec: ``embedded`` (at ``path``), ``memory``, ``neo4j`` or a URI."""

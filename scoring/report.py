@@ -98,7 +98,7 @@ def _stability(
 
 def _score_distribution(score: np.ndarray, y: np.ndarray) -> plt.Figure:
     figure, ax = plt.subplots(figsize=(6.4, 3.6))
-    bins = np.arange(350, 1000, 25)
+    bins = np.arange(350, 1000, 25).tolist()
     ax.hist(score[y == 0], bins=bins, alpha=0.7, label="repaid", color="#3b7dd8")
     ax.hist(score[y == 1], bins=bins, alpha=0.8, label="defaulted", color="#d8453b")
     ax.set(xlabel="score", ylabel="users", title="Score distribution by outcome")
