@@ -81,7 +81,7 @@ def position_features(graph: FriendGraph) -> pd.DataFrame:
     # igraph's components on the view built anyway for clustering/coreness: the same
     # partition as scipy's connected_components, which transposes the matrix first (~20x slower).
     labels = np.asarray(graph.igraph.connected_components().membership, dtype=np.int64)
-    component_size = np.bincount(labels, minlength=1)[labels]
+    component_size = np.bincount(labels)[labels]
     clustering = graph.local_transitivity.copy()  # computed once, shared with rings
     coreness = np.asarray(graph.igraph.coreness(), dtype=float)
     return graph.frame(
