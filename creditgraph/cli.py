@@ -99,8 +99,15 @@ def demo(
     console.print(f"[dim]stages: {timing}; total {sum(result.timings.values()):.1f}s[/]")
     console.print(
         f"Scores written to the store and {settings.scores_dir}/. "
-        f"Try: creditgraph explain {result.scores.index[0]}"
+        f"Try: {_invoked()} explain {result.scores.index[0]}"
     )
+
+
+def _invoked() -> str:
+    """How the user ran this command (e.g. ``.venv/bin/creditgraph``), for hints they can paste."""
+    import sys
+
+    return sys.argv[0] if sys.argv and sys.argv[0].endswith("creditgraph") else "creditgraph"
 
 
 def _reset(settings: Settings) -> None:

@@ -35,6 +35,7 @@ import pyarrow.csv as pacsv
 
 from creditgraph.errors import SchemaError
 from graph.schema import (
+    ARROW_TYPES,
     BOOL,
     DATE,
     FLOAT,
@@ -55,14 +56,6 @@ IMPORT_TYPES = {
     BOOL: "boolean",
     DATE: "date",
     TIMESTAMP: "localdatetime",
-}
-_ARROW = {
-    STRING: pa.string(),
-    INT: pa.int64(),
-    FLOAT: pa.float64(),
-    BOOL: pa.bool_(),
-    DATE: pa.date32(),
-    TIMESTAMP: pa.timestamp("us"),
 }
 COMMAND_FILE = "import.sh"
 
@@ -109,7 +102,7 @@ def _arrow_column(series: pd.Series, kind: str, where: str) -> pa.Array:
             return pa.array([None if v is None else str(v) for v in values], type=pa.string())
         if kind == INT and pd.api.types.is_float_dtype(series):
             series = series.astype("Int64")  # whole numbers with gaps, not "3.0"
-        return pa.array(series, type=_ARROW[kind], from_pandas=True)
+        return pa.array(series, type=ARROW_TYPES[kind], from_pandas=True)
     except (ValueError, TypeError, pa.ArrowInvalid) as exc:
         raise SchemaError(
             f"cannot write as {IMPORT_TYPES[kind]}: {exc}", file=where, field=str(series.name)
@@ -263,7 +256,7 @@ def read_import_file(path: Path | str) -> pd.DataFrame:
         elif kind.startswith("ID"):
             kind = "string"
         names.append(name)
-        types[name] = _ARROW[reverse[kind or "string"]]
+        types[name] = ARROW_TYPES[reverse[kind or "string"]]
     table = pacsv.read_csv(
         path,
         read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
