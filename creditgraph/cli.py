@@ -110,12 +110,27 @@ def _invoked() -> str:
     return sys.argv[0] if sys.argv and sys.argv[0].endswith("creditgraph") else "creditgraph"
 
 
+DEMO_MARKER = ".creditgraph-demo"
+
+
 def _reset(settings: Settings) -> None:
-    """The demo starts from an empty data directory so it always tells the same story."""
+    """The demo starts from an empty data directory so it always tells the same story.
+
+    Only a directory the demo made itself (it holds a marker file) is ever emptied.
+    """
     import shutil
 
-    if settings.data_dir.exists() and settings.store in ("embedded", "memory"):
-        shutil.rmtree(settings.data_dir)
+    directory = settings.data_dir
+    if directory.exists() and any(directory.iterdir()):
+        if not (directory / DEMO_MARKER).exists():
+            raise _fail(CreditGraphError(
+                f"{directory} holds data the demo did not make; "
+                "pass --data-dir to run the demo elsewhere"
+            ))  # fmt: skip
+        if settings.store in ("embedded", "memory"):
+            shutil.rmtree(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / DEMO_MARKER).write_text("made by `creditgraph demo`; safe to delete\n")
 
 
 @app.command()

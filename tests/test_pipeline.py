@@ -328,3 +328,19 @@ def test_factor_margins_equal_their_trees_leaf_sums(world):
             k = FACTORS.index(factor_of_tree[tree])
             expected[:, k] += value.loc[tree].reindex(leaves[:, tree]).to_numpy()
     np.testing.assert_allclose(model.factor_margins(rows), expected, atol=1e-4)
+
+
+def test_demo_never_wipes_data_it_did_not_make(world):
+    settings = world["settings"]
+    result = CliRunner().invoke(app, ["demo", "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 2 and "did not make" in " ".join(result.output.split())
+    assert (settings.history_dir / "users.parquet").exists()
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    args = ["demo", "--users", "1500", "--data-dir", str(tmp_path / "demo")]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "roc_auc" in first.output and "score distribution" in first.output
+    again = CliRunner().invoke(app, args)  # a demo directory may be rerun
+    assert again.exit_code == 0, again.output
