@@ -15,8 +15,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from creditgraph import pipeline
-from creditgraph.errors import CreditGraphError, SchemaError
+from creditgraph.errors import CreditGraphError
 from creditgraph.settings import Settings, load_settings
+from graph.schema import NODE_TYPES, REL_TYPES
 from scoring.dictionary import FACTOR_TITLES, FACTORS
 
 app = typer.Typer(
@@ -156,9 +157,11 @@ def ingest(
     """Validate and load a directory of files; rejected rows go to rejects/<file>.csv."""
     settings = _settings(data_dir, store)
     try:
-        with pipeline.open_configured_store(settings) as graph_store, _steps(6) as step:
+        # One step to validate, one per node label and relationship type, one for history.
+        steps = 2 + len(NODE_TYPES) + len(REL_TYPES)
+        with pipeline.open_configured_store(settings) as graph_store, _steps(steps) as step:
             report = pipeline.ingest(settings, graph_store, source, step)
-    except SchemaError as exc:
+    except CreditGraphError as exc:
         raise _fail(exc) from exc
     _print_load(report)
     if not report.ok:
@@ -243,10 +246,11 @@ def report(data_dir: DataDir = None,
     settings = _settings(data_dir)
     try:
         with console.status("writing report"):
-            result = pipeline.report(settings, pipeline.load_model(settings, model))
+            credit_model = pipeline.load_model(settings, model)
+            result = pipeline.report(settings, credit_model)
     except CreditGraphError as exc:
         raise _fail(exc) from exc
-    _print_metrics(result.headline, pipeline.load_model(settings, model).model_id)
+    _print_metrics(result.headline, credit_model.model_id)
     table = Table("band", "users", "observed", "expected", title="default rate per band")
     for band, row in result.bands.iterrows():
         table.add_row(

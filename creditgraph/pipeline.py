@@ -6,7 +6,6 @@ typed result; the CLI and notebooks call these same functions.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,13 +21,13 @@ from graph.features import GraphData, compute_exposure, compute_graph_features
 from graph.schema import SCORE_PROPERTIES
 from graph.store import GraphStore, open_store
 from ingest.history import load_tables, read_history, write_history
-from ingest.load import LoadReport, load_directory
+from ingest.load import LoadReport, Progress, load_directory
 from scoring.dictionary import FACTORS
 from scoring.features import observation_dates, tabular_features
 from scoring.metrics import summary
 from scoring.model import CreditModel, latest_model, train_model
 
-Step = Callable[[str], None]
+Step = Progress  # one progress-callback type for every stage
 
 
 def _quiet(_message: str) -> None:
@@ -36,7 +35,7 @@ def _quiet(_message: str) -> None:
 
 
 def open_configured_store(settings: Settings) -> GraphStore:
-    return open_store(settings.store, settings.store_path)
+    return open_store(settings.store, settings.store_path, batch_size=settings.batch_size)
 
 
 # -- stages -----------------------------------------------------------------
@@ -54,12 +53,15 @@ def ingest(settings: Settings, store: GraphStore, source: Path, step: Step = _qu
 
 
 def build_features(
-    settings: Settings, store: GraphStore, *, in_database: bool = False
-) -> pd.DataFrame:
+    settings: Settings, store: GraphStore, *, in_database: bool = False,
+    data: GraphData | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """Tabular families ⨝ graph families for every user; kept as ``features.parquet``.
 
     ``in_database`` (Neo4j with GDS) computes PageRank, components, k-core,
     clustering and communities in the database instead of igraph; same columns.
+    ``data`` passes relationships already exported from ``store`` (each stage
+    otherwise exports them itself).
     """
     tables = load_tables(settings.history_dir)
     if "users" not in tables:
@@ -67,7 +69,7 @@ def build_features(
     observed = observation_dates(tables)
     tabular = tabular_features(tables, observed)
     graph = compute_graph_features(
-        GraphData.export(store), tabular, observed.max(), seed=settings.seed
+        data or GraphData.export(store), tabular, observed.max(), seed=settings.seed
     )
     if in_database:
         graph.update(_in_database_position(store).reindex(graph.index))
@@ -174,13 +176,15 @@ def with_exposure(
 
 
 def train(
-    settings: Settings, store: GraphStore, features: pd.DataFrame | None = None
-) -> TrainResult:
+    settings: Settings, store: GraphStore, features: pd.DataFrame | None = None, *,
+    data: GraphData | None = None,
+) -> TrainResult:  # fmt: skip
     """Train on the labelled users, report on the held-out test split, save the model."""
     features = read_features(settings) if features is None else features
     labels = read_labels(settings).reindex(features.index).dropna().astype(int)
     split = split_for(settings, labels)
-    features = with_exposure(settings, GraphData.export(store), features, labels, split.train)
+    data = data or GraphData.export(store)
+    features = with_exposure(settings, data, features, labels, split.train)
     model = train_model(
         features.loc[labels.index], labels, train_index=split.train, valid_index=split.valid,
         scale=settings.scale, seed=settings.seed, calibration=settings.calibration,
@@ -198,13 +202,15 @@ def train(
 
 
 def model_inputs(
-    settings: Settings, store: GraphStore, model: CreditModel, features: pd.DataFrame
-) -> pd.DataFrame:
+    settings: Settings, store: GraphStore, model: CreditModel, features: pd.DataFrame, *,
+    data: GraphData | None = None,
+) -> pd.DataFrame:  # fmt: skip
     """What ``model`` scores: features plus label-aware ones from its training labels only."""
     if model.training_labels is None:
         return features
     labels = model.training_labels
-    return with_exposure(settings, GraphData.export(store), features, labels, labels.index)
+    data = data or GraphData.export(store)
+    return with_exposure(settings, data, features, labels, labels.index)
 
 
 def score_users(model: CreditModel, features: pd.DataFrame) -> pd.DataFrame:
@@ -370,13 +376,14 @@ def run_demo(settings: Settings, step: Step = _quiet) -> DemoResult:
         report = ingest(settings, store, world)
         mark("ingest")
         step("computing features")
-        features = build_features(settings, store)
+        data = GraphData.export(store)  # once, for every stage below
+        features = build_features(settings, store, data=data)
         mark("features")
         step("training")
-        trained = train(settings, store, features)
+        trained = train(settings, store, features, data=data)
         mark("train")
         step("scoring")
-        inputs = model_inputs(settings, store, trained.model, features)
+        inputs = model_inputs(settings, store, trained.model, features, data=data)
         scores = score_users(trained.model, inputs)
         mark("score")
         step("writing scores back")

@@ -82,8 +82,14 @@ class GraphStore(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-def open_store(spec: str = "embedded", path: Path | None = None) -> GraphStore:
-    """Open a store from a spec: ``embedded`` (at ``path``), ``memory``, ``neo4j`` or a URI."""
+def open_store(
+    spec: str = "embedded", path: Path | None = None, *, batch_size: int | None = None
+) -> GraphStore:
+    """Open a store from a spec: ``embedded`` (at ``path``), ``memory``, ``neo4j`` or a URI.
+
+    ``batch_size`` (rows per write transaction) applies to Neo4j; the embedded
+    store writes each frame in one bulk ``COPY``.
+    """
     if spec in ("embedded", "memory"):
         from graph.embedded import EmbeddedStore
 
@@ -91,7 +97,8 @@ def open_store(spec: str = "embedded", path: Path | None = None) -> GraphStore:
     if spec == "neo4j" or "://" in spec:
         from graph.neo4j_store import Neo4jStore
 
-        return Neo4jStore.from_env(uri=None if spec == "neo4j" else spec)
+        options = {} if batch_size is None else {"batch_size": batch_size}
+        return Neo4jStore.from_env(uri=None if spec == "neo4j" else spec, **options)
     raise ValueError(f"unknown store {spec!r}: use 'embedded', 'memory', 'neo4j' or a bolt URI")
 
 

@@ -29,7 +29,7 @@ from creditgraph.errors import ModelNotFound
 from creditgraph.settings import ScoreScale
 from scoring import scale as scoring_scale
 from scoring.design import categories_of, design_matrix, dmatrix
-from scoring.dictionary import FACTORS, spec
+from scoring.dictionary import FACTORS, FEATURES, spec
 from scoring.metrics import summary
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -245,7 +245,7 @@ def train_model(
     Only features declared in :mod:`scoring.dictionary` are used; monotone
     directions come from there, and interactions are kept within factors.
     """
-    names = [c for c in features.columns if c in _declared()]
+    names = [c for c in features.columns if c in FEATURES]
     categories = {k: v for k, v in categories_of(features[names]).items()}
     design = design_matrix(features, names, categories)
     y = labels.reindex(features.index).astype(float)
@@ -322,12 +322,6 @@ def _fit_isotonic(margin: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nda
         )
     fitted = IsotonicRegression(out_of_bounds="clip", y_min=1e-6, y_max=1 - 1e-6).fit(margin, y)
     return np.asarray(fitted.X_thresholds_), np.asarray(fitted.y_thresholds_)
-
-
-def _declared() -> set[str]:
-    from scoring.dictionary import FEATURES
-
-    return set(FEATURES)
 
 
 def _factor_boosters(

@@ -11,7 +11,6 @@ These use history only (never the outcome labels), so they cannot leak.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from graph.network import FriendGraph
@@ -36,8 +35,3 @@ def friend_features(graph: FriendGraph, tabular: pd.DataFrame) -> pd.DataFrame:
         if flag in aligned:
             columns[name] = graph.neighbour_mean(aligned[flag].to_numpy(dtype=float))
     return graph.frame(columns)
-
-
-def friend_share(graph: FriendGraph, flag: np.ndarray) -> np.ndarray:
-    """Share of each node's neighbours for which ``flag`` is true (NaN without neighbours)."""
-    return graph.neighbour_mean(flag.astype(float))
