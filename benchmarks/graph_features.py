@@ -59,6 +59,7 @@ class World:
     labels: pd.Series  # 1 = bad, indexed by user id
     train_ids: pd.Index
     as_of: pd.Timestamp
+    previous_scores: pd.DataFrame | None = None  # score, f_relationships of a previous run
 
     @property
     def n(self) -> int:
@@ -217,7 +218,14 @@ def make_world(users: int, degree: float = 20.0, seed: int = 0) -> World:
     bad = score > np.quantile(score, 0.92)
     labels = pd.Series(bad.astype(int), index=ids, name="bad")
     train_ids = ids[np.sort(rng.permutation(n)[: int(0.6 * n)])]
-    return World(friends, transfers, devices, pays, owns, tabular, labels, train_ids, AS_OF)
+    # A previous scoring run: 90% of users scored, relationships points part of the score.
+    previous = pd.DataFrame(
+        {"score": np.clip(np.round(650 - 60 * risk + rng.normal(0, 40, n)), 350, 950),
+         "f_relationships": np.round(rng.normal(0, 25, n), 2)},
+        index=ids,
+    )[rng.random(n) < 0.9]  # fmt: skip
+    return World(friends, transfers, devices, pays, owns, tabular, labels, train_ids, AS_OF,
+                 previous)  # fmt: skip
 
 
 def run(
@@ -248,7 +256,7 @@ def run(
     with stages.stage("position: rest"):
         position = position_features(graph)
     with stages.stage("friends"):
-        friends = friend_features(graph, aligned)
+        friends = friend_features(graph, aligned, world.previous_scores)
     with stages.stage("community: features"):
         community = community_features(graph, membership)
     with stages.stage("rings"):

@@ -138,8 +138,11 @@ def position(g: NxGraphs) -> dict[str, list]:
     }
 
 
-def friends(g: NxGraphs, tabular: pd.DataFrame) -> dict[str, list]:
-    """Mean of each column over a user's friends who have it (NaN if none)."""
+def friends(
+    g: NxGraphs, tabular: pd.DataFrame, previous: pd.DataFrame | None = None
+) -> dict[str, list]:
+    """Mean of each column over a user's friends who have it (NaN if none), and the mean and
+    minimum of friends' previous own-file scores (score minus relationships points)."""
     columns = [c for c in FRIEND_AVERAGED if c in tabular] + [f for f, _ in FRIEND_FLAGS]
     names = [f"friends_mean_{c}" for c in FRIEND_AVERAGED if c in tabular]
     names += [name for _, name in FRIEND_FLAGS]
@@ -154,7 +157,16 @@ def friends(g: NxGraphs, tabular: pd.DataFrame) -> dict[str, list]:
         count = known.sum(axis=0)
         total = np.where(known, rows, 0.0).sum(axis=0)
         means[u] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    return {name: means[:, i].tolist() for i, name in enumerate(names)}
+    out = {name: means[:, i].tolist() for i, name in enumerate(names)}
+    own = {}
+    if previous is not None:
+        for position, user in enumerate(tabular.index):
+            if user in previous.index:
+                own[position] = previous.at[user, "score"] - previous.at[user, "f_relationships"]
+    scored = [[own[v] for v in g.friends[u] if v in own] for u in range(g.n)]
+    out["friends_prev_score_mean"] = [sum(s) / len(s) if s else math.nan for s in scored]
+    out["friends_prev_score_min"] = [min(s) if s else math.nan for s in scored]
+    return out
 
 
 def louvain(g: NxGraphs, seed: int = 42) -> list[set[int]]:
@@ -239,7 +251,7 @@ def label_free(
     with stages.stage("nx position"):
         columns.update(position(g))
     with stages.stage("nx friends"):
-        columns.update(friends(g, tabular))
+        columns.update(friends(g, tabular, world.previous_scores))
     with stages.stage("nx community: features"):
         columns.update(community(g, communities))
     with stages.stage("nx rings"):

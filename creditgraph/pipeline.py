@@ -58,6 +58,8 @@ def build_features(
 ) -> pd.DataFrame:  # fmt: skip
     """Tabular families ⨝ graph families for every user; kept as ``features.parquet``.
 
+    Friends' previous scores come from the latest written scoring run, if any.
+
     ``in_database`` (Neo4j with GDS) computes PageRank, components, k-core,
     clustering and communities in the database instead of igraph; same columns.
     ``data`` passes relationships already exported from ``store`` (each stage
@@ -68,9 +70,11 @@ def build_features(
         raise CreditGraphError(f"no data in {settings.history_dir}; run `creditgraph ingest` first")
     observed = observation_dates(tables)
     tabular = tabular_features(tables, observed)
+    previous = read_history(settings.scores_dir, "latest")
     graph = compute_graph_features(
-        data or GraphData.export(store), tabular, observed.max(), seed=settings.seed
-    )
+        data or GraphData.export(store), tabular, observed.max(), seed=settings.seed,
+        previous_scores=None if previous is None else previous.set_index("user_id"),
+    )  # fmt: skip
     if in_database:
         graph.update(_in_database_position(store).reindex(graph.index))
     features = tabular.join(graph.reindex(tabular.index))

@@ -76,6 +76,21 @@ class FriendGraph:
             mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
         return mean.ravel() if single else mean
 
+    def neighbour_min(self, values: np.ndarray) -> np.ndarray:
+        """Smallest of ``values`` (1-D) over a node's neighbours, ignoring missing values.
+
+        Returns NaN where a node has no neighbour with a value.
+        """
+        csr = self.adjacency
+        gathered = np.asarray(values, dtype=np.float64)[csr.indices]
+        gathered[np.isnan(gathered)] = np.inf
+        lowest = np.full(self.n, np.inf)
+        rows = np.flatnonzero(np.diff(csr.indptr) > 0)
+        if len(rows):
+            lowest[rows] = np.minimum.reduceat(gathered, csr.indptr[rows])
+        lowest[np.isinf(lowest)] = np.nan
+        return lowest
+
     def frame(self, columns: dict[str, np.ndarray]) -> pd.DataFrame:
         """Columns aligned with ``ids`` as a DataFrame indexed by id."""
         return pd.DataFrame(columns, index=self.ids)

@@ -104,6 +104,8 @@ FEATURES: dict[str, FeatureSpec] = {
                 ("friends_mean_real_name_verified", -1, "Many friends are unverified"),
                 ("friends_thin_file_share", 0, "Many friends have no credit history"),
                 ("friends_past_default_share", 1, "Friends have defaulted before"),
+                ("friends_prev_score_mean", -1, "Friends' own credit scores are low"),
+                ("friends_prev_score_min", -1, "A friend has a very low credit score"),
                 ("community_size", 0, "Small or unusual community"),
                 ("community_density", 0, "Community is unusually dense"),
                 ("shared_device_users", 0, "Devices shared with other accounts"),

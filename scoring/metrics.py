@@ -54,17 +54,23 @@ def hosmer_lemeshow(y: np.ndarray, p: np.ndarray, groups: int = 10) -> tuple[flo
 def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
     """Population stability index of ``actual`` against ``expected`` (quantile bins of expected).
 
-    Rule of thumb: < 0.1 stable, 0.1–0.25 some shift, > 0.25 a real shift.
+    Missing values form a bin of their own, so a change in how often a value
+    is missing counts as a shift. Rule of thumb: < 0.1 stable, 0.1–0.25 some
+    shift, > 0.25 a real shift.
     """
     expected = np.asarray(expected, dtype=float)
     actual = np.asarray(actual, dtype=float)
-    expected, actual = expected[~np.isnan(expected)], actual[~np.isnan(actual)]
-    edges = np.unique(np.quantile(expected, np.linspace(0, 1, bins + 1)))
-    if len(edges) < 2:
-        return 0.0
-    e = np.histogram(np.clip(expected, edges[0], edges[-1]), edges)[0] / len(expected)
-    a = np.histogram(np.clip(actual, edges[0], edges[-1]), edges)[0] / max(len(actual), 1)
-    e, a = np.clip(e, 1e-6, None), np.clip(a, 1e-6, None)
+    known = expected[~np.isnan(expected)]
+    edges = np.unique(np.quantile(known, np.linspace(0, 1, bins + 1))) if len(known) else []
+    if len(edges) < 2:  # one present value (or none): present vs missing only
+        edges = [-np.inf, np.inf]
+
+    def shares(values: np.ndarray) -> np.ndarray:
+        present = values[~np.isnan(values)]
+        counts = np.histogram(np.clip(present, edges[0], edges[-1]), edges)[0]
+        return np.append(counts, len(values) - len(present)) / max(len(values), 1)
+
+    e, a = np.clip(shares(expected), 1e-6, None), np.clip(shares(actual), 1e-6, None)
     return float(np.sum((a - e) * np.log(a / e)))
 
 

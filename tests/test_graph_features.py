@@ -98,3 +98,20 @@ def test_friend_means_ignore_missing_and_isolated():
     assert np.isnan(out.loc["u3", "friends_mean_on_time_share"])
     assert np.isnan(out.loc["u6", "friends_mean_on_time_share"])
     assert out.loc["u2", "friends_past_default_share"] == pytest.approx(2 / 3)
+
+
+def test_friends_previous_scores_use_own_file_points_only():
+    graph = FriendGraph.from_arrays(_arrays())
+    tabular = pd.DataFrame({"on_time_share": np.zeros(7)}, index=IDS)
+    assert np.isnan(friend_features(graph, tabular)["friends_prev_score_mean"]).all()
+    previous = pd.DataFrame(  # u1 was not scored; own-file score = score − relationships points
+        {"score": [700.0, 800.0, 600.0, 500.0], "f_relationships": [20.0, 0.0, -30.0, 10.0]},
+        index=["u0", "u2", "u3", "u4"],
+    )
+    out = friend_features(graph, tabular, previous)
+    # u2's friends u0 (680), u1 (unscored), u3 (630).
+    assert out.loc["u2", "friends_prev_score_mean"] == pytest.approx((680 + 630) / 2)
+    assert out.loc["u2", "friends_prev_score_min"] == pytest.approx(630)
+    # u3's only friend is u2 (800): its own score never enters its own features.
+    assert out.loc["u3", "friends_prev_score_mean"] == pytest.approx(800)
+    assert np.isnan(out.loc["u6", "friends_prev_score_min"])  # no friends

@@ -42,3 +42,14 @@ def test_band_table_counts_and_rates():
                                np.array([420, 430, 700, 950]))  # fmt: skip
     assert table.loc["400–449", "users"] == 2 and table.loc["400–449", "observed"] == 0.5
     assert table.loc["900–949", "users"] == 1  # 950 belongs to the top band
+
+
+def test_psi_counts_missing_values_as_their_own_bin():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=5000)
+    half_missing = np.where(rng.random(5000) < 0.5, np.nan, a)
+    assert metrics.psi(a, half_missing) > 0.25  # the missing share moved from 0% to ~50%
+    assert metrics.psi(half_missing, half_missing) == pytest.approx(0.0, abs=1e-9)
+    nothing = np.full(100, np.nan)
+    assert metrics.psi(nothing, nothing) == pytest.approx(0.0, abs=1e-9)
+    assert metrics.psi(nothing, a) > 1.0  # a column that appeared

@@ -44,7 +44,8 @@ def world(request: pytest.FixtureRequest) -> World:
 @pytest.fixture(scope="module")
 def ours(world: World) -> tuple[pd.DataFrame, LabelContext]:
     data = world.graph_data()
-    features = compute_graph_features(data, world.tabular, world.as_of, seed=42)
+    features = compute_graph_features(data, world.tabular, world.as_of, seed=42,
+                                      previous_scores=world.previous_scores)
     ctx = data.label_context(features["community"].to_numpy(dtype=np.int64))
     return features, ctx
 

@@ -127,6 +127,28 @@ def test_scores_written_back_to_store_and_parquet(world):
     assert len(latest) == 3000 and {"reasons", "scored_at"} <= set(latest.columns)
 
 
+def test_rebuilt_features_carry_friends_previous_own_file_scores(world):
+    settings = world["settings"]
+    assert world["raw"]["friends_prev_score_mean"].isna().all()  # nothing scored yet
+    saved = (settings.data_dir / "features.parquet").read_bytes()
+    store = pipeline.open_configured_store(settings)
+    try:
+        rebuilt = pipeline.build_features(settings, store)
+        friends = store.query(
+            "MATCH (u:User)-[:FRIEND]-(v:User) RETURN u.user_id AS user, v.user_id AS friend"
+        )
+    finally:
+        store.close()
+        (settings.data_dir / "features.parquet").write_bytes(saved)
+    latest = pd.read_parquet(settings.scores_dir / "latest.parquet").set_index("user_id")
+    own_file = latest["score"] - latest["f_relationships"]
+    expected = (friends.assign(own=own_file.reindex(friends["friend"]).to_numpy())
+                .drop_duplicates(["user", "friend"]).groupby("user")["own"])  # fmt: skip
+    users = expected.mean().index
+    np.testing.assert_allclose(rebuilt.loc[users, "friends_prev_score_mean"], expected.mean())
+    np.testing.assert_allclose(rebuilt.loc[users, "friends_prev_score_min"], expected.min())
+
+
 def test_monotone_constraints_hold(world):
     """More 90+ day delinquencies never raises the score, all else equal."""
     model = world["trained"].model

@@ -56,9 +56,13 @@ class GraphData:
 
 
 def compute_graph_features(
-    data: GraphData, tabular: pd.DataFrame, as_of: pd.Timestamp, *, seed: int = 42
-) -> pd.DataFrame:
-    """All label-free graph features for every user (``tabular`` indexed by user id)."""
+    data: GraphData, tabular: pd.DataFrame, as_of: pd.Timestamp, *, seed: int = 42,
+    previous_scores: pd.DataFrame | None = None,
+) -> pd.DataFrame:  # fmt: skip
+    """All label-free graph features for every user (``tabular`` indexed by user id).
+
+    ``previous_scores`` is the latest scoring run (indexed by user id), if any.
+    """
     graph = data.graph
     aligned = tabular.reindex(graph.ids)
     membership = leiden(graph, seed=seed)
@@ -66,7 +70,7 @@ def compute_graph_features(
         [
             tie_features(graph, data.friends, data.transfers, as_of),
             position_features(graph),
-            friend_features(graph, aligned),
+            friend_features(graph, aligned, previous_scores),
             community_features(graph, membership),
             ring_features(graph, data.devices, data.transfers,
                           aligned["account_age_days"].to_numpy(dtype=float)),

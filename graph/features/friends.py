@@ -5,12 +5,20 @@
 | friends_mean_<feature> | mean of <feature> over friends who have it | as the feature |
 | friends_thin_file_share | share of friends with no repayment history | 0–1 |
 | friends_past_default_share | share of friends 90+ days late before the as-of date | 0–1 |
+| friends_prev_score_mean | mean of friends' own-file scores in the previous run | ~350–950 |
+| friends_prev_score_min | lowest own-file score among friends in the previous run | ~350–950 |
 
-These use history only (never the outcome labels), so they cannot leak.
+These use history only (never the outcome labels), so they cannot leak. A
+friend's *own-file* score is its previous score without the interpersonal
+relationships points (``score - f_relationships``): it depends on the friend's
+own records only, so a user's features never feed back into themselves through
+a friend's score, nor does a label reach them through a friend's exposure
+features. Both columns are NaN until a model has scored the graph once.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from graph.network import FriendGraph
@@ -22,8 +30,14 @@ FRIEND_AVERAGED = (
 )  # fmt: skip
 
 
-def friend_features(graph: FriendGraph, tabular: pd.DataFrame) -> pd.DataFrame:
-    """Neighbour aggregates of ``tabular`` (indexed by user id) over the friendship graph."""
+def friend_features(
+    graph: FriendGraph, tabular: pd.DataFrame, previous_scores: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Neighbour aggregates of ``tabular`` (indexed by user id) over the friendship graph.
+
+    ``previous_scores`` (indexed by user id, with ``score`` and ``f_relationships``)
+    is the latest written scoring run, when there is one.
+    """
     aligned = tabular.reindex(graph.ids)
     present = [c for c in FRIEND_AVERAGED if c in aligned.columns]
     means = graph.neighbour_mean(aligned[present].to_numpy(dtype=float))
@@ -34,4 +48,10 @@ def friend_features(graph: FriendGraph, tabular: pd.DataFrame) -> pd.DataFrame:
     ):
         if flag in aligned:
             columns[name] = graph.neighbour_mean(aligned[flag].to_numpy(dtype=float))
+    own_file = np.full(graph.n, np.nan)
+    if previous_scores is not None:
+        previous = previous_scores.reindex(graph.ids)
+        own_file = (previous["score"] - previous["f_relationships"]).to_numpy(dtype=float)
+    columns["friends_prev_score_mean"] = graph.neighbour_mean(own_file)
+    columns["friends_prev_score_min"] = graph.neighbour_min(own_file)
     return graph.frame(columns)
