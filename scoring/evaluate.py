@@ -25,7 +25,7 @@ from graph.store import EdgeArrays
 
 # Candidate settings, simplest first; inner validation on the training rows picks one per
 # run by the one-standard-error rule: the simplest setting whose inner-CV ROC-AUC is within
-# one standard error of the best. Small tables (German credit) then get stumps-like shallow
+# one standard error of the best. Small tables (German credit) then get shallow depth-2
 # trees, which generalise better than the deeper setting that wins by noise; larger ones
 # (Amazon) keep deep trees only when they are clearly better.
 CANDIDATES: tuple[dict, ...] = (
@@ -180,28 +180,30 @@ def graph_features(
 
 
 @dataclass(frozen=True)
-class _Trial:
+class Trial:
+    """One candidate setting's inner-validation result."""
+
     auc: float
     se: float  # standard error of ``auc``; 0 when it comes from one validation set
     params: dict
     rounds: int
 
 
-def _trial(params: dict, train: xgb.DMatrix, check: xgb.DMatrix | None, seed: int) -> _Trial:
+def _trial(params: dict, train: xgb.DMatrix, check: xgb.DMatrix | None, seed: int) -> Trial:
     """Inner validation of one setting: early stopping on ``check``, else stratified CV."""
     if check is not None:
         booster = xgb.train(params, train, MAX_ROUNDS, evals=[(check, "valid")],
                             early_stopping_rounds=PATIENCE, verbose_eval=False,
                             maximize=True)  # fmt: skip
-        return _Trial(float(booster.best_score), 0.0, params, booster.best_iteration + 1)
+        return Trial(float(booster.best_score), 0.0, params, booster.best_iteration + 1)
     history = xgb.cv(params, train, MAX_ROUNDS, nfold=INNER_FOLDS, stratified=True, seed=seed,
                      early_stopping_rounds=PATIENCE, verbose_eval=False, maximize=True)  # fmt: skip
     last = history.iloc[-1]
     se = float(last["test-auc-std"]) / np.sqrt(INNER_FOLDS)
-    return _Trial(float(last["test-auc-mean"]), se, params, len(history))
+    return Trial(float(last["test-auc-mean"]), se, params, len(history))
 
 
-def one_standard_error(trials: list[_Trial]) -> _Trial:
+def one_standard_error(trials: list[Trial]) -> Trial:
     """The first (simplest) trial within one standard error of the best one."""
     best = max(trials, key=lambda t: t.auc)
     return next(t for t in trials if t.auc >= best.auc - best.se)
@@ -223,7 +225,7 @@ def fit_predict(
     used. Returns the predictions and the chosen feature set's name. Test rows
     are never looked at.
     """
-    kept: dict[str, _Trial] = {}
+    kept: dict[str, Trial] = {}
     for name, (train_x, _) in alternatives.items():
         train = xgb.DMatrix(train_x, train_y, enable_categorical=True)
         check = (xgb.DMatrix(valid[0][name], valid[1], enable_categorical=True)

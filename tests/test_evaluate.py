@@ -101,13 +101,13 @@ def test_bad_label_names_file_row_and_field(tmp_path):
 
 
 def test_one_standard_error_keeps_the_simplest_setting_within_noise():
-    from scoring.evaluate import _Trial, one_standard_error
+    from scoring.evaluate import Trial, one_standard_error
 
     simple, medium, deep = (
-        _Trial(auc, 0.01, {"max_depth": depth}, 100)
+        Trial(auc, 0.01, {"max_depth": depth}, 100)
         for auc, depth in ((0.780, 2), (0.785, 4), (0.792, 6))
     )
     assert one_standard_error([simple, medium, deep]) is medium  # 0.785 ≥ 0.792 − 0.01
     assert one_standard_error([simple, deep]) is deep  # 0.780 is more than one SE behind
-    exact = _Trial(0.79, 0.0, {"max_depth": 6}, 100)
-    assert one_standard_error([_Trial(0.789, 0.0, {}, 100), exact]) is exact
+    exact = Trial(0.79, 0.0, {"max_depth": 6}, 100)
+    assert one_standard_error([Trial(0.789, 0.0, {}, 100), exact]) is exact
