@@ -2,12 +2,12 @@
 
     python benchmarks/model_quality.py [--users 20000] [--seed 42]
 
-Prints held-out ROC-AUC (all users and thin-file users) with and without the
-interpersonal-relationships factor, with oracle graph features (the true
-latent credit of the user's community: the ceiling of any graph lift), of a
-second run that also knows friends'
-previous (own-file) scores from the first model, the ROC-AUC of an unconstrained model
-(interactions across factors allowed) against the factor-constrained default,
+Prints held-out ROC-AUC (all users and thin-file users) of the default model,
+of a second run that also knows friends' previous (own-file) scores from the
+first, with oracle graph features (the true latent credit of the user's
+community and friends: the ceiling of any graph lift), and without the
+interpersonal-relationships factor; the ROC-AUC of an unconstrained model
+(interactions across factors allowed) against the factor-constrained default;
 and calibration (ECE) of the default model.
 """
 
@@ -97,7 +97,7 @@ def main() -> None:
     )
     oracle_lift = (results["+ oracle (true latents)"]["roc_auc_thin_file"]
                    - without["roc_auc_thin_file"])  # fmt: skip
-    print(f"ceiling, thin-file lift with the true community latent (oracle): {oracle_lift:+.4f}")
+    print(f"ceiling, thin-file lift with the true latents (oracle): {oracle_lift:+.4f}")
     print(
         f"cost of exact factors (unconstrained − constrained ROC-AUC): "
         f"{results['unconstrained interactions']['roc_auc'] - default['roc_auc']:+.4f}"

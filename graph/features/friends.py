@@ -8,12 +8,14 @@
 | friends_prev_score_mean | mean of friends' own-file scores in the previous run | ~350–950 |
 | friends_prev_score_min | lowest own-file score among friends in the previous run | ~350–950 |
 
-These use history only (never the outcome labels), so they cannot leak. A
-friend's *own-file* score is its previous score without the interpersonal
-relationships points (``score - f_relationships``): it depends on the friend's
-own records only, so a user's features never feed back into themselves through
-a friend's score, nor does a label reach them through a friend's exposure
-features. Both columns are NaN until a model has scored the graph once.
+The means and shares use history only (never the outcome labels), so they
+cannot leak. The previous-score columns come from the model of the previous
+run (trained on outcomes known then). They use each friend's *own-file* score,
+its score without the interpersonal relationships points (``score -
+f_relationships``), which depends on that model and the friend's own records
+only: a user's features never feed back into themselves through a friend's
+score, and no label reaches them through a friend's exposure features. Both
+columns are NaN until a model has scored the graph once.
 """
 
 from __future__ import annotations
