@@ -219,11 +219,7 @@ class EmbeddedStore:
 
     # -- reads ------------------------------------------------------------
     def node_ids(self, label: str) -> pd.Index:
-        node = NODE_TYPES[label]
-        table = self._arrow(
-            f"MATCH (n:{label}) RETURN offset(id(n)) AS o, n.{node.key} AS k ORDER BY o"
-        )
-        return pd.Index(table.column("k").to_numpy(zero_copy_only=False), name=node.key)
+        return self._key_order(label)[0]
 
     def export_edges(self, rel: str, properties: tuple[str, ...] = ()) -> EdgeArrays:
         kind = REL_TYPES[rel]
@@ -232,19 +228,30 @@ class EmbeddedStore:
             f"MATCH (a:{kind.source})-[r:{rel}]->(b:{kind.target}) "
             f"RETURN offset(id(a)) AS s, offset(id(b)) AS d{extra}"
         )
-        src_offsets = self._offsets(kind.source)
-        dst_offsets = src_offsets if kind.target == kind.source else self._offsets(kind.target)
+        source_ids, src_offsets = self._key_order(kind.source)
+        target_ids, dst_offsets = ((source_ids, src_offsets) if kind.target == kind.source
+                                   else self._key_order(kind.target))  # fmt: skip
+        src = _positions(src_offsets, table.column("s").to_numpy())
+        dst = _positions(dst_offsets, table.column("d").to_numpy())
+        order = np.lexsort((dst, src))  # a stable order, whatever order the store scanned
         return EdgeArrays(
-            src=np.searchsorted(src_offsets, table.column("s").to_numpy()),
-            dst=np.searchsorted(dst_offsets, table.column("d").to_numpy()),
-            source_ids=self.node_ids(kind.source),
-            target_ids=self.node_ids(kind.target),
-            properties={p: table.column(p).to_numpy(zero_copy_only=False) for p in properties},
-        )
+            src=src[order],
+            dst=dst[order],
+            source_ids=source_ids,
+            target_ids=target_ids,
+            properties={p: table.column(p).to_numpy(zero_copy_only=False)[order]
+                        for p in properties},
+        )  # fmt: skip
 
-    def _offsets(self, label: str) -> np.ndarray:
-        table = self._arrow(f"MATCH (n:{label}) RETURN offset(id(n)) AS o ORDER BY o")
-        return table.column("o").to_numpy()
+    def _key_order(self, label: str) -> tuple[pd.Index, np.ndarray]:
+        """Every key in key order (as on Neo4j, whatever order rows were loaded in) and the
+        storage offset of each."""
+        node = NODE_TYPES[label]
+        table = self._arrow(
+            f"MATCH (n:{label}) RETURN n.{node.key} AS k, offset(id(n)) AS o ORDER BY k"
+        )
+        keys = pd.Index(table.column("k").to_numpy(zero_copy_only=False), name=node.key)
+        return keys, table.column("o").to_numpy()
 
     def query(
         self, cypher: str, params: Mapping[str, Any] | None = None, *,
@@ -325,3 +332,9 @@ def _narrow_decimals(table: pa.Table) -> pa.Table:
         if pa.types.is_decimal(column.type) and column.type.scale == 0:
             table = table.set_column(i, column.name, table.column(i).cast(pa.int64()))
     return table
+
+
+def _positions(offsets: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Position in ``offsets`` of each of ``wanted`` (every one present)."""
+    sorter = np.argsort(offsets)
+    return sorter[np.searchsorted(offsets, wanted, sorter=sorter)].astype(np.int64)

@@ -57,7 +57,7 @@ class GraphStore(Protocol):
         """Insert or update relationships given by ``src``/``dst`` key columns (one per pair)."""
 
     def node_ids(self, label: str) -> pd.Index:
-        """Every key of ``label``, in the store's stable export order."""
+        """Every key of ``label`` in key order, whatever order they were loaded in."""
 
     def export_edges(self, rel: str, properties: tuple[str, ...] = ()) -> EdgeArrays:
         """Every relationship of type ``rel`` as integer arrays (see :class:`EdgeArrays`)."""

@@ -149,6 +149,20 @@ def test_rebuilt_features_carry_friends_previous_own_file_scores(world):
     np.testing.assert_allclose(rebuilt.loc[users, "friends_prev_score_min"], expected.min())
 
 
+def test_features_do_not_depend_on_load_order(world, tmp_path):
+    """The same files loaded in another row order give the same features (Leiden included)."""
+    source = tmp_path / "in"
+    source.mkdir()
+    for path in world["source"].glob("*.csv"):
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        table.sample(frac=1.0, random_state=3).to_csv(source / path.name, index=False)
+    settings = load_settings(data_dir=tmp_path / "data", store="embedded", seed=7)
+    with pipeline.open_configured_store(settings) as store:
+        pipeline.ingest(settings, store, source)
+        again = pipeline.build_features(settings, store)
+    pd.testing.assert_frame_equal(again.loc[world["raw"].index], world["raw"])
+
+
 def test_monotone_constraints_hold(world):
     """More 90+ day delinquencies never raises the score, all else equal."""
     model = world["trained"].model
