@@ -51,7 +51,8 @@ _FILES = (
     ("labels", "Observation date (2024-12-31 for a random half of users, 2025-06-30 for the "
      "rest) and whether the user defaulted in the 12 months after it."),
     ("truth", "Ground truth for tests only, never ingested: latent creditworthiness, "
-     "community, fraud ring (-1 if none), thin-file flag."),
+     "community, fraud ring (-1 if none), thin-file flag, credit tier as merchants see it "
+     "(0-2), and the tier of the merchant the user owns (-1 if none)."),
 )  # fmt: skip
 
 _NOTES = """\
@@ -94,6 +95,8 @@ WORLD_TRUTH_COLUMNS: tuple[tuple[str, str], ...] = (
     ("community", "int"),
     ("ring_id", "int"),
     ("thin_file", "bool"),
+    ("credit_tier", "int"),
+    ("owned_merchant_tier", "int"),
 )
 """Columns (name, kind) of the ``truth`` table: ground truth for tests, never ingested."""
 
@@ -921,6 +924,8 @@ def generate_world(
     emit("bills", _bills(rng, p), ("user_id",))
     emit("balances", _balances(rng, p), ("user_id",))
     defaulted = _defaults(rng, p)
+    owned_tier = np.full(p.n, -1, dtype=np.int8)
+    owned_tier[mer["owner"]] = mer["tier"]
     emit("labels", {"user_id": uid, "observation_date": p.obs, "defaulted": defaulted})
     emit("truth", {
         "user_id": uid,
@@ -928,5 +933,7 @@ def generate_world(
         "community": p.community,
         "ring_id": p.ring,
         "thin_file": thin_file,
+        "credit_tier": p.tier,
+        "owned_merchant_tier": owned_tier,
     })  # fmt: skip
     return {name: tables[name] for name in (*SCHEMAS, "truth")}

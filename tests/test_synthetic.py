@@ -209,6 +209,25 @@ def test_graph_informs_thin_file_users(world: dict[str, pd.DataFrame], truth: pd
     assert np.corrcoef(rate[known], latent[known])[0, 1] < -0.2
 
 
+def test_merchants_outside_the_community_match_the_credit_tier(
+    world: dict[str, pd.DataFrame], truth: pd.DataFrame
+) -> None:
+    """Each merchant's hidden tier is in its owner's truth row; users who shop outside
+    their community pick merchants of their own credit tier far more often than chance."""
+    owners = truth["owned_merchant_tier"] >= 0
+    assert owners.sum() == len(world["merchants"])
+    assert truth["credit_tier"].isin([0, 1, 2]).all()
+    assert truth.groupby("credit_tier")["latent_credit"].mean().is_monotonic_increasing
+    owner = world["merchants"].set_index("merchant_id")["owner_id"]
+    pay = world["payments"]
+    merchant_owner = pay["merchant_id"].map(owner)
+    tier = merchant_owner.map(truth["owned_merchant_tier"]).to_numpy()
+    outside = (merchant_owner.map(truth["community"])
+               != pay["user_id"].map(truth["community"])).to_numpy()  # fmt: skip
+    match = tier == pay["user_id"].map(truth["credit_tier"]).to_numpy()
+    assert match[outside].mean() > 0.6  # chance: 1/3
+
+
 def _normalised(frame: pd.DataFrame, columns: tuple[tuple[str, str], ...]) -> pd.DataFrame:
     out = {}
     for name, kind in columns:
