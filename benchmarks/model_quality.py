@@ -1,6 +1,7 @@
 """Model quality on the synthetic world: thin-file graph lift, its ceiling, exact-factor cost.
 
-    python benchmarks/model_quality.py [--users 20000] [--seed 42] [--worlds 5]
+    python benchmarks/model_quality.py [--users 100000] [--worlds 3] [--seed 42]
+                                       [--split random|time]
 
 Builds ``--worlds`` worlds (seeds ``seed``, ``seed + 1``, ...) and prints for each
 the held-out ROC-AUC (all users and thin-file users) of the default model; of a
@@ -12,16 +13,20 @@ the factor-constrained default, and calibration (ECE).
 
 Two oracles bound what any graph feature could add:
 
-- *homophily*: the true latent credit of the user's community (leave-one-out
-  mean) and of their friends;
+- *community*: the true latent credit of the user's community (leave-one-out
+  mean) and of their friends, and the community's repayment norm;
 - *+ merchants*: also the true tiers of the merchants the user pays, split into
   merchants owned outside the user's community (chosen by credit tier) and
   inside it.
 
 The summary gives mean ± std over the worlds of the thin-file lift, of both
 ceilings, the lift as a share of the full ceiling, and the ratio to the +0.05
-target. On one 20k world the thin-file test set holds ~1,600 users (~170
-defaults), so a single world's lift varies by about ±0.016 (std over 10 worlds).
+target. At 100k users a world's thin-file test set holds ~8,000 users and the
+lift varies between worlds by ±0.001 (random split) to ±0.004 (time split); at
+20k users (~1,600 thin-file test users, ~170 defaults) by ±0.018, too much for
+one world to decide the target. ``--split time`` tests on the later observation
+cohort, so label-aware features only see the earlier cohort's defaults, as in
+production.
 """
 
 from __future__ import annotations
@@ -48,33 +53,34 @@ from scoring.metrics import expected_calibration_error
 from scoring.model import DEFAULT_PARAMS, EARLY_STOPPING, MAX_ROUNDS, train_model
 
 TARGET_THIN_FILE_LIFT = 0.05
-HOMOPHILY = ("oracle_community_latent", "oracle_friends_latent")
+COMMUNITY = ("oracle_community_latent", "oracle_friends_latent", "oracle_community_norm")
 MERCHANTS = ("oracle_outside_merchant_tier", "oracle_inside_merchant_tier")
 PREVIOUS = ("friends_prev_score_mean", "friends_prev_score_min")
 DEFAULT = "all five factors (default)"
 SECOND = "second run (friends' prev scores)"
-ORACLE_HOMOPHILY = "+ oracle homophily"
-ORACLE_ALL = "+ oracle homophily + merchants"
+ORACLE_COMMUNITY = "+ oracle community"
+ORACLE_ALL = "+ oracle community + merchants"
 WITHOUT = "without relationships factor"
 UNCONSTRAINED = "unconstrained interactions"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--worlds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--worlds", type=int, default=5)
+    parser.add_argument("--split", choices=("random", "time"), default="random")
     args = parser.parse_args()
     worlds = []
     for seed in range(args.seed, args.seed + args.worlds):
-        print(f"world of {args.users:,} users, seed {seed}", flush=True)
-        results = measure_world(args.users, seed)
+        print(f"world of {args.users:,} users, seed {seed}, {args.split} split", flush=True)
+        results = measure_world(args.users, seed, args.split)
         for name, values in results.items():
             print(f"  {name:<34} " + "  ".join(f"{k} {v:.4f}" for k, v in values.items()))
         worlds.append(_summary_row(results))
         print("  " + "  ".join(f"{k} {v:+.4f}" for k, v in worlds[-1].items()), flush=True)
     table = pd.DataFrame(worlds)
-    print(f"\nover {len(table)} worlds of {args.users:,} users (mean ± std):")
+    print(f"\nover {len(table)} worlds of {args.users:,} users, {args.split} split (mean ± std):")
     for column in table.columns:
         spread = f" ± {table[column].std(ddof=1):.4f}" if len(table) > 1 else ""
         print(f"  {column:<34} {table[column].mean():+.4f}{spread}")
@@ -82,7 +88,8 @@ def main() -> None:
     target = TARGET_THIN_FILE_LIFT
     print(f"  thin-file lift / target {target:+.2f}: {lift / target:.2f}")
     print(f"  thin-file lift / full ceiling: {lift / table['ceiling, + merchants'].mean():.2f}")
-    print(json.dumps({"users": args.users, "seeds": list(range(args.seed, args.seed + args.worlds)),
+    print(json.dumps({"users": args.users, "split": args.split,
+                      "seeds": list(range(args.seed, args.seed + args.worlds)),
                       "worlds": worlds}))  # fmt: skip
 
 
@@ -90,7 +97,7 @@ def _summary_row(results: dict[str, dict[str, float]]) -> dict[str, float]:
     thin = {name: values["roc_auc_thin_file"] for name, values in results.items()}
     return {
         "thin-file lift": thin[DEFAULT] - thin[WITHOUT],
-        "ceiling, homophily": thin[ORACLE_HOMOPHILY] - thin[WITHOUT],
+        "ceiling, community": thin[ORACLE_COMMUNITY] - thin[WITHOUT],
         "ceiling, + merchants": thin[ORACLE_ALL] - thin[WITHOUT],
         "second run − first (thin-file)": thin[SECOND] - thin[DEFAULT],
         "all-users lift": results[DEFAULT]["roc_auc"] - results[WITHOUT]["roc_auc"],
@@ -99,11 +106,11 @@ def _summary_row(results: dict[str, dict[str, float]]) -> dict[str, float]:
     }
 
 
-def measure_world(users: int, seed: int) -> dict[str, dict[str, float]]:
+def measure_world(users: int, seed: int, split: str = "random") -> dict[str, dict[str, float]]:
     """Held-out ROC-AUC of each variant on one world (and ECE of the default)."""
     data_dir = Path(tempfile.mkdtemp(prefix="creditgraph-quality-"))
     try:
-        settings = load_settings(data_dir=data_dir, store="embedded", seed=seed)
+        settings = load_settings(data_dir=data_dir, store="embedded", seed=seed, split=split)
         pipeline.generate(settings, data_dir / "world", users)
         with pipeline.open_configured_store(settings) as store:
             pipeline.ingest(settings, store, data_dir / "world")
@@ -138,7 +145,7 @@ def measure_world(users: int, seed: int) -> dict[str, dict[str, float]]:
     rescored = features.assign(**{c: previous[c].reindex(features.index) for c in PREVIOUS})
     record(SECOND, fit(rescored).predict_pd(rescored.loc[split.test]))
     oracle = _oracle_features(truth.set_index("user_id"), data).reindex(features.index)
-    for name, columns in ((ORACLE_HOMOPHILY, HOMOPHILY), (ORACLE_ALL, HOMOPHILY + MERCHANTS)):
+    for name, columns in ((ORACLE_COMMUNITY, COMMUNITY), (ORACLE_ALL, COMMUNITY + MERCHANTS)):
         frame = features.assign(**oracle[list(columns)])
         record(name, fit(frame).predict_pd(frame.loc[split.test]))
     no_graph = features[[c for c in features.columns
@@ -151,8 +158,8 @@ def measure_world(users: int, seed: int) -> dict[str, dict[str, float]]:
 def _oracle_features(truth: pd.DataFrame, data: GraphData) -> pd.DataFrame:
     """What a perfect graph feature could know, from the world's hidden ``truth``: the
     latent credit of a user's true community (leave-one-out mean) and of their friends,
-    and the mean true tier of the merchants they pay, owned outside / inside their
-    community.
+    the community's repayment norm, and the mean true tier of the merchants they pay,
+    owned outside / inside their community.
 
     A ceiling for the graph lift, never a model input outside this benchmark.
     """
@@ -170,15 +177,16 @@ def _oracle_features(truth: pd.DataFrame, data: GraphData) -> pd.DataFrame:
     paid = data.pays.tocoo()
     outside = community[paid.row] != community[owner_of[paid.col]]
     columns = {
-        HOMOPHILY[0]: (total[community] - latent) / np.maximum(size[community] - 1, 1),
-        HOMOPHILY[1]: graph.neighbour_mean(latent),
+        COMMUNITY[0]: (total[community] - latent) / np.maximum(size[community] - 1, 1),
+        COMMUNITY[1]: graph.neighbour_mean(latent),
+        COMMUNITY[2]: truth["default_norm"].to_numpy(dtype=float),
     }
     for name, chosen in zip(MERCHANTS, (outside, ~outside), strict=True):
         pick = sp.csr_matrix((chosen.astype(float), (paid.row, paid.col)), shape=data.pays.shape)
         count = pick.sum(axis=1).A1
         with np.errstate(invalid="ignore", divide="ignore"):
             columns[name] = np.where(count > 0, (pick @ merchant_tier) / count, np.nan)
-    for name in HOMOPHILY + MERCHANTS:
+    for name in COMMUNITY + MERCHANTS:
         FEATURES.setdefault(name, FeatureSpec(name, "relationships", -1, "oracle"))
     return graph.frame(columns)
 

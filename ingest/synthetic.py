@@ -51,8 +51,9 @@ _FILES = (
     ("labels", "Observation date (2024-12-31 for a random half of users, 2025-06-30 for the "
      "rest) and whether the user defaulted in the 12 months after it."),
     ("truth", "Ground truth for tests only, never ingested: latent creditworthiness, "
-     "community, fraud ring (-1 if none), thin-file flag, credit tier as merchants see it "
-     "(0-2), and the tier of the merchant the user owns (-1 if none)."),
+     "community and its repayment norm, fraud ring (-1 if none), thin-file flag, credit "
+     "tier as merchants see it (0-2), and the tier of the merchant the user owns (-1 if "
+     "none)."),
 )  # fmt: skip
 
 _NOTES = """\
@@ -64,15 +65,19 @@ observation date, so the two cohorts allow an out-of-time split.
 **How risk is planted.** Users belong to communities of 20-300 people (heavy-tailed
 sizes) that mostly share a city. Each user's hidden `latent_credit` is a community
 component (55% of its variance) plus individual noise, so friends' creditworthiness
-correlates. A user defaults with probability `logistic(a - 1.7 * latent_credit)`, the
-intercept `a` tuned for an overall default rate of ~9%. The latent drives every
-observable trace, each with its own noise: lateness, partial payments and 30/60/90+
-day delinquency spells in repayments (the strongest signal), lateness in bills
-(weaker), balance level, trend and products, tenure, education and employment, and how
-reciprocal a user's friendships are (friends of low-credit users answer less). About
-40% of users are thin-file (no repayments; more often young or recent sign-ups); for
-them the graph carries the signal their own history lacks: friends' repayment
-behaviour and the community's defaults (homophily), and the merchants they pay, since
+correlates. Communities also differ in repayment norms (people who know defaulters
+default more readily): a community's `default_norm` (standard deviation 0.7) shifts
+its members' default log-odds but no behaviour before a default, so only the defaults
+of other members reveal it. A user defaults with probability
+`logistic(a - 1.7 * latent_credit + default_norm)`, the intercept `a` tuned for an
+overall default rate of ~9%. The latent drives every observable trace, each with its
+own noise: lateness, partial payments and 30/60/90+ day delinquency spells in
+repayments (the strongest signal), lateness in bills (weaker), balance level, trend
+and products, tenure, education and employment, and how reciprocal a user's
+friendships are (friends of low-credit users answer less). About 40% of users are
+thin-file (no repayments; more often young or recent sign-ups); for them the graph
+carries the signal their own history lacks: friends' repayment behaviour and the
+community's defaults (homophily and norms), and the merchants they pay, since
 customers pick merchants of their own community or of their own city and credit tier
 and a merchant's quality follows its owner's credit. Finally about one user in 2,000
 sits in a small fraud ring (5-12 accounts opened in the 6 months before their
@@ -93,6 +98,7 @@ WORLD_TRUTH_COLUMNS: tuple[tuple[str, str], ...] = (
     ("user_id", "str"),
     ("latent_credit", "float"),
     ("community", "int"),
+    ("default_norm", "float"),
     ("ring_id", "int"),
     ("thin_file", "bool"),
     ("credit_tier", "int"),
@@ -123,6 +129,7 @@ _CITY_P /= _CITY_P.sum()
 # Community component share of latent_credit variance (homophily strength).
 _SHARED_VAR = 0.55
 _DEFAULT_SLOPE = 1.7  # default log-odds per unit of -latent_credit
+_NORM_SD = 0.7  # spread of community repayment norms (default log-odds)
 _TARGET_DEFAULT_RATE = 0.09
 
 _OCC = {name: i for i, name in enumerate(OCCUPATION)}
@@ -214,6 +221,15 @@ def _unique(x: np.ndarray) -> np.ndarray:
     """Sorted distinct values (sort-based: faster than np.unique's hashing here)."""
     x = np.sort(x)
     return x[np.concatenate(([True], x[1:] != x[:-1]))] if len(x) else x
+
+
+def _over_users(effect: np.ndarray, community: np.ndarray, sd: float) -> np.ndarray:
+    """Community effects shifted and scaled so that over users (``effect[community]``)
+    they have mean 0 and standard deviation ``sd``; all 0 in a one-community world."""
+    if len(effect) < 2:
+        return np.zeros_like(effect)
+    shared = effect[community]
+    return (effect - shared.mean()) / shared.std() * sd
 
 
 def _pick_in_group(
@@ -337,8 +353,7 @@ def _people(rng: np.random.Generator, n: int) -> _People:
         rng.random(n) < 0.85, comm_city[community], rng.choice(_N_CITIES, n, p=_CITY_P)
     ).astype(np.int16)
     # Standardise over users so small worlds (few communities) get the intended share too.
-    shared = comm_effect[community]
-    comm_effect = (comm_effect - shared.mean()) / shared.std() * np.float32(np.sqrt(_SHARED_VAR))
+    comm_effect = _over_users(comm_effect, community, np.float32(np.sqrt(_SHARED_VAR)))
     noise = rng.normal(0.0, np.sqrt(1 - _SHARED_VAR), n).astype(np.float32)
     latent = comm_effect[community] + noise
 
@@ -801,10 +816,19 @@ def _balances(rng: np.random.Generator, p: _People) -> dict[str, np.ndarray]:
     }
 
 
-def _defaults(rng: np.random.Generator, p: _People) -> np.ndarray:
-    """Default within 12 months: PD = logistic(a - slope * latent), ``a`` tuned by bisection
-    for the target rate; a fraud ring busts out as a whole (members default together)."""
-    z = -_DEFAULT_SLOPE * p.latent.astype(np.float64)
+def _repayment_norms(rng: np.random.Generator, p: _People) -> np.ndarray:
+    """Each user's community repayment norm: a default log-odds shift shared by the
+    community (standard deviation ``_NORM_SD`` over users) that no earlier behaviour shows.
+    Drawn after every behaviour table, so only defaults depend on it."""
+    effect = rng.standard_normal(int(p.community.max()) + 1)
+    return _over_users(effect, p.community, _NORM_SD)[p.community].astype(np.float32)
+
+
+def _defaults(rng: np.random.Generator, p: _People, norm: np.ndarray) -> np.ndarray:
+    """Default within 12 months: PD = logistic(a - slope * latent + norm), ``a`` tuned by
+    bisection for the target rate; a fraud ring busts out as a whole (members default
+    together)."""
+    z = -_DEFAULT_SLOPE * p.latent.astype(np.float64) + norm
     # Rings: 85% of rings (a fixed count, random which) bust out and each of their members
     # defaults w.p. 0.9, others w.p. 0.25: ~0.8 on average, correlated within a ring.
     bust = np.zeros(p.n_rings, dtype=bool)
@@ -923,7 +947,8 @@ def generate_world(
     emit("repayments", rep, ("user_id",))
     emit("bills", _bills(rng, p), ("user_id",))
     emit("balances", _balances(rng, p), ("user_id",))
-    defaulted = _defaults(rng, p)
+    norm = _repayment_norms(rng, p)
+    defaulted = _defaults(rng, p, norm)
     owned_tier = np.full(p.n, -1, dtype=np.int8)
     owned_tier[mer["owner"]] = mer["tier"]
     emit("labels", {"user_id": uid, "observation_date": p.obs, "defaulted": defaulted})
@@ -931,6 +956,7 @@ def generate_world(
         "user_id": uid,
         "latent_credit": np.round(p.latent.astype(np.float64), 4),
         "community": p.community,
+        "default_norm": np.round(norm.astype(np.float64), 4),
         "ring_id": p.ring,
         "thin_file": thin_file,
         "credit_tier": p.tier,

@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.linear_model import LogisticRegression
 
+from ingest import synthetic
 from ingest.schemas import SCHEMAS
 from ingest.synthetic import WORLD_DESCRIPTION, WORLD_TRUTH_COLUMNS, generate_world
 
@@ -209,6 +211,36 @@ def test_graph_informs_thin_file_users(world: dict[str, pd.DataFrame], truth: pd
     assert np.corrcoef(rate[known], latent[known])[0, 1] < -0.2
 
 
+def test_repayment_norms_shift_defaults_and_nothing_else(
+    world: dict[str, pd.DataFrame], truth: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A community's repayment norm moves its members' default odds beyond their latent
+    credit (log-odds ~ -1.7 latent + norm), and every behaviour table is the same world
+    without it: only other members' defaults can reveal a norm."""
+    assert (truth.groupby("community")["default_norm"].nunique() == 1).all()
+    assert 0.6 < truth["default_norm"].std() < 0.8
+    ordinary = truth.index[truth["ring_id"] < 0]
+    defaulted = world["labels"].set_index("user_id")["defaulted"].reindex(ordinary)
+    fit = LogisticRegression(C=np.inf).fit(
+        truth.loc[ordinary, ["latent_credit", "default_norm"]], defaulted
+    )
+    latent_coef, norm_coef = fit.coef_[0]
+    assert -2.2 < latent_coef < -1.2 and 0.6 < norm_coef < 1.4
+
+    monkeypatch.setattr(synthetic, "_NORM_SD", 0.0)
+    without = generate_world(N, seed=SEED)
+    for name in SCHEMAS:
+        if name != "labels":
+            pd.testing.assert_frame_equal(without[name], world[name], obj=name)
+    assert (without["truth"]["default_norm"] == 0).all()
+    assert not without["labels"].equals(world["labels"])
+
+
+def test_readme_describes_the_world_as_the_generator_does() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    assert WORLD_DESCRIPTION in readme
+
+
 def test_merchants_outside_the_community_match_the_credit_tier(
     world: dict[str, pd.DataFrame], truth: pd.DataFrame
 ) -> None:
@@ -276,6 +308,14 @@ def test_rejects_bad_arguments(tmp_path: Path) -> None:
         generate_world(500, out_dir=tmp_path, fmt="xlsx")
     with pytest.raises(ValueError):
         generate_world(10)
+
+
+def test_a_one_community_world_has_no_community_effects() -> None:
+    truth = generate_world(200, seed=4)["truth"]  # this seed draws one community of 200
+    assert truth["community"].nunique() == 1
+    assert (truth["default_norm"] == 0).all()
+    assert np.isfinite(truth["latent_credit"]).all()
+    assert abs(truth["latent_credit"].mean()) < 0.2
 
 
 def test_description_names_every_file() -> None:
