@@ -138,8 +138,9 @@ def measure_world(users: int, seed: int, split: str = "random") -> dict[str, dic
         }
 
     model = fit(features)
-    record(DEFAULT, model.predict_pd(test))
-    results[DEFAULT]["ece"] = expected_calibration_error(y, model.predict_pd(test))
+    pd_test = model.predict_pd(test)
+    record(DEFAULT, pd_test)
+    results[DEFAULT]["ece"] = expected_calibration_error(y, pd_test)
     # A second run, as a batch rescoring would: friends' own-file scores from the first model.
     previous = friend_features(data.graph, raw.reindex(data.graph.ids), model.score(features))
     rescored = features.assign(**{c: previous[c].reindex(features.index) for c in PREVIOUS})
