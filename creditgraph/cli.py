@@ -7,12 +7,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import click
 import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
 from creditgraph import pipeline
 from creditgraph.errors import CreditGraphError
@@ -20,12 +22,25 @@ from creditgraph.settings import Settings, load_settings
 from graph.schema import NODE_TYPES, REL_TYPES
 from scoring.dictionary import FACTOR_TITLES, FACTORS
 
+console = Console()
+
+
+class _OneLineErrors(TyperGroup):
+    """The one error handler: any CreditGraphError becomes one line and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except CreditGraphError as exc:
+            raise _fail(exc) from exc
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     help="Five-factor credit scores (350–950) from a social and commercial graph.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="where the store, history and models live")
@@ -87,11 +102,8 @@ def demo(
             data_dir=settings.data_dir, store=settings.store, seed=settings.seed, demo_users=users
         )
     _reset(settings)
-    try:
-        with _steps(6) as step:
-            result = pipeline.run_demo(settings, step)
-    except CreditGraphError as exc:
-        raise _fail(exc) from exc
+    with _steps(6) as step:
+        result = pipeline.run_demo(settings, step)
     _print_load(result.load)
     _print_metrics(result.train.test_metrics, result.train.model.model_id)
     _print_histogram(result.scores["score"])
@@ -156,13 +168,10 @@ def ingest(
 ) -> None:
     """Validate and load a directory of files; rejected rows go to rejects/<file>.csv."""
     settings = _settings(data_dir, store)
-    try:
-        # One step to validate, one per node label and relationship type, one for history.
-        steps = 2 + len(NODE_TYPES) + len(REL_TYPES)
-        with pipeline.open_configured_store(settings) as graph_store, _steps(steps) as step:
-            report = pipeline.ingest(settings, graph_store, source, step)
-    except CreditGraphError as exc:
-        raise _fail(exc) from exc
+    # One step to validate, one per node label and relationship type, one for history.
+    steps = 2 + len(NODE_TYPES) + len(REL_TYPES)
+    with pipeline.open_configured_store(settings) as graph_store, _steps(steps) as step:
+        report = pipeline.ingest(settings, graph_store, source, step)
     _print_load(report)
     if not report.ok:
         console.print(
@@ -180,11 +189,8 @@ def features(
 ) -> None:  # fmt: skip
     """Compute tabular and graph features for every user."""
     settings = _settings(data_dir, store)
-    try:
-        with pipeline.open_configured_store(settings) as graph_store, console.status("features"):
-            frame = pipeline.build_features(settings, graph_store, in_database=in_database)
-    except CreditGraphError as exc:
-        raise _fail(exc) from exc
+    with pipeline.open_configured_store(settings) as graph_store, console.status("features"):
+        frame = pipeline.build_features(settings, graph_store, in_database=in_database)
     console.print(
         f"{len(frame):,} users × {frame.shape[1]} features → "
         f"{settings.data_dir / 'features.parquet'}"
@@ -200,11 +206,8 @@ def train(
     """Train, calibrate and save a model; print held-out metrics."""
     settings = load_settings(data_dir=data_dir, store=store, seed=seed, split=split,
                              calibration=calibration)  # fmt: skip
-    try:
-        with pipeline.open_configured_store(settings) as graph_store, console.status("training"):
-            result = pipeline.train(settings, graph_store)
-    except CreditGraphError as exc:
-        raise _fail(exc) from exc
+    with pipeline.open_configured_store(settings) as graph_store, console.status("training"):
+        result = pipeline.train(settings, graph_store)
     _print_metrics(result.test_metrics, result.model.model_id)
     console.print(f"model saved in {result.model_dir}")
 
@@ -217,16 +220,13 @@ def score(
 ) -> None:
     """Score every user with a saved model and write the scores back."""
     settings = _settings(data_dir, store)
-    try:
+    with pipeline.open_configured_store(settings) as graph_store, console.status("scoring"):
         credit_model = pipeline.load_model(settings, model)
         frame = pipeline.read_features(settings)
-        with pipeline.open_configured_store(settings) as graph_store, console.status("scoring"):
-            inputs = pipeline.model_inputs(settings, graph_store, credit_model, frame)
-            scores = pipeline.score_users(credit_model, inputs)
-            shift = pipeline.compare_scores(settings, scores)
-            path = pipeline.write_scores(settings, graph_store, scores, inputs)
-    except CreditGraphError as exc:
-        raise _fail(exc) from exc
+        inputs = pipeline.model_inputs(settings, graph_store, credit_model, frame)
+        scores = pipeline.score_users(credit_model, inputs)
+        shift = pipeline.compare_scores(settings, scores)
+        path = pipeline.write_scores(settings, graph_store, scores, inputs)
     _print_histogram(scores["score"])
     _print_factors(scores)
     console.print(f"{len(scores):,} scores written to the store and {path}")
@@ -244,12 +244,9 @@ def report(data_dir: DataDir = None,
            ) -> None:  # fmt: skip
     """Write the HTML model report (plots, calibration by band, PD per band)."""
     settings = _settings(data_dir)
-    try:
-        with console.status("writing report"):
-            credit_model = pipeline.load_model(settings, model)
-            result = pipeline.report(settings, credit_model)
-    except CreditGraphError as exc:
-        raise _fail(exc) from exc
+    with console.status("writing report"):
+        credit_model = pipeline.load_model(settings, model)
+        result = pipeline.report(settings, credit_model)
     _print_metrics(result.headline, credit_model.model_id)
     table = Table("band", "users", "observed", "expected", title="default rate per band")
     for band, row in result.bands.iterrows():
@@ -272,12 +269,9 @@ def explain(
 ) -> None:
     """A user's score, PD, five factors (exact) and reasons."""
     settings = _settings(data_dir)
-    try:
-        result = pipeline.explain(
-            settings, user_id, pipeline.load_model(settings, model) if model else None
-        )
-    except CreditGraphError as exc:
-        raise _fail(exc) from exc
+    result = pipeline.explain(
+        settings, user_id, pipeline.load_model(settings, model) if model else None
+    )
     console.print(
         f"[bold]{result.user_id}[/]: score [bold]{result.score:.0f}[/], "
         f"PD {result.pd:.2%} (model {result.model_id})"
@@ -315,18 +309,15 @@ def evaluate(
 
     from scoring import evaluate as byog
 
-    try:
-        features, labels = byog.read_nodes(nodes, id_col, label_col)
-        arrays = byog.read_edges(edges, features.index) if edges else None
-        plan = (
-            byog.read_splits(splits, id_col, features.index)
-            if splits
-            else byog.random_splits(labels, folds, train_frac, seed)
-        )
-        with console.status(f"evaluating on {len(plan)} splits"):
-            result = byog.evaluate(features, labels, arrays, plan, seed).as_dict()
-    except CreditGraphError as exc:
-        raise _fail(exc) from exc
+    features, labels = byog.read_nodes(nodes, id_col, label_col)
+    arrays = byog.read_edges(edges, features.index) if edges else None
+    plan = (
+        byog.read_splits(splits, id_col, features.index)
+        if splits
+        else byog.random_splits(labels, folds, train_frac, seed)
+    )
+    with console.status(f"evaluating on {len(plan)} splits"):
+        result = byog.evaluate(features, labels, arrays, plan, seed).as_dict()
     table = Table("run", "ROC-AUC", "PR-AUC", title=f"{nodes.name}: {result['splits']} splits")
     for run in ("features_only", "with_graph"):
         if run in result:
@@ -355,10 +346,7 @@ def export_neo4j_import(
     data_dir: DataDir = None,
 ) -> None:
     """Write the ingested graph as neo4j-admin bulk-import CSVs and the exact import command."""
-    try:
-        script = pipeline.export_neo4j_import(_settings(data_dir), out)
-    except CreditGraphError as exc:
-        raise _fail(exc) from exc
+    script = pipeline.export_neo4j_import(_settings(data_dir), out)
     console.print(f"wrote {out}/; run with the server stopped: sh {script}")
 
 
@@ -528,10 +516,7 @@ def rotate_key(data_dir: DataDir = None) -> None:
     from creditgraph.access.pii import rotate_key as rotate
 
     settings = _settings(data_dir)
-    try:
-        result = rotate(settings.data_dir, load_key(), load_key("CREDITGRAPH_NEW_KEY"))
-    except CreditGraphError as exc:
-        raise _fail(exc) from exc
+    result = rotate(settings.data_dir, load_key(), load_key("CREDITGRAPH_NEW_KEY"))
     console.print(str(result))
     console.print("now set CREDITGRAPH_KEY to the new key")
 

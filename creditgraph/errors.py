@@ -32,6 +32,10 @@ class SchemaError(CreditGraphError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class ConfigError(CreditGraphError, ValueError):
+    """A setting (file, environment variable or flag) has a value that cannot work."""
+
+
 class StoreUnavailable(CreditGraphError):
     """The graph store cannot be opened or reached."""
 
@@ -50,3 +54,11 @@ class NotAuthorized(CreditGraphError):
 
 class ModelNotFound(CreditGraphError):
     """No saved model matches the id or directory given."""
+
+
+class TrainingError(CreditGraphError):
+    """The training data cannot give a trustworthy model (e.g. too few defaults)."""
+
+
+class TrainingWarning(UserWarning):
+    """A model was trained, but something about it deserves a look (e.g. extreme base points)."""

@@ -15,13 +15,16 @@ import pandas as pd
 from pandas import DataFrame  # Explanation has a field named ``pd``
 from sklearn.model_selection import train_test_split
 
+from creditgraph import catalog
+from creditgraph.durable import write_parquet
 from creditgraph.errors import CreditGraphError
 from creditgraph.settings import Settings
 from graph.features import GraphData, compute_exposure, compute_graph_features
 from graph.schema import SCORE_PROPERTIES
 from graph.store import GraphStore, open_store
-from ingest.history import load_tables, read_history, write_history
+from ingest.history import current_load_id, load_tables
 from ingest.load import LoadReport, Progress, load_directory
+from ingest.schemas import DateWindow
 from scoring.dictionary import FACTORS
 from scoring.features import observation_dates, tabular_features
 from scoring.metrics import summary
@@ -35,7 +38,14 @@ def _quiet(_message: str) -> None:
 
 
 def open_configured_store(settings: Settings) -> GraphStore:
-    return open_store(settings.store, settings.store_path, batch_size=settings.batch_size)
+    """Open the configured store and finish whatever a killed command left half-published."""
+    store = open_store(settings.store, settings.store_path, batch_size=settings.batch_size)
+    try:
+        catalog.recover(settings.data_dir, store)
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 # -- stages -----------------------------------------------------------------
@@ -49,7 +59,10 @@ def generate(settings: Settings, out_dir: Path, users: int | None = None) -> dic
 
 def ingest(settings: Settings, store: GraphStore, source: Path, step: Step = _quiet) -> LoadReport:
     """Validate and load ``source`` into the store and the Parquet history."""
-    return load_directory(source, store, settings.history_dir, settings.rejects_dir, step)
+    return load_directory(
+        source, store, settings.history_dir, settings.rejects_dir, step,
+        window=DateWindow.of(settings.earliest_date, settings.latest_date),
+    )  # fmt: skip
 
 
 def build_features(
@@ -65,12 +78,13 @@ def build_features(
     ``data`` passes relationships already exported from ``store`` (each stage
     otherwise exports them itself).
     """
+    load_id = catalog.check_consistent(settings.data_dir, store)
     tables = load_tables(settings.history_dir)
     if "users" not in tables:
         raise CreditGraphError(f"no data in {settings.history_dir}; run `creditgraph ingest` first")
     observed = observation_dates(tables)
     tabular = tabular_features(tables, observed)
-    previous = read_history(settings.scores_dir, "latest")
+    previous = catalog.read_current(settings.scores_dir)
     graph = compute_graph_features(
         data or GraphData.export(store), tabular, observed.max(), seed=settings.seed,
         previous_scores=None if previous is None else previous.set_index("user_id"),
@@ -78,7 +92,9 @@ def build_features(
     if in_database:
         graph.update(_in_database_position(store).reindex(graph.index))
     features = tabular.join(graph.reindex(tabular.index))
-    write_history(settings.data_dir, "features", features.reset_index())
+    frame = features.reset_index()
+    frame.attrs = {"load_id": load_id}  # kept in the Parquet metadata; read_features checks it
+    write_parquet(settings.data_dir / "features.parquet", frame)
     return features
 
 
@@ -104,7 +120,14 @@ def read_features(settings: Settings) -> pd.DataFrame:
     path = settings.data_dir / "features.parquet"
     if not path.exists():
         raise CreditGraphError(f"no features at {path}; run `creditgraph features` first")
-    return pd.read_parquet(path).set_index("user_id")
+    frame = pd.read_parquet(path)
+    built_from, current = frame.attrs.get("load_id"), current_load_id(settings.history_dir)
+    if current is not None and built_from != current:
+        raise CreditGraphError(
+            f"features were built from load {built_from or 'unknown'} but the current load is "
+            f"{current}; run `creditgraph features` first"
+        )
+    return frame.set_index("user_id")
 
 
 def split_for(settings: Settings, labels: pd.Series) -> Split:
@@ -229,11 +252,12 @@ def score_users(model: CreditModel, features: pd.DataFrame) -> pd.DataFrame:
 def write_scores(
     settings: Settings, store: GraphStore, scores: pd.DataFrame, inputs: pd.DataFrame
 ) -> Path:
-    """Write scores back to the store (latest) and to versioned Parquet files.
+    """Publish one scoring run: Parquet under ``scores/runs/<run_id>/`` and the store, whole.
 
-    The model inputs are kept beside them so ``explain`` shows exactly what was scored.
+    The model inputs are kept beside the scores so ``explain`` shows exactly
+    what was scored; returns the run's directory.
     """
-    previous = read_history(settings.scores_dir, "latest")
+    previous = catalog.read_current(settings.scores_dir)
     written = scores[list(SCORE_PROPERTIES)].copy()
     # Network position and community travel with the scores, for investigations.
     written["pagerank"] = inputs["pagerank_scaled"].reindex(written.index).astype(float)
@@ -242,19 +266,24 @@ def write_scores(
         before = previous.set_index("user_id").reindex(written.index)
         written["prev_score"] = before["score"].astype(float)
         written["prev_model_id"] = before["model_id"].astype(object)
-    store.write_properties("User", written)
-    write_history(settings.scores_dir, "inputs", inputs.reset_index())
-    frame = scores.rename_axis("user_id").reset_index()
-    path = write_history(settings.scores_dir, scores["model_id"].iloc[0], frame)
-    write_history(settings.scores_dir, "latest", frame)
-    return path
+    manifest = {
+        "model_id": str(scores["model_id"].iloc[0]),
+        "load_id": current_load_id(settings.history_dir),
+        "users": len(scores),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    published = catalog.publish_run(
+        settings.scores_dir, store, scores=scores, inputs=inputs, store_rows=written,
+        manifest=manifest,
+    )  # fmt: skip
+    return published.directory
 
 
 def compare_scores(settings: Settings, scores: pd.DataFrame) -> dict[str, float] | None:
     """How ``scores`` differ from the latest written version (None when there is none)."""
     from scoring.metrics import psi
 
-    previous = read_history(settings.scores_dir, "latest")
+    previous = catalog.read_current(settings.scores_dir)
     if previous is None:
         return None
     before = previous.set_index("user_id")["score"].reindex(scores.index)
@@ -295,10 +324,10 @@ def report(settings: Settings, model: CreditModel | None = None):  # -> scoring.
 
 def read_inputs(settings: Settings) -> pd.DataFrame:
     """The model inputs of the latest scoring run."""
-    path = settings.scores_dir / "inputs.parquet"
-    if not path.exists():
+    inputs = catalog.read_current(settings.scores_dir, catalog.INPUTS_FILE)
+    if inputs is None:
         raise CreditGraphError("nothing scored yet; run `creditgraph score` first")
-    return pd.read_parquet(path).set_index("user_id")
+    return inputs.set_index("user_id")
 
 
 # -- explanation --------------------------------------------------------------

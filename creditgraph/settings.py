@@ -11,7 +11,9 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from creditgraph.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,13 @@ class Settings:
     seed: int = 42
     demo_users: int = 20_000
     batch_size: int = 10_000
-    split: str = "random"  # "random" (stratified) or "time" (latest observation cohort = test)
-    calibration: str = "platt"  # "platt" (keeps points additive) or "isotonic"
+    split: Literal["random", "time"] = "random"  # time: the latest observation cohort is test
+    calibration: Literal["platt", "isotonic"] = "platt"  # platt keeps factor points additive
     scale: ScoreScale = field(default_factory=ScoreScale)
+    earliest_date: str = "1900-01-01"  # input dates before it are rejected
+    # Input dates after it are rejected (None: the day of the load, plus a day for clocks);
+    # scheduled dates (instalment due dates, observation dates) may run a year past it.
+    latest_date: str | None = None
 
     @property
     def store_path(self) -> Path:
@@ -69,15 +75,17 @@ def load_settings(path: Path | None = None, **overrides: object) -> Settings:
     settings = Settings()
     path = path or _config_path()
     if path is not None and path.exists():
-        with path.open("rb") as fh:
-            settings = _apply(settings, tomllib.load(fh))
-    env = {
-        f.name: os.environ[f"CREDITGRAPH_{f.name.upper()}"]
-        for f in fields(Settings)
-        if f.name != "scale" and f"CREDITGRAPH_{f.name.upper()}" in os.environ
-    }
-    settings = _apply(settings, env)
-    return _apply(settings, {k: v for k, v in overrides.items() if v is not None})
+        try:
+            with path.open("rb") as fh:
+                values = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        settings = _apply(settings, values, str(path))
+    for f in fields(Settings):
+        variable = f"CREDITGRAPH_{f.name.upper()}"
+        if f.name != "scale" and variable in os.environ:
+            settings = _apply(settings, {f.name: os.environ[variable]}, variable)
+    return _apply(settings, {k: v for k, v in overrides.items() if v is not None}, "flag")
 
 
 def _config_path() -> Path | None:
@@ -88,17 +96,56 @@ def _config_path() -> Path | None:
     return local if local.exists() else None
 
 
-def _apply(settings: Settings, values: dict) -> Settings:
-    kinds = {f.name: f.type for f in fields(Settings)}
+STORES = ("embedded", "memory", "neo4j")  # or a bolt:// / neo4j:// URI
+SPLITS = ("random", "time")
+CALIBRATIONS = ("platt", "isotonic")
+_CHOICES = {"split": SPLITS, "calibration": CALIBRATIONS}
+_INTEGERS = ("seed", "demo_users", "batch_size")
+
+
+def _apply(settings: Settings, values: dict, source: str = "settings") -> Settings:
+    """``settings`` with ``values`` applied, each checked now, naming any bad one."""
+    kinds = {f.name for f in fields(Settings)}
     changes: dict[str, Any] = {}
     for key, value in values.items():
         if key not in kinds:
-            raise ValueError(f"unknown setting {key!r}; known: {sorted(kinds)}")
-        if key == "scale":
-            value = replace(settings.scale, **{k: float(v) for k, v in dict(value).items()})
-        elif key == "data_dir":
-            value = Path(value)
-        elif key in ("seed", "demo_users", "batch_size"):
-            value = int(value)
-        changes[key] = value
+            raise ConfigError(f"unknown setting {key!r} in {source}; known: {sorted(kinds)}")
+        changes[key] = _checked(settings, key, value, source)
     return replace(settings, **changes)
+
+
+def _checked(settings: Settings, key: str, value: Any, source: str) -> Any:
+    where = f"setting {key!r} ({source})"
+    if key == "scale":
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a table of numbers, not {value!r}")
+        known = {f.name for f in fields(ScoreScale)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {unknown}; known: {sorted(known)}")
+        try:
+            scale = replace(settings.scale, **{k: float(v) for k, v in value.items()})
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where} must hold numbers: {exc}") from None
+        if scale.points_to_double_odds <= 0 or scale.base_odds <= 0:
+            raise ConfigError(f"{where}: base_odds and points_to_double_odds must be positive")
+        if scale.min_score >= scale.max_score:
+            raise ConfigError(f"{where}: min_score must be below max_score")
+        return scale
+    if key == "data_dir":
+        return Path(value)
+    if key in _INTEGERS:
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where} must be a whole number, not {value!r}") from None
+        if key != "seed" and number <= 0:
+            raise ConfigError(f"{where} must be positive, not {number}")
+        return number
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise ConfigError(f"{where} must be one of {', '.join(_CHOICES[key])}, not {value!r}")
+    if key == "store" and value not in STORES and "://" not in str(value):
+        raise ConfigError(
+            f"{where} must be embedded, memory, neo4j or a bolt:// / neo4j:// URI, not {value!r}"
+        )
+    return value

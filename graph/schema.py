@@ -51,6 +51,8 @@ MERCHANT = NodeType(
     {"merchant_id": STRING, "category": STRING, "city": STRING, "opened_date": DATE},
 )
 DEVICE = NodeType("Device", "device_id", {"device_id": STRING})
+# Bookkeeping, one node per name: which load and which scoring run the graph holds.
+META = NodeType("Meta", "name", {"name": STRING, "value": STRING})
 
 FRIEND = RelType(
     "FRIEND", "User", "User", {"since": DATE, "src_interactions": INT, "dst_interactions": INT}
@@ -62,7 +64,7 @@ PAYS = RelType("PAYS", "User", "Merchant", {"n": INT, "amount": FLOAT, "last_dat
 OWNS = RelType("OWNS", "User", "Merchant", {})
 USES = RelType("USES", "User", "Device", {"first_seen": DATE})
 
-NODE_TYPES: dict[str, NodeType] = {t.label: t for t in (USER, MERCHANT, DEVICE)}
+NODE_TYPES: dict[str, NodeType] = {t.label: t for t in (USER, MERCHANT, DEVICE, META)}
 REL_TYPES: dict[str, RelType] = {t.name: t for t in (FRIEND, TRANSFER, PAYS, OWNS, USES)}
 
 # Written back by scoring onto User nodes (latest version; history lives in Parquet).

@@ -8,10 +8,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from creditgraph.durable import failpoint, replace_file
 from creditgraph.errors import SchemaError
+from graph.meta import LOAD_ID, write_meta
 from graph.store import GraphStore
-from ingest.history import merge_history, read_history, write_history
-from ingest.schemas import LOAD_ORDER, SCHEMAS
+from ingest.history import (
+    merge_history,
+    new_load_id,
+    publish_version,
+    read_history,
+    stage_version,
+)
+from ingest.schemas import LOAD_ORDER, SCHEMAS, DateWindow
 from ingest.validate import Validated, find_file, validate
 
 Progress = Callable[[str], None]
@@ -33,6 +41,7 @@ class LoadReport:
     files: list[FileReport] = field(default_factory=list)
     nodes_written: dict[str, int] = field(default_factory=dict)
     edges_written: dict[str, int] = field(default_factory=dict)
+    load_id: str = ""  # the history version and graph bookkeeping this load published
 
     @property
     def rows_rejected(self) -> int:
@@ -43,8 +52,8 @@ class LoadReport:
         return self.rows_rejected == 0
 
 
-def validate_directory(source: Path) -> dict[str, Validated]:
-    """Validate every known file in ``source``, referenced files first."""
+def validate_directory(source: Path, *, window: DateWindow | None = None) -> dict[str, Validated]:
+    """Validate every known file in ``source``, referenced files first; dates in ``window``."""
     if not source.is_dir():
         raise SchemaError("input directory not found", file=str(source))
     validated: dict[str, Validated] = {}
@@ -59,7 +68,7 @@ def validate_directory(source: Path) -> dict[str, Validated]:
                     file=f"{name}.csv",
                 )
             continue
-        result = validate(path, schema, keys)
+        result = validate(path, schema, keys, window=window)
         validated[name] = result
         if schema.key and len(schema.key) == 1:
             keys[name] = pd.Index(result.rows[schema.key[0]])
@@ -72,16 +81,20 @@ def load_directory(
     history_dir: Path,
     rejects_dir: Path,
     progress: Progress | None = None,
+    *,
+    window: DateWindow | None = None,
 ) -> LoadReport:
     """Validate and load every file; good rows load, bad rows go to ``rejects/<file>.csv``.
 
-    The graph writes run in one atomic block, so a failure leaves the store as
-    it was; history files are replaced atomically after the graph commits.
-    Re-running with the same files writes nothing new.
+    All or nothing across graph, history and personal data: the new history
+    version is written aside, the graph commits in one atomic block that also
+    records the load id, and only then does the history pointer switch. A
+    failure (or a kill) at any point leaves the previous load current.
+    Re-running with the same files writes nothing new to the graph.
     """
     say = progress or (lambda _msg: None)
     say("validating")
-    validated = validate_directory(source)
+    validated = validate_directory(source, window=window)
     report = LoadReport()
     for name, result in validated.items():
         report.files.append(
@@ -96,6 +109,13 @@ def load_directory(
     personal = _split_personal(validated)
     key = _personal_key() if personal is not None else None  # fail before writing anything
     history = {name: merge_history(history_dir, name, v.rows) for name, v in validated.items()}
+    say("writing history")
+    load_id = new_load_id()
+    staged = {**history}
+    if personal is not None and key is not None:
+        staged["personal"] = encrypt_personal(history_dir, personal, key)
+    stage_version(history_dir, load_id, staged)
+    failpoint("ingest:history-staged")
     store.ensure_schema()
     with store.atomic():
         for label, frame in node_frames(history).items():
@@ -104,11 +124,10 @@ def load_directory(
         for rel, frame in edge_frames(history).items():
             say(f"loading {rel} relationships")
             report.edges_written[rel] = store.upsert_edges(rel, frame)
-    say("writing history")
-    for name, frame in history.items():
-        write_history(history_dir, name, frame)
-    if personal is not None and key is not None:
-        store_personal(history_dir, personal, key)
+        write_meta(store, **{LOAD_ID: load_id})
+    failpoint("ingest:graph-committed")
+    publish_version(history_dir, load_id)
+    report.load_id = load_id
     return report
 
 
@@ -129,11 +148,12 @@ def _personal_key() -> bytes:
     return load_key()
 
 
-def store_personal(history_dir: Path, personal: pd.DataFrame, key: bytes) -> Path:
-    """Encrypt personal fields (AES-GCM, key from ``CREDITGRAPH_KEY``) into ``personal.parquet``.
+def encrypt_personal(history_dir: Path, personal: pd.DataFrame, key: bytes) -> pd.DataFrame:
+    """The kept personal table with ``personal`` merged in, fields encrypted (AES-GCM).
 
     Rows whose plaintext is unchanged keep their stored ciphertext, so a re-load
-    rewrites nothing that did not change.
+    rewrites nothing that did not change. The table is kept as the history's
+    ``personal.parquet``, readable by its owner only.
     """
     from creditgraph.access.pii import decrypt_column, encrypt_column
 
@@ -150,7 +170,7 @@ def store_personal(history_dir: Path, personal: pd.DataFrame, key: bytes) -> Pat
                              index=personal.index)  # fmt: skip
     if kept is not None:
         encrypted = pd.concat([kept.drop(index=encrypted.index, errors="ignore"), encrypted])
-    return write_history(history_dir, "personal", encrypted.rename_axis("user_id").reset_index())
+    return encrypted.rename_axis("user_id").reset_index()
 
 
 def _write_rejects(rejects_dir: Path, name: str, result: Validated) -> Path | None:
@@ -158,9 +178,7 @@ def _write_rejects(rejects_dir: Path, name: str, result: Validated) -> Path | No
     if result.rejects.empty:
         path.unlink(missing_ok=True)
         return None
-    rejects_dir.mkdir(parents=True, exist_ok=True)
-    result.rejects.to_csv(path, index=False)
-    return path
+    return replace_file(path, lambda tmp: result.rejects.to_csv(tmp, index=False))
 
 
 def node_frames(history: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

@@ -13,6 +13,7 @@ from creditgraph.access.db import AccessDB, default_db_path
 from creditgraph.access.grants import create_grant
 from creditgraph.access.pii import decrypt_column, generate_key
 from creditgraph.cli import app
+from ingest.history import read_history
 
 
 def test_partner_subject_and_audit_commands(tmp_path):
@@ -52,7 +53,7 @@ def test_rotate_key_command_reencrypts_personal_data(tmp_path, monkeypatch):
     monkeypatch.setenv("CREDITGRAPH_NEW_KEY", new)
     rotated = runner.invoke(app, ["rotate-key", *data])
     assert rotated.exit_code == 0, rotated.output
-    stored = pd.read_parquet(tmp_path / "d" / "history" / "personal.parquet")
+    stored = read_history(tmp_path / "d" / "history", "personal")
     from creditgraph.access.pii import load_key
 
     monkeypatch.setenv("CREDITGRAPH_KEY", new)

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from creditgraph import pipeline
+from creditgraph import catalog, pipeline
 from creditgraph.cli import app
 from creditgraph.settings import load_settings
+from ingest.history import read_history
 from scoring.dictionary import FACTORS
 from scoring.model import CreditModel
 
@@ -123,7 +124,7 @@ def test_scores_written_back_to_store_and_parquet(world):
     expected = world["scores"]["score"].sort_index()
     np.testing.assert_allclose(stored["score"].to_numpy(), expected.to_numpy())
     assert (stored["model"] == world["trained"].model.model_id).all()
-    latest = pd.read_parquet(settings.scores_dir / "latest.parquet")
+    latest = catalog.read_current(settings.scores_dir)
     assert len(latest) == 3000 and {"reasons", "scored_at"} <= set(latest.columns)
 
 
@@ -140,7 +141,7 @@ def test_rebuilt_features_carry_friends_previous_own_file_scores(world):
     finally:
         store.close()
         (settings.data_dir / "features.parquet").write_bytes(saved)
-    latest = pd.read_parquet(settings.scores_dir / "latest.parquet").set_index("user_id")
+    latest = catalog.read_current(settings.scores_dir).set_index("user_id")
     own_file = latest["score"] - latest["f_relationships"]
     expected = (friends.assign(own=own_file.reindex(friends["friend"]).to_numpy())
                 .drop_duplicates(["user", "friend"]).groupby("user")["own"])  # fmt: skip
@@ -369,7 +370,7 @@ def test_demo_never_wipes_data_it_did_not_make(world):
     settings = world["settings"]
     result = CliRunner().invoke(app, ["demo", "--data-dir", str(settings.data_dir)])
     assert result.exit_code == 2 and "did not make" in " ".join(result.output.split())
-    assert (settings.history_dir / "users.parquet").exists()
+    assert read_history(settings.history_dir, "users") is not None
 
 
 def test_demo_runs_end_to_end(tmp_path):
