@@ -1,12 +1,17 @@
 """One declared schema per input file: columns, types, required, allowed values, references.
 
 These are the files of the synthetic world and of anyone's own data. Every
-file may be CSV or Parquet (``<name>.csv`` or ``<name>.parquet``).
+file may be CSV or Parquet (``<name>.csv`` or ``<name>.parquet``, not both).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EDUCATION = ("none", "secondary", "college", "bachelor", "postgraduate")
 OCCUPATION = (
@@ -33,6 +38,8 @@ class Column:
     max: float | None = None
     description: str = ""
     personal: bool = False  # a personal identifier: optional, encrypted at ingest, never in graph
+    optional: bool = False  # the whole column may be left out of a file
+    scheduled: bool = False  # a date that may lie ahead (see DateWindow.ahead_days)
 
 
 @dataclass(frozen=True)
@@ -43,13 +50,71 @@ class FileSchema:
     key: tuple[str, ...] = ()  # unique together
     references: dict[str, str] = field(default_factory=dict)  # column -> referenced file
     required: bool = True
+    # An event table's optional id column: unique in a file when given; without it a row
+    # is identified by its content and its occurrence among identical rows of its file.
+    event_id: str | None = None
+    undirected: bool = False  # (src, dst) is an unordered pair: (b, a) is the key of (a, b)
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
 
+    def key_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The key columns of ``frame``; an undirected pair in (smaller, larger) order."""
+        keys = frame[list(self.key)]
+        if self.undirected:
+            src, dst = frame["src"], frame["dst"]
+            swap = (src > dst).to_numpy()
+            keys = keys.assign(src=src.where(~swap, dst), dst=dst.where(~swap, src))
+        return keys
+
 
 def _id(name: str, description: str = "") -> Column:
     return Column(name, "str", description=description)
+
+
+def _event_id(name: str) -> Column:
+    meaning = "optional event id: a re-sent row with the same id updates in place"
+    return Column(name, "str", required=False, optional=True, description=meaning)
+
+
+@dataclass(frozen=True)
+class DateWindow:
+    """Plausible dates: none before ``earliest``, none after ``latest``.
+
+    ``latest`` defaults to the day of the load plus one day (clocks and time
+    zones): what has happened cannot be dated later. Scheduled dates
+    (instalment due dates, observation dates) may run ``ahead_days`` past it.
+    """
+
+    earliest: date = date(1900, 1, 1)
+    latest: date | None = None
+    ahead_days: int = 366
+
+    def __post_init__(self) -> None:
+        if not date(1678, 1, 1) <= self.earliest < self.last(False) <= date(2261, 12, 31):
+            raise ValueError(
+                f"date window: earliest {self.earliest} must precede latest {self.last(False)}"
+                " (both within 1678-2261)"
+            )
+
+    def last(self, scheduled: bool) -> date:
+        """The latest plausible date for a column (scheduled or not)."""
+        latest = self.latest or date.today() + timedelta(days=1)
+        return latest + timedelta(days=self.ahead_days) if scheduled else latest
+
+    @classmethod
+    def of(cls, earliest: str | date, latest: str | date | None) -> DateWindow:
+        """From ISO strings or dates, as settings hold them (``latest`` None: today)."""
+        return cls(_as_date(earliest), None if latest in (None, "") else _as_date(latest))
+
+
+def _as_date(value: str | date) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"date window: {value!r} is not a YYYY-MM-DD date") from None
 
 
 USERS = FileSchema(
@@ -66,7 +131,7 @@ USERS = FileSchema(
         Column("education", "str", allowed=EDUCATION),
         Column("occupation", "str", allowed=OCCUPATION),
         *(
-            Column(name, "str", required=False, personal=True, description=meaning)
+            Column(name, "str", required=False, personal=True, optional=True, description=meaning)
             for name, meaning in (
                 ("name", "full name"),
                 ("phone", "phone number"),
@@ -102,19 +167,28 @@ FRIENDSHIPS = FileSchema(
     ),
     key=("src", "dst"),
     references={"src": "users", "dst": "users"},
+    undirected=True,
 )
 TRANSFERS = FileSchema(
     "transfers",
     "Peer-to-peer money transfers (one row per transfer).",
-    (_id("src"), _id("dst"), Column("date", "date"), Column("amount", "float", min=0)),
+    (
+        _event_id("transfer_id"), _id("src"), _id("dst"), Column("date", "date"),
+        Column("amount", "float", min=0),
+    ),
     references={"src": "users", "dst": "users"},
-)
+    event_id="transfer_id",
+)  # fmt: skip
 PAYMENTS = FileSchema(
     "payments",
     "Payments from users to merchants (one row per payment).",
-    (_id("user_id"), _id("merchant_id"), Column("date", "date"), Column("amount", "float", min=0)),
+    (
+        _event_id("payment_id"), _id("user_id"), _id("merchant_id"), Column("date", "date"),
+        Column("amount", "float", min=0),
+    ),
     references={"user_id": "users", "merchant_id": "merchants"},
-)
+    event_id="payment_id",
+)  # fmt: skip
 DEVICES = FileSchema(
     "devices",
     "Devices (opaque device tokens) each user has logged in from.",
@@ -129,7 +203,7 @@ REPAYMENTS = FileSchema(
         _id("user_id"),
         _id("account_id"),
         Column("product", "str", allowed=PRODUCT),
-        Column("due_date", "date"),
+        Column("due_date", "date", scheduled=True),
         Column("amount_due", "float", min=0),
         Column("amount_paid", "float", min=0),
         Column("days_late", "int", min=0, description="0 = on time; missing = unpaid yet"),
@@ -167,7 +241,7 @@ LABELS = FileSchema(
     "Outcome: default within 12 months after the observation date (1 = defaulted).",
     (
         _id("user_id"),
-        Column("observation_date", "date"),
+        Column("observation_date", "date", scheduled=True),
         Column("defaulted", "int", min=0, max=1),
     ),
     key=("user_id",),

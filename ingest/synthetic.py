@@ -37,9 +37,11 @@ _FILES = (
      "a heavy tail, ~80% inside the user's community; `since` and the interactions each side "
      "started in the last 12 months."),
     ("transfers", "Peer-to-peer transfers (~3 per user), mostly along friendships and weighted "
-     "by how much the pair interacts; lognormal amounts."),
+     "by how much the pair interacts; lognormal amounts; an id each (`t0000001`, numbered in "
+     "date order)."),
     ("payments", "Payments from users to merchants (~8 per user), mostly to merchants of the "
-     "user's own community, or of their city and credit tier; lognormal amounts by category."),
+     "user's own community, or of their city and credit tier; lognormal amounts by category; "
+     "an id each (`p0000001`, numbered by user, then date)."),
     ("devices", "1-3 opaque device tokens per user with first-seen dates; a few devices are "
      "shared by friends, and every fraud ring shares 1-2."),
     ("repayments", "Monthly loan and credit-card instalments (1-3 accounts of up to 6-24 "
@@ -936,11 +938,14 @@ def generate_world(
         "opened_date": mer["opened"],
     }, ("owner_id",))  # fmt: skip
     fr = _friendships(rng, p)
-    emit("transfers", _transfers(rng, p, fr), ("src", "dst"))
+    transfers = _transfers(rng, p, fr)
+    transfers["transfer_id"] = _codes("t", len(transfers["src"]))  # no draws: world unchanged
+    emit("transfers", transfers, ("src", "dst"))
     emit("devices", _devices(rng, p, fr, seed % (1 << 40)), ("user_id",))
     emit("friendships", fr, ("src", "dst"))
     pay = _payments(rng, p, mer)
     pay["merchant_id"] = _take(mid, pay["merchant_id"])
+    pay["payment_id"] = _codes("p", len(pay["user_id"]))
     emit("payments", pay, ("user_id",))
     rep = _repayments(rng, p)
     thin_file = np.bincount(rep["user_id"], minlength=p.n) == 0  # actual: no instalments

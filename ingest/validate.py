@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from creditgraph.errors import SchemaError
-from ingest.schemas import Column, FileSchema
+from ingest.schemas import Column, DateWindow, FileSchema
 
 REJECT_COLUMNS = ["file", "row", "field", "value", "reason"]
 _TRUE = {"true", "1", "yes", "y", "t"}
@@ -37,12 +37,18 @@ class Validated:
 
 
 def find_file(directory: Path, schema: FileSchema) -> Path | None:
-    """The schema's file in ``directory`` (``.csv`` or ``.parquet``), or ``None``."""
-    for suffix in (".parquet", ".csv"):
-        candidate = directory / f"{schema.name}{suffix}"
-        if candidate.exists():
-            return candidate
-    return None
+    """The schema's file in ``directory`` (``.csv`` or ``.parquet``), or ``None``.
+
+    Both present is ambiguous (which one is current?) and refused.
+    """
+    found = [directory / f"{schema.name}{s}" for s in (".csv", ".parquet")]
+    found = [path for path in found if path.exists()]
+    if len(found) > 1:
+        raise SchemaError(
+            f"both {found[0].name} and {found[1].name} are in {directory}; keep only one",
+            file=found[0].name,
+        )
+    return found[0] if found else None
 
 
 def read_raw(path: Path, schema: FileSchema) -> pd.DataFrame:
@@ -57,7 +63,7 @@ def read_raw(path: Path, schema: FileSchema) -> pd.DataFrame:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise SchemaError(f"cannot read: {exc}", file=path.name) from exc
-    missing = [c.name for c in schema.columns if c.name not in frame.columns and not c.personal]
+    missing = [c.name for c in schema.columns if c.name not in frame.columns and not c.optional]
     if missing:
         raise SchemaError(
             f"missing column(s) {missing}; expected {[c.name for c in schema.columns]}",
@@ -76,12 +82,18 @@ def _as_text(value: object) -> str:
 
 
 def validate(
-    path: Path, schema: FileSchema, known_keys: dict[str, pd.Index] | None = None
+    path: Path,
+    schema: FileSchema,
+    known_keys: dict[str, pd.Index] | None = None,
+    *,
+    window: DateWindow | None = None,
 ) -> Validated:
-    """Check types, required fields, allowed values, ranges, duplicate keys and references.
+    """Check types, required fields, allowed values, ranges, finite numbers, plausible dates
+    (``window``, default :class:`DateWindow`), duplicate keys and references.
 
     ``known_keys`` maps a referenced file name (e.g. ``"users"``) to its accepted keys.
     """
+    window = window or DateWindow()
     raw = read_raw(path, schema)
     typed = pd.DataFrame(index=raw.index)
     problems: list[pd.DataFrame] = []
@@ -113,6 +125,17 @@ def validate(
         value, bad_type = _parse(text, column)
         reject(present & bad_type, column.name, f"not a valid {column.kind}")
         ok = present & ~bad_type
+        if column.kind == "float":
+            infinite = ok & ~np.isfinite(value.to_numpy(dtype=float, na_value=0.0))
+            reject(infinite, column.name, "not a finite number")
+            ok &= ~infinite
+        if column.kind == "date":
+            first, last = window.earliest, window.last(column.scheduled)
+            early, late = (value < pd.Timestamp(first)), (value > pd.Timestamp(last))
+            reject(ok & early.to_numpy(), column.name, f"before earliest date {first}")
+            ahead = f" (latest + {window.ahead_days} days for scheduled dates)"
+            reason = f"after latest date {last}" + (ahead if column.scheduled else "")
+            reject(ok & late.to_numpy(), column.name, reason)
         if column.allowed is not None:
             reject(
                 ok & ~text.isin(column.allowed).to_numpy(),
@@ -134,10 +157,18 @@ def validate(
                 f"unknown {target} id (not in {target} file)",
             )
     if schema.key:
+        either = " in either order" if schema.undirected else ""
         reject(
-            typed.duplicated(list(schema.key), keep="first").to_numpy(),
+            schema.key_frame(typed).duplicated(keep="first").to_numpy(),
             schema.key[0],
-            f"duplicate key {list(schema.key)} (first occurrence kept)",
+            f"duplicate key {list(schema.key)}{either} (first occurrence kept)",
+        )
+    if schema.event_id is not None and schema.event_id in typed:
+        ids = typed[schema.event_id]
+        reject(
+            (ids.notna() & ids.duplicated(keep="first")).to_numpy(),
+            schema.event_id,
+            f"duplicate key {[schema.event_id]} (first occurrence kept)",
         )
     if {"src", "dst"} <= set(schema.references):
         reject((typed["src"] == typed["dst"]).to_numpy(), "dst", "relationship to itself")
@@ -160,8 +191,8 @@ def _parse(text: pd.Series, column: Column) -> tuple[pd.Series, np.ndarray]:
     if column.kind in ("int", "float"):
         number = pd.to_numeric(text, errors="coerce")
         bad = present & number.isna()
-        if column.kind == "int":
-            bad |= present & number.notna() & (number % 1 != 0)
+        if column.kind == "int":  # whole and exact in a float64 (|n| <= 2**53)
+            bad |= present & number.notna() & ((number % 1 != 0) | (number.abs() > 2**53))
             number = number.where(~bad).astype("Int64")
         return number, bad.to_numpy()
     if column.kind == "date":

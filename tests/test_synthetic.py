@@ -19,6 +19,7 @@ SEED = 7
 ID_PATTERN = {"user_id": r"u\d{7}", "merchant_id": r"m\d{7}", "account_id": r"a\d{7}"}
 ID_PATTERN |= {"owner_id": ID_PATTERN["user_id"], "src": ID_PATTERN["user_id"]}
 ID_PATTERN |= {"dst": ID_PATTERN["user_id"], "device_id": r"d[0-9a-f]{10}"}
+ID_PATTERN |= {"payment_id": r"p\d{7}", "transfer_id": r"t\d{7}"}
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +81,8 @@ def test_every_table_conforms_to_its_schema(world: dict[str, pd.DataFrame]) -> N
                 assert values.str.fullmatch(ID_PATTERN[column.name]).all(), where
         if schema.key:
             assert not frame.duplicated(list(schema.key)).any(), name
+        if schema.event_id:
+            assert frame[schema.event_id].notna().all() and frame[schema.event_id].is_unique
         for column, target in schema.references.items():
             (target_key,) = SCHEMAS[target].key
             assert frame[column].isin(world[target][target_key]).all(), f"{name}.{column}"
@@ -90,6 +93,19 @@ def test_every_table_conforms_to_its_schema(world: dict[str, pd.DataFrame]) -> N
     for column, kind in WORLD_TRUTH_COLUMNS:
         assert _kind_ok(truth[column], kind), column
     assert truth["user_id"].equals(world["users"]["user_id"])
+
+
+def test_event_ids_number_the_rows_in_order(world: dict[str, pd.DataFrame]) -> None:
+    """Payments and transfers carry ids 1..n in row order (payments by user then date,
+    transfers by date), so a re-sent file is idempotent and a corrected row updates."""
+    for name, prefix in (("payments", "p"), ("transfers", "t")):
+        frame = world[name]
+        number = frame[f"{name[:-1]}_id"].str.removeprefix(prefix).astype(int)
+        assert number.tolist() == list(range(1, len(frame) + 1)), name
+    assert world["transfers"]["date"].is_monotonic_increasing
+    payments = world["payments"]
+    assert payments["user_id"].is_monotonic_increasing
+    assert (payments.groupby("user_id")["date"].diff().dropna() >= pd.Timedelta(0)).all()
 
 
 def test_friendships_one_row_per_unordered_pair(world: dict[str, pd.DataFrame]) -> None:
