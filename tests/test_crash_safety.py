@@ -114,7 +114,7 @@ def kill_and_check(base: dict[str, Path], start: Path, args: tuple[str, ...],
     rng = np.random.default_rng(0)
     kills = [(point, None) for point in failpoints]
     # Timed kills late in the run, where the writes are (start-up is imports).
-    kills += [(None, duration * f) for f in rng.uniform(0.7, 0.98, size=2)]
+    kills += [(None, duration * f) for f in rng.uniform(0.7, 0.98, size=1)]
     seen = set()
     for i, (point, delay) in enumerate(kills):
         directory = root / f"kill-{args[0]}-{i}"

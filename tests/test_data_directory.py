@@ -1,0 +1,140 @@
+"""The data directory's published state: history versions, scoring runs, recovery."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import tiny_world
+
+from creditgraph import catalog, durable
+from creditgraph.errors import CreditGraphError
+from graph.embedded import EmbeddedStore
+from graph.meta import LOAD_ID, SCORE_RUN, read_meta, write_meta
+from ingest.history import current_load_id, load_tables, read_history, stage_version
+from ingest.load import load_directory
+
+
+def _load(source: Path, store: EmbeddedStore, data: Path):
+    return load_directory(source, store, data / "history", data / "rejects")
+
+
+def test_replace_file_never_leaves_a_partial_file(tmp_path: Path) -> None:
+    target = tmp_path / "a.txt"
+    durable.write_text(target, "old")
+
+    def broken(temporary: Path) -> None:
+        temporary.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        durable.replace_file(target, broken)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_private_files_are_never_readable_by_others(tmp_path: Path) -> None:
+    path = durable.write_text(tmp_path / "secret.txt", "x", mode=0o600)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_staged_directory_never_overwrites(tmp_path: Path) -> None:
+    with durable.staged_directory(tmp_path / "m") as staged:
+        (staged / "f").write_text("first")
+    with durable.staged_directory(tmp_path / "m") as staged:
+        (staged / "f").write_text("second")
+    assert (tmp_path / "m" / "f").read_text() == "first"
+    with pytest.raises(RuntimeError), durable.staged_directory(tmp_path / "n") as staged:
+        (staged / "f").write_text("x")
+        raise RuntimeError
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_each_load_is_a_version_and_unchanged_tables_are_shared(tmp_path, memory_store) -> None:
+    source = tiny_world(tmp_path / "in")
+    first = _load(source, memory_store, tmp_path)
+    assert current_load_id(tmp_path / "history") == first.load_id
+    assert read_meta(memory_store)[LOAD_ID] == first.load_id
+    (source / "labels.csv").unlink()
+    second = _load(source, memory_store, tmp_path)
+    history = tmp_path / "history"
+    assert second.load_id != first.load_id and current_load_id(history) == second.load_id
+    assert not (history / first.load_id).exists()  # the older version is removed
+    assert "labels" in load_tables(history)  # carried over from the first load
+
+
+def test_personal_data_at_rest_is_owner_only(tmp_path, memory_store, monkeypatch) -> None:
+    from creditgraph.access.pii import generate_key
+
+    monkeypatch.setenv("CREDITGRAPH_KEY", generate_key())
+    source = tiny_world(tmp_path / "in")
+    users = pd.read_csv(source / "users.csv", dtype=str).assign(name=["A B", "C D", "E F"])
+    users.to_csv(source / "users.csv", index=False)
+    report = _load(source, memory_store, tmp_path)
+    path = tmp_path / "history" / report.load_id / "personal.parquet"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_failed_graph_commit_leaves_the_previous_load_current(tmp_path, memory_store) -> None:
+    source = tiny_world(tmp_path / "in")
+    first = _load(source, memory_store, tmp_path)
+    users = pd.read_csv(source / "users.csv", dtype=str).assign(city="Shenzhen")
+    users.to_csv(source / "users.csv", index=False)
+
+    def refuse(*_args: object, **_kwargs: object) -> int:
+        raise CreditGraphError("the store went away")
+
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr(memory_store, "upsert_edges", refuse)
+    with pytest.raises(CreditGraphError):
+        _load(source, memory_store, tmp_path)
+    monkeypatch.undo()
+    assert current_load_id(tmp_path / "history") == first.load_id
+    assert read_meta(memory_store)[LOAD_ID] == first.load_id
+    assert set(read_history(tmp_path / "history", "users")["city"]) == {"Hangzhou"}
+    assert set(memory_store.query("MATCH (u:User) RETURN u.city AS c")["c"]) == {"Hangzhou"}
+
+
+def test_recovery_rolls_forward_a_load_whose_graph_committed(tmp_path, memory_store) -> None:
+    source = tiny_world(tmp_path / "in")
+    _load(source, memory_store, tmp_path)
+    history = tmp_path / "history"
+    # What a kill between the graph commit and the pointer switch leaves:
+    stage_version(history, "L-next", {"users": read_history(history, "users")})
+    with memory_store.atomic():
+        write_meta(memory_store, **{LOAD_ID: "L-next"})
+    done = catalog.recover(tmp_path, memory_store)
+    assert current_load_id(history) == "L-next" and "L-next" in done[0]
+    assert catalog.check_consistent(tmp_path, memory_store) == "L-next"
+
+
+def test_a_graph_holding_another_load_is_refused(tmp_path, memory_store) -> None:
+    _load(tiny_world(tmp_path / "in"), memory_store, tmp_path)
+    other = EmbeddedStore(None)
+    other.ensure_schema()
+    with pytest.raises(CreditGraphError, match="holds load none"):
+        catalog.check_consistent(tmp_path, other)
+    other.close()
+
+
+def test_publish_run_switches_one_pointer(tmp_path, memory_store) -> None:
+    _load(tiny_world(tmp_path / "in"), memory_store, tmp_path)
+    scores_dir = tmp_path / "scores"
+    ids = pd.Index(["u1", "u2", "u3"], name="user_id")
+    runs = []
+    for value in (600.0, 700.0):
+        scores = pd.DataFrame({"score": value, "model_id": "cg-x"}, index=ids)
+        runs.append(catalog.publish_run(
+            scores_dir, memory_store, scores=scores, inputs=scores[["score"]],
+            store_rows=scores[["score"]], manifest={"model_id": "cg-x"},
+        ))  # fmt: skip
+    assert catalog.current_run(scores_dir) == runs[1].run_id
+    assert read_meta(memory_store)[SCORE_RUN] == runs[1].run_id
+    assert set(catalog.read_current(scores_dir)["score"]) == {700.0}
+    assert (runs[0].directory / catalog.SCORES_FILE).exists()  # runs are kept
+    # A kill after the graph took run 2 but before the pointer moved: recovery finishes it.
+    durable.write_pointer(scores_dir / catalog.POINTER, runs[0].run_id)
+    catalog.recover(tmp_path, memory_store)
+    assert catalog.current_run(scores_dir) == runs[1].run_id
