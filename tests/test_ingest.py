@@ -9,6 +9,7 @@ import pytest
 from conftest import write_csv
 
 from creditgraph.errors import SchemaError
+from ingest.history import read_history, version_dir
 from ingest.load import load_directory
 
 
@@ -26,7 +27,7 @@ def test_good_data_loads_everything(tiny_dir, memory_store, tmp_path):
     )
     assert users["age"].tolist() == [31, 32, 33]
     assert users["d"].tolist() == [True, False, False]
-    history = pd.read_parquet(tmp_path / "history" / "repayments.parquet")
+    history = read_history(tmp_path / "history", "repayments")
     assert len(history) == 2 and history["days_late"].tolist() == [0, 95]
 
 
@@ -37,7 +38,7 @@ def test_reload_changes_nothing(tiny_dir, memory_store, tmp_path):
     assert sum(again.edges_written.values()) == 0
     counts = memory_store.query("MATCH ()-[r:FRIEND]->() RETURN count(r) AS n")
     assert counts["n"].iloc[0] == 2
-    assert len(pd.read_parquet(tmp_path / "history" / "transfers.parquet")) == 1
+    assert len(read_history(tmp_path / "history", "transfers")) == 1
 
 
 def test_changed_row_updates_in_place(tiny_dir, memory_store, tmp_path):
@@ -161,13 +162,13 @@ def test_personal_fields_are_encrypted_and_kept_out_of_graph(tiny_dir, memory_st
     monkeypatch.setenv("CREDITGRAPH_KEY", generate_key())
     _with_personal_columns(tiny_dir)
     assert _load(tiny_dir, memory_store, tmp_path).ok
-    stored = (tmp_path / "history" / "personal.parquet").read_bytes()
+    stored = (version_dir(tmp_path / "history") / "personal.parquet").read_bytes()
     for secret in (b"Alice", b"Bob Sample", b"0000 0001"):
         assert secret not in stored
-    for path in (tmp_path / "history").glob("*.parquet"):
+    for path in version_dir(tmp_path / "history").glob("*.parquet"):
         if path.name != "personal.parquet":
             assert b"Alice" not in path.read_bytes()
-    personal = pd.read_parquet(tmp_path / "history" / "personal.parquet").set_index("user_id")
+    personal = read_history(tmp_path / "history", "personal").set_index("user_id")
     names = decrypt_column(personal["name"], load_key(), "name")
     assert names["u1"] == "Alice Example"
     assert personal.loc["u3", "phone"] is None
@@ -175,7 +176,7 @@ def test_personal_fields_are_encrypted_and_kept_out_of_graph(tiny_dir, memory_st
     assert "name" not in columns and "phone" not in columns
     # Re-loading the same rows keeps the stored ciphertext byte for byte.
     _load(tiny_dir, memory_store, tmp_path)
-    again = pd.read_parquet(tmp_path / "history" / "personal.parquet").set_index("user_id")
+    again = read_history(tmp_path / "history", "personal").set_index("user_id")
     assert again.loc["u1", "name"] == personal.loc["u1", "name"]
 
 
