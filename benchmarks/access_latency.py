@@ -7,6 +7,10 @@ request's *scheduled* time, so a stalled server cannot hide its queue (no coordi
 omission). Every lookup does the real grant check and the fsync'd audit append; a share
 of them are refused (no grant, another purpose), which is audited the same way.
 
+It then times the start-up of the real ``creditgraph serve`` over a data directory holding
+a published run of ``--startup-users`` scores (1M by default): how long until ``/healthz``
+answers, and until the first granted lookup does (the scores load in the background).
+
     .venv/bin/python benchmarks/access_latency.py --rate 200 --seconds 10
 """
 
@@ -21,6 +25,7 @@ import os
 import random
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -34,27 +39,35 @@ import numpy as np
 import pandas as pd
 
 from creditgraph.access import add_partner, issue_subject_token, verify_audit
-from creditgraph.access.db import AccessDB
+from creditgraph.access.db import AccessDB, default_db_path
 from creditgraph.access.grants import create_grant
 from creditgraph.access.scopes import Scope
 from creditgraph.access.scores import FACTORS
+from creditgraph.catalog import POINTER, RUNS, SCORES_FILE
+from creditgraph.durable import write_parquet, write_pointer
 
 PURPOSES = ("hotel_deposit", "rental", "dating")
 
 
-def build_world(root: Path, *, users: int, granted: int, seed: int) -> tuple[Path, Path, str, list]:
-    """Scores for ``users`` subjects; ``granted`` of them grant the partner one purpose."""
+def synthetic_scores(users: int, seed: int) -> pd.DataFrame:
+    """A scores file as the scoring run writes it, for ``users`` subjects ``user-0000000``…"""
     rng = np.random.default_rng(seed)
-    ids = [f"user-{i:07d}" for i in range(users)]
-    scores = pd.DataFrame({
-        "user_id": ids,
+    reasons = np.array(["high utilisation; short history", "late bill payments", ""])
+    return pd.DataFrame({
+        "user_id": [f"user-{i:07d}" for i in range(users)],
         "score": rng.uniform(350, 950, users).round(1),
         "pd": rng.uniform(0.001, 0.4, users),
         "scored_at": datetime(2025, 3, 1, tzinfo=UTC),
         "model_id": "bench",
         **{f"f_{name}": rng.normal(0, 20, users).round(2) for name in FACTORS},
-        "reasons": "high utilisation; short history",
+        "reasons": reasons[rng.integers(0, len(reasons), users)],
     })  # fmt: skip
+
+
+def build_world(root: Path, *, users: int, granted: int, seed: int) -> tuple[Path, Path, str, list]:
+    """Scores for ``users`` subjects; ``granted`` of them grant the partner one purpose."""
+    scores = synthetic_scores(users, seed)
+    ids = scores["user_id"].tolist()
     scores_path = root / "latest.parquet"
     scores.to_parquet(scores_path)
     db_path = root / "access.sqlite"
@@ -125,6 +138,56 @@ def wait_ready(port: int, timeout: float = 20.0) -> None:
     raise RuntimeError("server did not start")
 
 
+def measure_startup(root: Path, *, users: int, seed: int, timeout: float = 300.0) -> dict:
+    """Seconds from launching ``creditgraph serve`` until /healthz answers, and until the first
+    granted lookup does, over a data directory holding a published run of ``users`` scores."""
+    data_dir = root / "startup"
+    scores_dir = data_dir / "scores"
+    write_parquet(scores_dir / RUNS / "bench-1" / SCORES_FILE, synthetic_scores(users, seed))
+    write_pointer(scores_dir / POINTER, "bench-1")
+    db_path = default_db_path(data_dir)
+    partner_id, api_key = add_partner(db_path, "Start-up Hotel")
+    subject = f"user-{users - 1:07d}"  # the last row: found only once the whole file is in
+    with AccessDB(db_path) as db:
+        create_grant(db, subject_id=subject, partner_id=partner_id, purpose="rental",
+                     scope=Scope.SCORE, expires_at=datetime.now(UTC) + timedelta(days=1))
+    body = json.dumps({"subject_id": subject, "purpose": "rental", "scope": "score"}).encode()
+    headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
+    port = free_port()
+    command = [sys.executable, "-c", "from creditgraph.cli import main; main()", "serve",
+               "--data-dir", str(data_dir), "--store", "embedded", "--port", str(port)]
+    started = time.perf_counter()
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    healthz_s = lookup_s = None
+    try:
+        while lookup_s is None:
+            if server.poll() is not None or time.perf_counter() - started > timeout:
+                raise RuntimeError(f"serve did not start: {server.stderr.read().decode()[-500:]}")
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            try:
+                if healthz_s is None:
+                    conn.request("GET", "/healthz")
+                    if conn.getresponse().status == 200:
+                        healthz_s = time.perf_counter() - started
+                    continue
+                conn.request("POST", "/v1/lookup", body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                if response.status == 200:
+                    lookup_s = time.perf_counter() - started
+                elif response.status != 503:  # 503 score_unavailable: still loading
+                    raise RuntimeError(f"lookup answered {response.status} during start-up")
+            except OSError:  # not listening yet
+                time.sleep(0.01)
+            finally:
+                conn.close()
+    finally:
+        server.terminate()
+        server.wait(10)
+    return {"users": users, "healthz_s": healthz_s, "first_lookup_s": lookup_s,
+            "bytecode_cached": not sys.dont_write_bytecode}  # fmt: skip
+
+
 def run_load(
     port: int, api_key: str, bodies: list[bytes], rate: float, seconds: float, workers: int
 ) -> tuple[list[float], list[float], list[float], Counter, float]:
@@ -184,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-fsync", action="store_true",
                         help="serve with durable=False (synchronous=NORMAL): no fsync per commit")
+    parser.add_argument("--startup-users", type=int, default=1_000_000,
+                        help="scored users in the start-up measurement (0: skip it)")
     parser.add_argument("--json", action="store_true", help="print one JSON line too")
     args = parser.parse_args(argv)
 
@@ -215,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
             server.terminate()
             server.join(5)
         report = verify_audit(db_path)
+        startup = (
+            measure_startup(Path(tmp), users=args.startup_users, seed=args.seed)
+            if args.startup_users else None
+        )
 
     lat = np.array(latencies)
     p50, p95, p99 = np.percentile(lat, [50, 95, 99])
@@ -244,6 +313,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  audit log: {report.entries} entries, chain {'verified' if report.ok else 'BROKEN'}")
     ok = p99 <= 20.0 and report.ok and -1 not in statuses
     print(f"  target p99 <= 20 ms: {'met' if ok else 'NOT met'}")
+    if startup:
+        print(
+            f"start-up of `creditgraph serve` over {startup['users']:,} scored users: "
+            f"/healthz after {startup['healthz_s']:.2f} s, first granted lookup after "
+            f"{startup['first_lookup_s']:.2f} s"
+        )
+        if not startup["bytecode_cached"]:
+            print("  (PYTHONDONTWRITEBYTECODE is set: every start compiles all its imports anew)")
     if args.json:
         print(
             json.dumps(
@@ -256,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                     "statuses": dict(statuses),
                     "audit_entries": report.entries,
                     "audit_ok": report.ok,
+                    "startup": startup,
                 }
             )
         )

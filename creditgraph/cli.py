@@ -448,12 +448,10 @@ def serve(data_dir: DataDir = None, store: StoreOpt = None,
     from creditgraph.access.service import serve as run_server
 
     settings = _settings(data_dir, store)
-    latest = settings.scores_dir / "latest.parquet"
     source: ScoreSource
     if settings.store in ("embedded", "memory"):
-        if not latest.exists():
-            raise _fail(CreditGraphError("no scores yet: run `creditgraph score` first"))
-        source = ParquetScoreSource(latest)
+        # The run scores/CURRENT names, loaded in the background: /healthz answers at once.
+        source = ParquetScoreSource(settings.scores_dir, lazy=True)
     else:
         source = StoreScoreSource(pipeline.open_configured_store(settings))
     console.print(f"serving on http://{host}:{port} (docs at /docs)")
@@ -465,8 +463,11 @@ def partner_add(name: str, data_dir: DataDir = None) -> None:
     """Register a partner; prints its id and API key (shown once, stored hashed)."""
     from creditgraph.access import add_partner
 
-    partner_id, key = add_partner(_access_db(data_dir), name)
-    console.print(f"partner id: {partner_id}\nAPI key (shown once): {key}")
+    try:
+        partner_id, key = add_partner(_access_db(data_dir), name)
+    except ValueError as exc:
+        raise _fail(exc) from exc
+    console.print(f"partner id: {partner_id}\nAPI key (shown once): {key}", soft_wrap=True)
 
 
 @partner_app.command("revoke")
@@ -476,6 +477,15 @@ def partner_revoke(partner_id: str, data_dir: DataDir = None) -> None:
 
     revoke_partner(_access_db(data_dir), partner_id)
     console.print(f"revoked {partner_id}")
+
+
+@partner_app.command("rotate-key")
+def partner_rotate_key(partner_id: str, data_dir: DataDir = None) -> None:
+    """Give a partner a new API key (shown once); the old one stops working at its next request."""
+    from creditgraph.access import rotate_partner_key
+
+    key = rotate_partner_key(_access_db(data_dir), partner_id)
+    console.print(f"new API key (shown once): {key}", soft_wrap=True)
 
 
 @partner_app.command("list")
@@ -491,21 +501,62 @@ def subject_token(subject_id: str, data_dir: DataDir = None) -> None:
     """Issue a token a subject uses to grant, list and revoke access (shown once)."""
     from creditgraph.access import issue_subject_token
 
-    console.print(f"token (shown once): {issue_subject_token(_access_db(data_dir), subject_id)}")
+    try:
+        token = issue_subject_token(_access_db(data_dir), subject_id)
+    except ValueError as exc:
+        raise _fail(exc) from exc
+    console.print(f"token (shown once): {token}", soft_wrap=True)
+
+
+@subject_app.command("revoke-token")
+def subject_revoke_token(
+    token: Annotated[str | None, typer.Argument(
+        help="the token (cgs_…) or its id, the part after cgs_", show_default=False)] = None,
+    all_of: Annotated[str | None, typer.Option(
+        "--all", metavar="SUBJECT_ID", help="revoke every live token of this subject instead")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:  # fmt: skip
+    """Revoke a subject's token (or all of them); it stops working at its next request."""
+    from creditgraph.access import revoke_subject_token, revoke_subject_tokens
+
+    if (token is None) == (all_of is None):
+        raise _fail(CreditGraphError("give a token (or its id), or --all SUBJECT_ID"))
+    if all_of is not None:
+        count = revoke_subject_tokens(_access_db(data_dir), all_of)
+        console.print(f"revoked {count} live token{'s' * (count != 1)}")
+    else:
+        revoke_subject_token(_access_db(data_dir), token or "")
+        console.print("token revoked")
 
 
 @audit_app.command("verify")
-def audit_verify(data_dir: DataDir = None) -> None:
-    """Check the audit chain: any edit, deletion or reordering is reported."""
+def audit_verify(
+    data_dir: DataDir = None,
+    expect_head: Annotated[str | None, typer.Option(
+        "--expect-head", metavar="HASH",
+        help="a head hash recorded earlier: fail unless that entry is still in the log")] = None,
+) -> None:  # fmt: skip
+    """Check the audit chain: any edit, deletion, reordering or cut (with an anchor) is reported.
+
+    Record the printed head hash somewhere else now and then, and pass it back with
+    --expect-head: a log cut after it, rewritten or wiped then fails.
+    """
     from creditgraph.access import verify_audit
 
-    report = verify_audit(_access_db(data_dir))
+    try:
+        report = verify_audit(_access_db(data_dir), expect_head=expect_head)
+    except ValueError as exc:  # a malformed --expect-head
+        raise _fail(exc) from exc
     if report.ok:
-        head = (report.head_hash or "")[:16]
-        console.print(f"audit log intact: {report.entries} entries, head {head}")
+        console.print(f"audit log intact: {report.entries} entries", soft_wrap=True)
+        if report.head_hash:
+            console.print(f"head: entry {report.head_seq} {report.head_hash}", soft_wrap=True)
+        if report.anchor_seq is not None:
+            console.print(f"anchored head found at entry {report.anchor_seq}")
         return
     for problem in report.problems:
-        console.print(f"[red]{problem}[/]")
+        console.print(f"[red]{problem}[/]", soft_wrap=True)
     raise typer.Exit(code=1)
 
 

@@ -143,3 +143,30 @@ def test_verify_needs_an_existing_database(tmp_path: Path) -> None:
     with pytest.raises(AccessDatabaseMissing):
         verify_audit(tmp_path / "nothing.sqlite")
     assert not (tmp_path / "nothing.sqlite").exists()
+
+
+def test_an_anchored_head_catches_a_cut_tail_and_a_wiped_log(db_path: Path) -> None:
+    anchor = verify_audit(db_path)
+    assert (anchor.head_seq, anchor.anchor_seq) == (9, None)
+    assert verify_audit(db_path, expect_head=anchor.head_hash).anchor_seq == 9
+    add_partner(db_path, "Later Partner")  # the log grows after anchoring: still fine
+    grown = verify_audit(db_path, expect_head=anchor.head_hash.upper())
+    assert grown.ok and (grown.entries, grown.anchor_seq) == (10, 9)
+    conn = raw(db_path)  # cut the tail and move the head back with it: consistent...
+    conn.execute("DELETE FROM audit WHERE seq >= 8")
+    conn.execute("UPDATE audit_head SET seq = 7, hash = (SELECT hash FROM audit WHERE seq = 7)")
+    assert verify_audit(db_path).ok  # ...so only an anchor can tell
+    cut = verify_audit(db_path, expect_head=anchor.head_hash)
+    assert not cut.ok and cut.first_bad_seq == 8
+    assert "anchored head" in cut.problems[0] and "cut from the end" in cut.problems[0]
+    conn = raw(db_path)  # opening the database (verify) put the guard triggers back
+    conn.execute("DELETE FROM audit")
+    conn.execute("DELETE FROM audit_head")
+    assert verify_audit(db_path).ok  # an empty log has nothing to contradict
+    wiped = verify_audit(db_path, expect_head=anchor.head_hash)
+    assert not wiped.ok and wiped.entries == 0 and "wiped" in wiped.problems[0]
+
+
+def test_an_anchor_must_be_a_hash(db_path: Path) -> None:
+    with pytest.raises(ValueError, match="64 hexadecimal"):
+        verify_audit(db_path, expect_head="abc123")

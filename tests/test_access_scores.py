@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from creditgraph.access.errors import ScoresNotReady
 from creditgraph.access.scores import (
     FACTORS,
     ParquetScoreSource,
@@ -17,6 +18,7 @@ from creditgraph.access.scores import (
     ScoreSource,
     StoreScoreSource,
 )
+from creditgraph.durable import write_parquet, write_pointer
 from creditgraph.errors import SchemaError
 
 AT = datetime(2025, 3, 1, 8, 30, tzinfo=UTC)
@@ -67,6 +69,75 @@ def test_parquet_source_names_missing_columns(tmp_path: Path) -> None:
         ParquetScoreSource(tmp_path / "latest.parquet")
     with pytest.raises(SchemaError, match="not found"):
         ParquetScoreSource(tmp_path / "missing.parquet")
+
+
+def publish(scores_dir: Path, run_id: str, scores: pd.DataFrame) -> None:
+    """What a scoring run does: write the run aside, then switch the pointer to it."""
+    write_parquet(scores_dir / "runs" / run_id / "scores.parquet", scores)
+    write_pointer(scores_dir / "CURRENT", run_id)
+
+
+def wait_for(source: ParquetScoreSource, subject: str, score: float) -> None:
+    deadline = time.monotonic() + 5
+    while getattr(source.get(subject), "score", None) != score:  # reloaded in the background
+        assert time.monotonic() < deadline, "the new scores were not picked up"
+        time.sleep(0.01)
+
+
+def test_a_scores_directory_follows_its_current_pointer(tmp_path: Path) -> None:
+    scores_dir = tmp_path / "scores"
+    publish(scores_dir, "run-1", frame())
+    source = ParquetScoreSource(scores_dir, recheck_s=0)
+    assert getattr(source.get("u1"), "score", None) == 702.3
+    publish(scores_dir, "run-2", frame(score=[650.0, 455.0]))
+    wait_for(source, "u1", 650.0)
+    write_pointer(scores_dir / "CURRENT", "run-3")  # a run that is not there (yet)
+    for _ in range(20):
+        assert getattr(source.get("u1"), "score", None) == 650.0  # the last good run answers
+        time.sleep(0.005)
+    publish(scores_dir, "run-3", frame(score=[720.0, 455.0]))
+    wait_for(source, "u1", 720.0)
+
+
+def test_a_scores_directory_without_runs_is_refused(tmp_path: Path) -> None:
+    scores_dir = tmp_path / "scores"
+    scores_dir.mkdir()
+    with pytest.raises(SchemaError, match="no scores published"):
+        ParquetScoreSource(scores_dir)
+    write_pointer(scores_dir / "CURRENT", "../../elsewhere")
+    with pytest.raises(SchemaError, match="does not name a run"):
+        ParquetScoreSource(scores_dir)
+    frame().to_parquet(scores_dir / "latest.parquet")  # the layout before runs had pointers
+    (scores_dir / "CURRENT").unlink()
+    assert len(ParquetScoreSource(scores_dir)) == 2
+
+
+def test_a_lazy_source_loads_in_the_background(tmp_path: Path) -> None:
+    scores_dir = tmp_path / "scores"
+    publish(scores_dir, "run-1", frame())
+    source = ParquetScoreSource(scores_dir, lazy=True, ready_timeout_s=5)
+    assert getattr(source.get("u1"), "score", None) == 702.3  # waits for the first load
+    write_pointer(scores_dir / "CURRENT", "run-2")
+    (scores_dir / "runs" / "run-2").mkdir()
+    (scores_dir / "runs" / "run-2" / "scores.parquet").write_bytes(b"not parquet")
+    broken = ParquetScoreSource(scores_dir, lazy=True, ready_timeout_s=5, recheck_s=60)
+    with pytest.raises(ScoresNotReady, match="not loaded"):
+        broken.get("u1")
+
+
+def test_scored_at_is_utc_whatever_its_storage(tmp_path: Path) -> None:
+    naive = frame(scored_at=[AT.replace(tzinfo=None)] * 2)
+    naive.to_parquet(tmp_path / "naive.parquet")
+    text = frame(scored_at=["2025-03-01T09:30:00+01:00"] * 2)
+    text.to_parquet(tmp_path / "text.parquet")
+    for name in ("naive", "text"):
+        record = ParquetScoreSource(tmp_path / f"{name}.parquet").get("u1")
+        assert record is not None and record.scored_at == AT
+
+
+def test_a_repeated_subject_reads_its_last_row(tmp_path: Path) -> None:
+    frame(user_id=["u1", "u1"]).to_parquet(tmp_path / "latest.parquet")
+    assert getattr(ParquetScoreSource(tmp_path / "latest.parquet").get("u1"), "score", 0) == 455.0
 
 
 @pytest.mark.parametrize("with_reasons", [False, True])

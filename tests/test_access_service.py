@@ -27,6 +27,7 @@ from creditgraph.access.scopes import DISCLOSED, Scope
 from creditgraph.access.service import create_app, running_server
 
 SCORED_AT = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+UNAUTHORIZED = b'{"detail":"invalid_credentials"}'
 
 
 class Clock:
@@ -51,8 +52,8 @@ class Caller:
     def post(self, url: str, **kw: object) -> httpx.Response:
         return self.http.post(url, headers=self.headers, **kw)  # type: ignore[arg-type]
 
-    def delete(self, url: str) -> httpx.Response:
-        return self.http.delete(url, headers=self.headers)
+    def delete(self, url: str, **kw: object) -> httpx.Response:
+        return self.http.delete(url, headers=self.headers, **kw)  # type: ignore[arg-type]
 
     def __enter__(self) -> Caller:
         return self
@@ -184,6 +185,43 @@ def test_threshold_scope_never_reveals_the_score(world: World) -> None:
     assert probe.status_code == wider.status_code == 403
 
 
+@pytest.mark.parametrize("scope", ["band", "full"])
+def test_a_binary_search_under_a_wider_grant_learns_one_bit(world: World, scope: str) -> None:
+    grant = world.grant(scope)
+    low, high, asked = 350, 950, []
+    with world.as_hotel() as hotel:
+        for _ in range(9):  # nine halvings of 350-950 would pin the score to within 2 points
+            cut = (low + high) // 2
+            response = ask(hotel, "threshold", threshold=cut)
+            asked.append((cut, response.status_code, response.content))
+            if response.status_code == 200 and response.json()["answer"]["meets_threshold"]:
+                low = cut
+            else:
+                high = cut
+        assert ask(hotel, "threshold", threshold=650).status_code == 200  # its cut-off, again
+        assert ask(hotel, scope).status_code == 200  # the grant still answers its own scope
+    answered = [(cut, status) for cut, status, _ in asked if status == 200]
+    assert answered == [(650, 200)]  # the first cut-off asked is the grant's only one
+    refusals = {content for _, status, content in asked if status != 200}
+    assert refusals == {b'{"detail":"no_active_grant"}'}  # 8 probes, each the uniform 403
+    with AccessDB(world.db_path) as db:
+        probes = [e for e in all_entries(db) if e.event == "lookup"][1:9]
+    assert [(e.outcome, e.scope, e.reason, e.grant_id) for e in probes] == [
+        ("refused", "threshold", "threshold_mismatch", None)] * 8
+    with world.as_alice() as alice:
+        [listed] = alice.get("/v1/grants").json()
+    assert (listed["grant_id"], listed["threshold"]) == (grant["grant_id"], 650)
+
+
+def test_a_subject_may_fix_the_cut_off_of_a_band_grant(world: World) -> None:
+    world.grant("band", threshold=700)
+    with world.as_hotel() as hotel:
+        assert ask(hotel, "threshold", threshold=690).status_code == 403
+        assert ask(hotel, "threshold", threshold=700).json()["answer"] == {"meets_threshold": True}
+        assert ask(hotel, "band").status_code == 200
+    assert last_lookup(world).outcome == "granted"
+
+
 def test_subject_may_fix_the_threshold(world: World) -> None:
     world.grant("threshold", threshold=750)
     with world.as_hotel() as hotel:
@@ -301,6 +339,110 @@ def test_partners_and_subjects_need_live_credentials(world: World) -> None:
         assert alice.get("/v1/grants").status_code == 401
 
 
+def test_refused_credentials_are_audited_with_the_key_id_only(world: World) -> None:
+    forged = world.hotel_key[:-4] + "AAAA"
+    guessed = "cgp_0123456789abcdef_" + "G" * 43
+    revoke_partner(world.db_path, world.landlord)
+    presented = [forged, guessed, None, "not a key at all", world.landlord_key]
+    answers = []
+    for key in presented:
+        with world.client(**({"X-API-Key": key} if key else {})) as c:
+            answers.append(ask(c, "score"))
+    for response in answers:  # byte-identical refusals, as before
+        assert (response.status_code, response.content) == (401, UNAUTHORIZED)
+        assert response.headers["www-authenticate"] == "ApiKey"
+    with AccessDB(world.db_path) as db:
+        entries = [e for e in all_entries(db) if e.event == "lookup"]
+    assert [(e.outcome, e.partner_id, e.subject_id, e.reason) for e in entries] == [
+        ("refused", world.hotel, None, "wrong_secret"),
+        ("refused", "0123456789abcdef", None, "unknown_credentials"),
+        ("refused", None, None, "no_credentials"),
+        ("refused", None, None, "malformed_credentials"),
+        ("refused", world.landlord, None, "revoked_credentials"),
+    ]
+    raw = b"".join(p.read_bytes() for p in world.db_path.parent.glob("access.sqlite*"))
+    assert forged.split("_", 2)[2].encode() not in raw and b"G" * 43 not in raw
+    assert verify_audit(world.db_path).ok
+
+
+def test_refused_subject_tokens_are_audited_for_their_owner(world: World) -> None:
+    wrong = world.alice_token[:-4] + "AAAA"
+    for token in (wrong, "cgs_0123456789abcdef_nope"):
+        with world.client(Authorization=f"Bearer {token}") as c:
+            response = c.get("/v1/grants")
+        assert (response.status_code, response.content) == (401, UNAUTHORIZED)
+    with AccessDB(world.db_path) as db:
+        entries = [e for e in all_entries(db) if e.event == "subject_auth"]
+    assert [(e.outcome, e.subject_id, e.reason) for e in entries] == [
+        ("refused", "alice", "wrong_secret"), ("refused", None, "unknown_credentials")]
+    with world.as_alice() as alice:  # alice sees someone tried her token
+        log = alice.get("/v1/access-log").json()
+    assert (log[0]["event"], log[0]["reason"]) == ("subject_auth", "wrong_secret")
+
+
+def test_malformed_lookups_are_audited(world: World) -> None:
+    with world.as_hotel() as hotel:
+        bad_purpose = hotel.post("/v1/lookup", json={
+            "subject_id": "alice", "purpose": "Not A Purpose", "scope": "score"})
+        no_threshold = ask(hotel, "threshold")
+    assert bad_purpose.status_code == no_threshold.status_code == 422
+    with AccessDB(world.db_path) as db:
+        entries = [e for e in all_entries(db) if e.event == "lookup"]
+    assert [(e.outcome, e.partner_id, e.subject_id, e.reason) for e in entries] == [
+        ("refused", world.hotel, None, "malformed_request")] * 2
+
+
+# -- request bodies --------------------------------------------------------------------------
+BIG = {"subject_id": "x" * 5_000_000, "purpose": "hotel_deposit", "scope": "score"}
+
+
+def test_unauthenticated_bodies_are_never_read(world: World) -> None:
+    with world.client(**{"X-API-Key": "cgp_0123456789abcdef_guess"}) as c:
+        big = c.post("/v1/lookup", json=BIG)
+        malformed = c.post("/v1/lookup", json={"subject_id": 5, "scope": "everything"})
+    with world.client(Authorization="Bearer cgs_0123456789abcdef_guess") as c:
+        big_grant = c.post("/v1/grants", json=BIG)
+    for response in (big, malformed, big_grant):
+        assert (response.status_code, response.content) == (401, UNAUTHORIZED)
+
+
+def test_bodies_over_16_kib_are_refused(world: World) -> None:
+    world.grant("score")
+    with world.as_hotel() as hotel:
+        big = hotel.post("/v1/lookup", json=BIG)
+        chunked = hotel.post("/v1/lookup", content=iter([b'{"subject_id": "', b"y" * 20_000,
+                                                          b'", "scope": "score"}']))
+        fits = hotel.post("/v1/lookup", content=json.dumps(
+            {"subject_id": "alice", "purpose": "hotel_deposit", "scope": "score",
+             "padding": "p" * 15_000}).encode())
+    with world.as_alice() as alice:
+        big_grant = alice.post("/v1/grants", json=BIG)
+    for response in (big, chunked, big_grant):
+        assert (response.status_code, response.content) == (413, b'{"detail":"body_too_large"}')
+    assert fits.status_code == 200
+    with AccessDB(world.db_path) as db:
+        reasons = [(e.event, e.reason) for e in all_entries(db) if e.outcome == "refused"]
+    assert reasons == [("lookup", "body_too_large")] * 2 + [("grant_created", "body_too_large")]
+
+
+def test_errors_never_echo_what_was_sent(world: World) -> None:
+    marks = ["MARK-subject" + "s" * 200, "MARK Purpose", "MARK-scope", "MARK-threshold"]
+    with world.as_hotel() as hotel:
+        fields = hotel.post("/v1/lookup", json={
+            "subject_id": marks[0], "purpose": marks[1], "scope": marks[2], "threshold": marks[3]})
+        broken = hotel.post("/v1/lookup", content=b'{"subject_id": "MARK-json')
+    with world.as_alice() as alice:
+        grant = alice.post("/v1/grants", json={
+            "partner_id": "MARK-partner", "purpose": "MARK Purpose", "scope": "MARK-scope",
+            "expires_at": "MARK-date", "max_uses": "MARK-uses"})
+        query = alice.get("/v1/access-log", params={"limit": "MARK-limit"})
+    for response in (fields, broken, grant, query):
+        assert response.status_code == 422
+        assert "MARK" not in response.text and "input" not in response.json()["detail"][0]
+    assert {tuple(e["loc"]) for e in fields.json()["detail"]} == {
+        ("body", "subject_id"), ("body", "purpose"), ("body", "scope"), ("body", "threshold")}
+
+
 def test_keys_and_tokens_are_stored_only_as_hashes(world: World) -> None:
     raw = b"".join(p.read_bytes() for p in world.db_path.parent.glob("access.sqlite*"))
     for secret in (world.hotel_key, world.landlord_key, world.alice_token, world.bob_token):
@@ -335,7 +477,7 @@ def test_subject_lists_and_revokes_grants_and_reads_who_looked(world: World) -> 
     "change",
     [{"expires_at": "2000-01-01T00:00:00+00:00"}, {"purpose": "Not A Purpose"},
      {"scope": "everything"}, {"max_uses": 0}, {"partner_id": "nope"},
-     {"threshold": 600}],
+     {"threshold": 2001}],
 )
 def test_bad_grants_are_rejected(world: World, change: dict) -> None:
     body = {"partner_id": world.hotel, "purpose": "rental", "scope": "band",
@@ -345,8 +487,32 @@ def test_bad_grants_are_rejected(world: World, change: dict) -> None:
         assert alice.get("/v1/grants").json() == []
 
 
+def test_a_subject_revokes_its_own_tokens(world: World) -> None:
+    second = issue_subject_token(world.db_path, "alice")
+    with world.as_alice() as alice:
+        assert alice.delete("/v1/token").status_code == 204
+        assert alice.get("/v1/grants").status_code == 401  # the token it used
+    with world.client(Authorization=f"Bearer {second}") as c:
+        assert c.get("/v1/grants").status_code == 200  # the other one still works
+        third = issue_subject_token(world.db_path, "alice")
+        assert c.delete("/v1/token", params={"all": "true"}).status_code == 204
+        assert c.get("/v1/grants").status_code == 401
+    with world.client(Authorization=f"Bearer {third}") as c:
+        assert c.get("/v1/grants").status_code == 401
+    with world.client(Authorization=f"Bearer {world.bob_token}") as bob:
+        assert bob.get("/v1/grants").status_code == 200  # nobody else's
+    with AccessDB(world.db_path) as db:
+        revoked = [e.subject_id for e in all_entries(db) if e.event == "subject_token_revoked"]
+    assert revoked == ["alice"] * 3
+
+
 def test_openapi_docs_are_served(world: World) -> None:
     with world.client() as c:
         assert c.get("/docs").status_code == 200
-        paths = json.loads(c.get("/openapi.json").text)["paths"]
-    assert {"/v1/lookup", "/v1/grants", "/v1/access-log"} <= set(paths)
+        spec = json.loads(c.get("/openapi.json").text)
+    paths = spec["paths"]
+    assert {"/v1/lookup", "/v1/grants", "/v1/access-log", "/v1/token"} <= set(paths)
+    body = paths["/v1/lookup"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"subject_id", "purpose", "scope", "threshold"} == set(body["properties"])
+    assert body["properties"]["scope"]["$ref"].removeprefix("#/components/schemas/") in (
+        spec["components"]["schemas"])

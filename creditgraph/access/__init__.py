@@ -8,6 +8,7 @@ from creditgraph.access.registry import (
     list_partners,
     revoke_partner,
     revoke_subject_token,
+    revoke_subject_tokens,
     rotate_partner_key,
 )
 from creditgraph.access.scopes import Scope
@@ -31,6 +32,7 @@ __all__ = [
     "list_partners",
     "revoke_partner",
     "revoke_subject_token",
+    "revoke_subject_tokens",
     "rotate_partner_key",
     "verify_audit",
 ]

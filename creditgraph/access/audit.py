@@ -4,15 +4,18 @@ Entry ``n`` stores ``hash = SHA-256(canonical JSON of its fields and prev_hash)`
 ``prev_hash`` is entry ``n-1``'s hash (64 zeros for the first), and ``audit_head`` holds
 the last sequence number and hash, updated in the same transaction. Editing an entry
 breaks its hash, deleting or reordering breaks the chain, and cutting the tail no longer
-matches the head. Someone able to rewrite the whole file can recompute every hash: record
-:attr:`AuditReport.head_hash` somewhere else now and then to anchor the log against that.
-Entries hold pseudonymous subject ids and partner ids, never tokens or personal fields.
+matches the head. Someone able to rewrite the whole file can recompute every hash, or cut
+the tail and the head together, or wipe the log: record :attr:`AuditReport.head_hash`
+somewhere else now and then, and :func:`verify_audit` with ``expect_head`` then fails unless
+that entry is still in the chain. Entries hold pseudonymous subject ids and partner ids (for
+a refused credential, the partner id the key named), never tokens or personal fields.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +24,7 @@ from pathlib import Path
 from creditgraph.access.db import AccessDB, from_text, to_text
 
 GENESIS = "0" * 64
+HASH = re.compile(r"^[0-9a-f]{64}$")
 _COLUMNS = (
     "seq", "at", "event", "partner_id", "subject_id", "purpose", "scope",
     "outcome", "reason", "fields", "grant_id",
@@ -53,6 +57,8 @@ class AuditReport:
     head_hash: str | None
     first_bad_seq: int | None = None
     problems: list[str] = field(default_factory=list)
+    head_seq: int | None = None
+    anchor_seq: int | None = None  # where the ``expect_head`` entry was found
 
 
 def entry_hash(values: tuple[object, ...], prev_hash: str) -> str:
@@ -96,6 +102,24 @@ def append(
     return seq
 
 
+def record(
+    db: AccessDB,
+    event: str,
+    outcome: str,
+    *,
+    partner_id: str | None = None,
+    subject_id: str | None = None,
+    reason: str | None = None,
+) -> int:
+    """Append one entry in its own (group) commit; returns once it is durable."""
+    return db.submit(
+        lambda conn: append(
+            conn, db.now(), event, outcome,
+            partner_id=partner_id, subject_id=subject_id, reason=reason,
+        )  # fmt: skip
+    )
+
+
 def entries_for_subject(
     db: AccessDB, subject_id: str, *, limit: int = 100, before_seq: int | None = None
 ) -> list[AuditEntry]:
@@ -125,8 +149,19 @@ def _entry(row: sqlite3.Row) -> AuditEntry:
     )  # fmt: skip
 
 
-def verify_audit(db_path: Path | str, *, max_problems: int = 20) -> AuditReport:
-    """Recompute the hash chain of the audit log at ``db_path`` and report any break."""
+def verify_audit(
+    db_path: Path | str, *, max_problems: int = 20, expect_head: str | None = None
+) -> AuditReport:
+    """Recompute the hash chain of the audit log at ``db_path`` and report any break.
+
+    ``expect_head``: a head hash recorded earlier (an anchor). The log may have grown since,
+    but that entry must still be in the chain, else entries were cut from the end together
+    with the head, or the log was rewritten or wiped.
+    """
+    if expect_head is not None:
+        expect_head = expect_head.strip().lower()
+        if not HASH.match(expect_head):
+            raise ValueError("an anchored head is a SHA-256 hash: 64 hexadecimal characters")
     with AccessDB(db_path, create=False) as db, db.reading() as conn:
         head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
         cursor = conn.execute(
@@ -135,6 +170,7 @@ def verify_audit(db_path: Path | str, *, max_problems: int = 20) -> AuditReport:
         problems: list[str] = []
         first_bad: int | None = None
         prev, expected_seq, count = GENESIS, 1, 0
+        anchor_seq: int | None = None
 
         def flag(seq: int, what: str) -> None:
             nonlocal first_bad
@@ -152,6 +188,8 @@ def verify_audit(db_path: Path | str, *, max_problems: int = 20) -> AuditReport:
             values = tuple(row[c] for c in _COLUMNS)
             if entry_hash(values, row["prev_hash"]) != row["hash"]:
                 flag(seq, "hash does not match its contents (edited)")
+            if row["hash"] == expect_head:
+                anchor_seq = seq
             prev, expected_seq = row["hash"], seq + 1
         last_seq = expected_seq - 1
         if head is None and count:
@@ -162,10 +200,19 @@ def verify_audit(db_path: Path | str, *, max_problems: int = 20) -> AuditReport:
                 f"the log ends at entry {last_seq} but the head records entry "
                 f"{head['seq']} (entries cut from the end, or the head was changed)",
             )
+        if expect_head is not None and anchor_seq is None:
+            first_bad = last_seq + 1 if first_bad is None else first_bad
+            problems.insert(
+                0,
+                f"the anchored head {expect_head[:16]}… is not in the log of {count} entries "
+                "(entries cut from the end, or the log rewritten or wiped)",
+            )
     return AuditReport(
         ok=not problems and first_bad is None,
         entries=count,
         head_hash=prev if count else None,
         first_bad_seq=first_bad,
         problems=problems,
+        head_seq=last_seq if count else None,
+        anchor_seq=anchor_seq,
     )

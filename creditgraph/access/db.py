@@ -5,12 +5,15 @@ Every change runs in ``BEGIN IMMEDIATE``, so a CLI process writing at the same t
 ``synchronous=FULL``: an answered lookup's audit entry survives a power cut, at the cost of
 one fsync per commit, which group commit (:meth:`AccessDB.submit`) shares among concurrent
 lookups. ``durable=False`` (``synchronous=NORMAL``) survives a crash of the process but
-may lose the last commits to a power cut; the hash chain stays valid either way.
+may lose the last commits to a power cut; the hash chain stays valid either way. The file
+and its ``-wal``/``-shm`` companions are readable by their owner only (``0600``).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -88,6 +91,29 @@ def default_db_path(data_dir: Path | str) -> Path:
     return Path(data_dir) / "access" / "access.sqlite"
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file (and its folder) readable by its owner only, tighten an old one.
+
+    SQLite gives the ``-wal`` and ``-shm`` files it creates the main file's permissions, so
+    creating the main file ``0600`` before SQLite opens it keeps all three private whatever
+    the umask. Files left world-readable by an earlier version are narrowed to ``0600``.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if stat.S_IMODE(file.stat().st_mode) & 0o077:
+                file.chmod(0o600)
+        except FileNotFoundError:
+            continue
+        except PermissionError:  # another user's file: SQLite will say if it cannot open it
+            continue
+
+
 def utc_now() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
@@ -143,7 +169,7 @@ class AccessDB:
                 f"no access database at {self.path}; start `creditgraph serve` or add a "
                 "partner to create one"
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(self.path)
         self._write_lock = threading.RLock()
         self._depth = 0
         self._owner: int | None = None  # the thread inside a write transaction

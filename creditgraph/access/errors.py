@@ -21,6 +21,10 @@ class UnknownToken(CreditGraphError):
     """No subject token has the id given."""
 
 
+class ScoresNotReady(CreditGraphError):
+    """No scores are loaded yet (still loading at start-up, or the published file is unreadable)."""
+
+
 class AccessDatabaseMissing(CreditGraphError):
     """The access database does not exist where it was looked for."""
 

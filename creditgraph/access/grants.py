@@ -1,8 +1,9 @@
 """Subject grants: one partner, one purpose, one scope, an expiry and optional use limit.
 
-A threshold grant answers "is the score at least T?" for a single T: the subject may fix
-it when granting, otherwise the partner's first lookup fixes it. Without this, a partner
-could binary-search the exact score with ten threshold questions.
+Every grant, whatever its scope, answers "is the score at least T?" for a single T: the
+subject may fix it when granting, otherwise the partner's first threshold question fixes
+it. Without this, a partner could binary-search the exact score with nine or ten threshold
+questions (within the band, under a ``band`` grant).
 """
 
 from __future__ import annotations
@@ -78,16 +79,17 @@ def create_grant(
     """Record a subject's grant; raises ``ValueError`` naming the bad argument."""
     scope = Scope(scope)
     now = db.now()
+    # The messages never repeat the values given: the API passes them on to the caller.
     if not PURPOSE.match(purpose):
-        raise ValueError(f"purpose {purpose!r} must be snake_case, e.g. 'hotel_deposit'")
+        raise ValueError("purpose must be snake_case, e.g. 'hotel_deposit'")
     if expires_at.tzinfo is None:
         raise ValueError("expires_at needs a timezone")
     if not now < expires_at <= now + MAX_GRANT_LIFETIME:
         raise ValueError("expires_at must be in the future and at most 366 days away")
     if max_uses is not None and max_uses < 1:
-        raise ValueError(f"max_uses must be at least 1, got {max_uses}")
-    if threshold is not None and scope is not Scope.THRESHOLD:
-        raise ValueError("threshold applies to threshold-scope grants only")
+        raise ValueError("max_uses must be at least 1")
+    if threshold is not None and not 0 <= threshold <= 2000:
+        raise ValueError("threshold must be between 0 and 2000")
     grant = Grant(
         tokens.new_id(),
         subject_id,
@@ -202,12 +204,8 @@ def match_grant(
             reasons.add(status)
         elif not grant.scope.covers(scope):
             reasons.add("scope_too_narrow")
-        elif (
-            grant.scope is Scope.THRESHOLD
-            and grant.threshold is not None
-            and grant.threshold != threshold
-        ):
-            reasons.add("threshold_mismatch")
+        elif scope is Scope.THRESHOLD and grant.threshold not in (None, threshold):
+            reasons.add("threshold_mismatch")  # whatever the grant's scope
         else:
             usable.append(grant)
     if not usable:
@@ -216,8 +214,11 @@ def match_grant(
 
 
 def spend(conn: sqlite3.Connection, grant: Grant, threshold: int | None) -> None:
-    """Count one answered lookup against the grant (and fix a threshold grant's cut-off)."""
-    pin = grant.scope is Scope.THRESHOLD and grant.threshold is None
+    """Count one answered lookup against the grant; a first threshold question fixes its cut-off.
+
+    ``threshold`` is the asked cut-off (None for band, score and full questions).
+    """
+    pin = threshold is not None and grant.threshold is None
     conn.execute(
         "UPDATE grants SET uses = uses + 1, threshold = CASE WHEN ? THEN ? ELSE threshold END "
         "WHERE grant_id = ?",

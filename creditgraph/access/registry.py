@@ -64,13 +64,20 @@ def revoke_partner(db_path: Path | str, partner_id: str) -> None:
 
 
 def rotate_partner_key(db_path: Path | str, partner_id: str) -> str:
-    """Replace a partner's API key (e.g. after a leak); the old key stops working."""
+    """Replace an active partner's API key (e.g. after a leak); returns the new key, shown once.
+
+    The old key stops working at the partner's next request (every request is checked
+    against the database).
+    """
     with AccessDB(db_path, create=False) as db, db.transaction() as conn:
         _require_partner(conn, partner_id)
         api_key, key_hash = tokens.new_token(tokens.PARTNER_PREFIX, partner_id)
-        conn.execute(
-            "UPDATE partners SET key_hash = ? WHERE partner_id = ?", (key_hash, partner_id)
-        )
+        changed = conn.execute(
+            "UPDATE partners SET key_hash = ? WHERE partner_id = ? AND revoked_at IS NULL",
+            (key_hash, partner_id),
+        ).rowcount
+        if not changed:
+            raise UnknownPartner(f"partner {partner_id!r} is revoked; add a new one instead")
         audit.append(conn, db.now(), "partner_key_rotated", "ok", partner_id=partner_id)
     return api_key
 
@@ -111,6 +118,32 @@ def authenticate_partner(db: AccessDB, api_key: str | None) -> str | None:
     return parts[0] if ok and parts else None
 
 
+def partner_key_failure(db: AccessDB, api_key: str | None) -> tuple[str | None, str]:
+    """Why ``api_key`` did not authenticate: ``(partner id it names, reason)`` for the audit log.
+
+    Called only after :func:`authenticate_partner` refused it. The id is given only when it
+    is shaped like one of ours; the secret never leaves this function.
+    """
+    return _failure(db, api_key, tokens.PARTNER_PREFIX, "partners", "partner_id")
+
+
+def _failure(
+    db: AccessDB, presented: str | None, prefix: str, table: str, id_column: str
+) -> tuple[str | None, str]:
+    if not presented:
+        return None, "no_credentials"
+    claimed = tokens.claimed_id(presented, prefix)
+    if claimed is None:
+        return None, "malformed_credentials"
+    with db.reading() as conn:
+        row = conn.execute(
+            f"SELECT revoked_at FROM {table} WHERE {id_column} = ?", (claimed,)
+        ).fetchone()
+    if row is None:
+        return claimed, "unknown_credentials"
+    return claimed, "revoked_credentials" if row["revoked_at"] else "wrong_secret"
+
+
 def _require_partner(conn: sqlite3.Connection, partner_id: str) -> None:
     if conn.execute("SELECT 1 FROM partners WHERE partner_id = ?", (partner_id,)).fetchone():
         return
@@ -137,26 +170,67 @@ def issue_subject_token(db_path: Path | str, subject_id: str) -> str:
 
 
 def revoke_subject_token(db_path: Path | str, token_or_id: str) -> None:
-    """Revoke one subject token, given the token itself or its id (the part after ``cgs_``)."""
-    parts = tokens.split_token(token_or_id, tokens.SUBJECT_PREFIX)
-    token_id = parts[0] if parts else token_or_id
-    with AccessDB(db_path, create=False) as db, db.transaction() as conn:
+    """Revoke one subject token, given the token itself or its id (the part after ``cgs_``).
+
+    Revoking a revoked token again is harmless; an unknown id raises :class:`UnknownToken`.
+    """
+    parts = tokens.split_token(token_or_id.strip(), tokens.SUBJECT_PREFIX)
+    token_id = parts[0] if parts else token_or_id.strip()
+    with AccessDB(db_path, create=False) as db:
+        if revoke_subject_token_in(db, token_id) is None:
+            raise UnknownToken("no subject token with that id")
+
+
+def revoke_subject_tokens(db_path: Path | str, subject_id: str) -> int:
+    """Revoke every live token of a subject (a lost phone); returns how many were live."""
+    with AccessDB(db_path, create=False) as db:
+        return revoke_subject_tokens_in(db, subject_id)
+
+
+def revoke_subject_token_in(db: AccessDB, token_id: str) -> bool | None:
+    """Revoke one token by id: True if it was live, False if already revoked, None if unknown."""
+    with db.transaction() as conn:
         row = conn.execute(
             "SELECT subject_id, revoked_at FROM subject_tokens WHERE token_id = ?", (token_id,)
         ).fetchone()
         if row is None:
-            raise UnknownToken("no subject token with that id")
-        if row["revoked_at"] is None:
-            now = db.now()
+            return None
+        if row["revoked_at"] is not None:
+            return False
+        now = db.now()
+        conn.execute(
+            "UPDATE subject_tokens SET revoked_at = ? WHERE token_id = ?", (to_text(now), token_id)
+        )
+        audit.append(conn, now, "subject_token_revoked", "ok", subject_id=row["subject_id"])
+        return True
+
+
+def revoke_subject_tokens_in(db: AccessDB, subject_id: str) -> int:
+    """Revoke every live token of ``subject_id``, one audit entry each; returns how many."""
+    with db.transaction() as conn:
+        now = db.now()
+        live = conn.execute(
+            "SELECT token_id FROM subject_tokens WHERE subject_id = ? AND revoked_at IS NULL "
+            "ORDER BY created_at, token_id",
+            (subject_id,),
+        ).fetchall()
+        for row in live:
             conn.execute(
                 "UPDATE subject_tokens SET revoked_at = ? WHERE token_id = ?",
-                (to_text(now), token_id),
+                (to_text(now), row["token_id"]),
             )
-            audit.append(conn, now, "subject_token_revoked", "ok", subject_id=row["subject_id"])
+            audit.append(conn, now, "subject_token_revoked", "ok", subject_id=subject_id)
+    return len(live)
 
 
 def authenticate_subject(db: AccessDB, token: str | None) -> str | None:
     """The subject id a live token belongs to, or None."""
+    found = authenticate_subject_token(db, token)
+    return found[0] if found else None
+
+
+def authenticate_subject_token(db: AccessDB, token: str | None) -> tuple[str, str] | None:
+    """``(subject_id, token_id)`` of a live token, or None."""
     parts = tokens.split_token(token or "", tokens.SUBJECT_PREFIX)
     with db.reading() as conn:
         row = conn.execute(
@@ -165,4 +239,20 @@ def authenticate_subject(db: AccessDB, token: str | None) -> str | None:
             (parts[0] if parts else "",),
         ).fetchone()
     ok = tokens.matches(parts[1] if parts else "", row["token_hash"] if row else None)
-    return row["subject_id"] if ok and row else None
+    return (row["subject_id"], parts[0]) if ok and row and parts else None
+
+
+def subject_token_failure(db: AccessDB, token: str | None) -> tuple[str | None, str]:
+    """Why ``token`` did not authenticate: ``(subject whose token id it names, reason)``.
+
+    The subject is named only when the token's id is one of theirs, so the attempt shows in
+    their own access log; the secret never leaves this function.
+    """
+    token_id, reason = _failure(db, token, tokens.SUBJECT_PREFIX, "subject_tokens", "token_id")
+    if token_id is None or reason == "unknown_credentials":
+        return None, reason
+    with db.reading() as conn:
+        row = conn.execute(
+            "SELECT subject_id FROM subject_tokens WHERE token_id = ?", (token_id,)
+        ).fetchone()
+    return (row["subject_id"] if row else None), reason

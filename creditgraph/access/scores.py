@@ -1,8 +1,10 @@
 """Where the access service reads scores from: one small protocol, two sources.
 
-:class:`ParquetScoreSource` reads what the scoring pipeline writes to
-``<data_dir>/scores/latest.parquet``; :class:`StoreScoreSource` reads the score
-properties written back onto ``User`` nodes of a graph store.
+:class:`ParquetScoreSource` reads what the scoring pipeline publishes: each run under
+``<data_dir>/scores/runs/<run_id>/scores.parquet`` and a one-line pointer
+``<data_dir>/scores/CURRENT`` naming the current run (switched by atomic rename).
+:class:`StoreScoreSource` reads the score properties written back onto ``User`` nodes of a
+graph store.
 """
 
 from __future__ import annotations
@@ -12,22 +14,27 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
-import pandas as pd
 
+from creditgraph.access.errors import ScoresNotReady
 from creditgraph.errors import QueryError, SchemaError
 
 if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
     from graph.store import GraphStore
 
 FACTORS = ("credit_history", "behaviour", "capacity", "characteristics", "relationships")
 FACTOR_COLUMNS = tuple(f"f_{name}" for name in FACTORS)
 REQUIRED_COLUMNS = ("user_id", "score", "pd", "scored_at", "model_id", *FACTOR_COLUMNS)
 REASON_SEPARATOR = "; "
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_TIME = np.iinfo(np.int64).min
 _log = logging.getLogger(__name__)
 
 
@@ -58,103 +65,206 @@ def split_reasons(value: object) -> list[str]:
 
 
 def _utc(value: Any) -> datetime:
+    import pandas as pd
+
     moment = pd.Timestamp(value).to_pydatetime()
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def resolve_scores(path: Path) -> Path:
+    """The scores file ``path`` stands for: itself if a file, else the published run of a
+    scores directory (see :mod:`creditgraph.catalog`). Raises :class:`SchemaError` if none."""
+    if not path.is_dir():
+        return path
+    from creditgraph.catalog import RUNS, current_scores_path
+
+    file = current_scores_path(path)
+    if file is None:
+        raise SchemaError(
+            "no scores published yet (no CURRENT pointer); run `creditgraph score` first",
+            file=str(path),
+        )
+    run = file.parent
+    if run != path and (run.parent != path / RUNS or run.name in (".", "..")):  # not the legacy
+        raise SchemaError("the CURRENT pointer does not name a run", file=str(path))
+    return file
+
+
+def _version(file: Path) -> tuple[str, int, int]:
+    """What changes when another scores file is published: its path, mtime and size."""
+    info = os.stat(file)
+    return str(file), info.st_mtime_ns, info.st_size
+
+
+def _floats(column: pa.ChunkedArray) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    filled = pc.fill_null(column.cast(pa.float64()), float("nan"))
+    return np.asarray(filled.to_numpy(), dtype=np.float64)
+
+
+def _micros(column: pa.ChunkedArray) -> np.ndarray:
+    """Timestamps as microseconds since the epoch, UTC (naive ones are taken as UTC)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type
+    if pa.types.is_timestamp(kind):
+        column = column.cast(pa.timestamp("us", tz=kind.tz))
+    elif pa.types.is_date(kind):
+        column = column.cast(pa.timestamp("us"))
+    else:  # text: parse as pandas would
+        import pandas as pd
+
+        parsed = pd.to_datetime(column.to_pandas(), utc=True, format="ISO8601")
+        column = pa.chunked_array([pa.array(parsed, type=pa.timestamp("us", tz="UTC"))])
+    micros = pc.fill_null(column.cast(pa.int64()), _NO_TIME)
+    return np.asarray(micros.to_numpy(), dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class _Snapshot:
-    """One loaded scores file: an id → row index over column arrays."""
+    """One loaded scores file: an id → row index over column arrays (no object per row
+    beyond the ids, so a million subjects load in about a second)."""
 
     index: dict[str, int]
     score: np.ndarray
     pd: np.ndarray
-    scored_at: list[Any]
-    model_id: list[str]
+    scored_at_us: np.ndarray  # int64 microseconds since the epoch, UTC
+    model_id: pa.Array
     factors: np.ndarray  # rows × FACTORS
-    reasons: list[Any]
-    mtime_ns: int
+    reasons: pa.Array | None
+    version: tuple[str, int, int]
 
     @classmethod
     def read(cls, path: Path) -> _Snapshot:
-        if not path.exists():
+        import pyarrow.parquet as pq
+
+        try:
+            version = _version(path)
+            schema = pq.read_schema(path)
+        except FileNotFoundError:
             raise SchemaError(
                 "scores file not found; run the scoring pipeline first", file=str(path)
-            )
-        mtime_ns = os.stat(path).st_mtime_ns
-        frame = pd.read_parquet(path)
-        missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+            ) from None
+        missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
         if missing:
             raise SchemaError(f"missing columns {missing}", file=str(path))
-        frame = frame.drop_duplicates("user_id", keep="last")
-        reasons = frame["reasons"] if "reasons" in frame.columns else [None] * len(frame)
+        with_reasons = "reasons" in schema.names
+        columns = [*REQUIRED_COLUMNS, "reasons"] if with_reasons else list(REQUIRED_COLUMNS)
+        table = pq.read_table(path, columns=columns)
+        ids = table.column("user_id").cast("string").to_pylist()
         return cls(
-            index={uid: i for i, uid in enumerate(frame["user_id"].astype(str))},
-            score=frame["score"].to_numpy(dtype=float),
-            pd=frame["pd"].to_numpy(dtype=float),
-            scored_at=pd.to_datetime(frame["scored_at"], utc=True).tolist(),
-            model_id=frame["model_id"].astype(str).tolist(),
-            factors=np.column_stack([frame[c].to_numpy(dtype=float) for c in FACTOR_COLUMNS]),
-            reasons=list(reasons),
-            mtime_ns=mtime_ns,
+            index=dict(zip(ids, range(len(ids)), strict=True)),  # a repeated id: its last row
+            score=_floats(table.column("score")),
+            pd=_floats(table.column("pd")),
+            scored_at_us=_micros(table.column("scored_at")),
+            model_id=table.column("model_id").cast("string").combine_chunks(),
+            factors=np.column_stack([_floats(table.column(c)) for c in FACTOR_COLUMNS]),
+            reasons=table.column("reasons").combine_chunks() if with_reasons else None,
+            version=version,
+        )
+
+    def record(self, row: int) -> ScoreRecord | None:
+        at = int(self.scored_at_us[row])
+        if np.isnan(self.score[row]) or at == _NO_TIME:
+            return None
+        return ScoreRecord(
+            score=float(self.score[row]),
+            pd=float(self.pd[row]),
+            scored_at=_EPOCH + timedelta(microseconds=at),
+            model_id=str(self.model_id[row].as_py()),
+            factors=dict(zip(FACTORS, self.factors[row].tolist(), strict=True)),
+            reasons=split_reasons(self.reasons[row].as_py()) if self.reasons else [],
         )
 
 
 class ParquetScoreSource:
-    """Scores from a Parquet file, held in memory for O(1) lookups.
+    """Scores from published Parquet, held in memory for O(1) lookups.
 
-    The file is loaded once. If it changes on disk (a new scoring run), the first lookup
-    after ``recheck_s`` seconds notices and a background thread loads it and swaps it in
-    whole; lookups meanwhile use the previous one, as they do if the new file is unreadable.
+    ``path`` is a scores directory (the run its ``CURRENT`` pointer names is read) or one
+    Parquet file. The first lookup after ``recheck_s`` seconds re-reads the pointer (or the
+    file's mtime); if another run was published, a background thread loads it and swaps it
+    in whole, while lookups use the previous one, as they do if the new file is unreadable.
+
+    ``lazy=True`` returns at once (after checking that scores were published) and loads in
+    the background, so a server can answer ``/healthz`` while a big file loads; a lookup
+    meanwhile waits up to ``ready_timeout_s`` and then raises :class:`ScoresNotReady`.
     """
 
-    def __init__(self, path: Path | str, *, recheck_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        recheck_s: float = 5.0,
+        lazy: bool = False,
+        ready_timeout_s: float = 2.0,
+    ) -> None:
         self.path = Path(path)
         self.recheck_s = recheck_s
-        self._lock = threading.Lock()
-        self._data = _Snapshot.read(self.path)
+        self.ready_timeout_s = ready_timeout_s
+        self._lock = threading.Lock()  # held while a check or load is under way
+        self._data: _Snapshot | None = None
+        self._failure: str | None = None  # why the first load failed, while nothing is loaded
+        self._first = threading.Event()  # set once the first load has finished, either way
+        file = resolve_scores(self.path)
         self._checked = time.monotonic()
+        if lazy:
+            self._lock.acquire()
+            threading.Thread(
+                target=self._reload, args=(file,), name="scores-load", daemon=True
+            ).start()
+        else:
+            self._data = _Snapshot.read(file)
+            self._first.set()
 
     def _maybe_reload(self) -> None:
         now = time.monotonic()
         if now - self._checked < self.recheck_s or not self._lock.acquire(blocking=False):
-            return  # checked recently, or a check or reload is under way
+            return  # checked recently, or a check or load is under way
         self._checked = now
         try:
-            changed = os.stat(self.path).st_mtime_ns != self._data.mtime_ns
-        except OSError:  # mid-replace by a scoring run: look again next time
+            file = resolve_scores(self.path)
+            changed = self._data is None or _version(file) != self._data.version
+        except (OSError, SchemaError):  # mid-publication, or nothing there: look again later
             changed = False
         if not changed:
             self._lock.release()
             return
         # Load beside the lookups, not inside the one that noticed: a big file takes seconds.
-        threading.Thread(target=self._reload, name="scores-reload", daemon=True).start()
+        threading.Thread(
+            target=self._reload, args=(file,), name="scores-reload", daemon=True
+        ).start()
 
-    def _reload(self) -> None:
+    def _reload(self, file: Path) -> None:
         try:
-            self._data = _Snapshot.read(self.path)
+            self._data = _Snapshot.read(file)
+            self._failure = None
         except (OSError, SchemaError, ValueError) as exc:  # half-written: keep the old one
-            _log.warning("scores file not reloaded: %s", type(exc).__name__)
+            self._failure = type(exc).__name__
+            _log.warning("scores file not loaded: %s", type(exc).__name__)
         finally:
+            self._first.set()
             self._lock.release()
 
     def __len__(self) -> int:
-        return len(self._data.index)
+        data = self._data
+        return len(data.index) if data is not None else 0
 
     def get(self, subject_id: str) -> ScoreRecord | None:
         self._maybe_reload()
         data = self._data  # one snapshot for the whole lookup
+        if data is None:
+            self._first.wait(self.ready_timeout_s)
+            data = self._data
+            if data is None:
+                raise ScoresNotReady(
+                    f"scores not loaded ({self._failure})" if self._failure
+                    else "scores are still loading"
+                )
         row = data.index.get(subject_id)
-        if row is None or np.isnan(data.score[row]):
-            return None
-        return ScoreRecord(
-            score=float(data.score[row]),
-            pd=float(data.pd[row]),
-            scored_at=_utc(data.scored_at[row]),
-            model_id=data.model_id[row],
-            factors=dict(zip(FACTORS, data.factors[row].tolist(), strict=True)),
-            reasons=split_reasons(data.reasons[row]),
-        )
+        return None if row is None else data.record(row)
 
 
 class StoreScoreSource:
@@ -188,6 +298,8 @@ class StoreScoreSource:
         return self.store.query(query, params)
 
     def get(self, subject_id: str) -> ScoreRecord | None:
+        import pandas as pd
+
         rows = self._query(subject_id)
         if rows.empty or pd.isna(rows["score"].iloc[0]):
             return None

@@ -2,9 +2,12 @@
 
 Partners authenticate with ``X-API-Key``; subjects with ``Authorization: Bearer``. A
 refused lookup always answers 403 ``no_active_grant``, whatever the cause (unknown
-subject, no grant, expired, revoked, used up, other purpose or scope): the cause goes to
-the audit log, where the subject can read it. Subject ids travel in request bodies, not
-URLs, and the access log is off, so no personal data reaches server logs.
+subject, no grant, expired, revoked, used up, other purpose, scope or cut-off): the cause
+goes to the audit log, where the subject can read it. Credentials are checked before a
+request body is read; bodies are capped at 16 KiB (413) and a 422 names the fields at
+fault, never the values sent. Every refused credential and malformed lookup is audited
+too. Subject ids travel in request bodies, not URLs, and the access log is off, so no
+personal data reaches server logs.
 """
 
 from __future__ import annotations
@@ -16,12 +19,15 @@ from collections.abc import Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from starlette.concurrency import run_in_threadpool
 
 from creditgraph.access import audit, grants, registry
 from creditgraph.access.db import AccessDB, Clock, utc_now
@@ -31,8 +37,11 @@ from creditgraph.access.scopes import Scope
 from creditgraph.access.scores import ScoreSource
 
 NO_ACTIVE_GRANT = "no_active_grant"
+INVALID_CREDENTIALS = "invalid_credentials"
+MAX_BODY_BYTES = 16 * 1024
 _partner_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="partner API key")
 _subject_token = HTTPBearer(auto_error=False, description="subject token")
+BodyT = TypeVar("BodyT", bound=BaseModel)
 
 
 # -- request and response bodies ----------------------------------------------------------
@@ -47,7 +56,8 @@ class GrantIn(BaseModel):
     expires_at: datetime = Field(description="ISO 8601 with timezone, at most 366 days ahead")
     max_uses: int | None = Field(default=None, ge=1)
     threshold: ScoreThreshold | None = Field(
-        default=None, description="threshold scope only: the one cut-off the partner may ask"
+        default=None,
+        description="the one cut-off the partner may ask about (else its first question fixes it)",
     )
 
 
@@ -91,6 +101,12 @@ class LookupIn(BaseModel):
         default=None, description="required for scope 'threshold', refused otherwise"
     )
 
+    @model_validator(mode="after")
+    def _threshold_only_for_threshold_scope(self) -> LookupIn:
+        if (self.threshold is None) == (self.scope is Scope.THRESHOLD):
+            raise ValueError("threshold is required for scope 'threshold' and only there")
+        return self
+
 
 class LookupOut(BaseModel):
     purpose: str
@@ -101,37 +117,88 @@ class LookupOut(BaseModel):
     )
 
 
-# -- authentication -------------------------------------------------------------------------
-def _require_partner(db: AccessDB, key: str | None) -> str:
-    partner_id = registry.authenticate_partner(db, key)
-    if partner_id is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "invalid_credentials",
-            headers={"WWW-Authenticate": "ApiKey"},
-        )
-    return partner_id
+# -- authentication, bodies, errors ----------------------------------------------------------
+def _unauthorized(scheme: str) -> HTTPException:
+    """The one answer to any bad credential (byte-identical whatever went wrong)."""
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, INVALID_CREDENTIALS, headers={"WWW-Authenticate": scheme}
+    )
 
 
-def _subject(
+def _session(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_subject_token)],
-) -> str:
+) -> tuple[str, str]:
+    """``(subject_id, token_id)`` of the bearer token; a refused one is audited, then 401."""
+    db: AccessDB = request.app.state.db
     token = creds.credentials if creds else None
-    subject_id = registry.authenticate_subject(request.app.state.db, token)
-    if subject_id is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "invalid_credentials",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return subject_id
+    found = registry.authenticate_subject_token(db, token)
+    if found is None:
+        subject_id, reason = registry.subject_token_failure(db, token)
+        audit.record(db, "subject_auth", "refused", subject_id=subject_id, reason=reason)
+        raise _unauthorized("Bearer")
+    return found
 
 
-# The key header is read by an async dependency and checked inside the endpoint, so a
-# lookup costs one worker-thread hop, not two (a sync dependency gets a hop of its own).
+async def _subject(session: Annotated[tuple[str, str], Depends(_session)]) -> str:
+    return session[0]
+
+
+# The key header is read by an async dependency and checked inside the (async) endpoint,
+# before the body is read; an answered lookup then costs one worker-thread hop.
 PartnerKey = Annotated[str | None, Depends(_partner_key)]
+Session = Annotated[tuple[str, str], Depends(_session)]
 Subject = Annotated[str, Depends(_subject)]
+
+
+class _BadBody(Exception):
+    """A request body that is too large (413) or does not validate (422)."""
+
+    def __init__(self, reason: str, response: HTTPException | RequestValidationError) -> None:
+        super().__init__(reason)
+        self.reason, self.response = reason, response
+
+
+async def _read_json(request: Request, model: type[BodyT]) -> BodyT:
+    """The request body as ``model``: at most :data:`MAX_BODY_BYTES`, read only when asked.
+
+    Called after authentication, so an unauthenticated body is never read or validated.
+    """
+    too_large = _BadBody(
+        "body_too_large", HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "body_too_large")
+    )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    try:
+        return model.model_validate_json(b"".join(chunks))
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_context=False, include_input=False)
+        raise _BadBody(
+            "malformed_request",
+            RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]),
+        ) from None
+
+
+def _json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI for a body the endpoint reads itself (after authenticating)."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)  # Scope: already among the components (the answers use it)
+    content = {"application/json": {"schema": schema}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+async def _validation_failed(_: Request, exc: Exception) -> JSONResponse:
+    """422 naming where and why, never what was sent (FastAPI's default echoes the input)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 # -- the app ------------------------------------------------------------------------------
@@ -157,6 +224,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.db = db
+    app.add_exception_handler(RequestValidationError, _validation_failed)
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:
@@ -167,17 +235,31 @@ def create_app(
         tags=["partner"],
         response_model=LookupOut,
         responses={
+            401: {"description": INVALID_CREDENTIALS},
             403: {"description": NO_ACTIVE_GRANT},
             404: {"description": "no_score: the subject granted access but has no score yet"},
+            413: {"description": "body_too_large: over 16 KiB"},
+            503: {"description": "score_unavailable: scores are loading or unreadable"},
         },
+        openapi_extra=_json_body(LookupIn),
     )
-    def do_lookup(body: LookupIn, key: PartnerKey) -> LookupOut:
+    async def do_lookup(request: Request, key: PartnerKey) -> LookupOut:
         """Look a subject up under a purpose; answered only with a matching active grant."""
-        partner_id = _require_partner(db, key)
-        if (body.threshold is None) == (body.scope is Scope.THRESHOLD):
-            raise HTTPException(422, "threshold is required for scope 'threshold' and only there")
+        # One indexed read, on the event loop: the answered path keeps a single thread hop.
+        partner_id = registry.authenticate_partner(db, key)
+        if partner_id is None:
+            await run_in_threadpool(_refuse_partner_key, db, key)
+            raise _unauthorized("ApiKey")
         try:
-            answer = lookup(
+            body = await _read_json(request, LookupIn)
+        except _BadBody as bad:
+            await run_in_threadpool(
+                audit.record, db, "lookup", "refused", partner_id=partner_id, reason=bad.reason
+            )
+            raise bad.response from None
+        try:
+            answer = await run_in_threadpool(
+                lookup,
                 db,
                 scores,
                 partner_id=partner_id,
@@ -205,16 +287,33 @@ def create_app(
         ]
 
     @app.post(
-        "/v1/grants", tags=["subject"], response_model=GrantOut, status_code=status.HTTP_201_CREATED
+        "/v1/grants",
+        tags=["subject"],
+        response_model=GrantOut,
+        status_code=status.HTTP_201_CREATED,
+        responses={413: {"description": "body_too_large: over 16 KiB"}},
+        openapi_extra=_json_body(GrantIn),
     )
-    def create_grant(body: GrantIn, subject_id: Subject) -> GrantOut:
+    async def create_grant(request: Request, subject_id: Subject) -> GrantOut:
         """Grant one partner access to your score for one purpose and scope, until a date."""
+        refused: tuple[str, Exception] | None = None
         try:
-            grant = grants.create_grant(db, subject_id=subject_id, **body.model_dump())
+            body = await _read_json(request, GrantIn)
+            grant = await run_in_threadpool(
+                grants.create_grant, db, subject_id=subject_id, **body.model_dump()
+            )
+        except _BadBody as bad:
+            refused = bad.reason, bad.response
         except UnknownPartner:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown_partner") from None
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
+            refused = "unknown_partner", HTTPException(404, "unknown_partner")
+        except ValueError as exc:  # its messages never repeat the values sent
+            refused = "invalid_grant", HTTPException(422, str(exc))
+        if refused is not None:
+            reason, response = refused
+            await run_in_threadpool(
+                audit.record, db, "grant_created", "refused", subject_id=subject_id, reason=reason
+            )
+            raise response
         return _grant_out(grant, db.now())
 
     @app.get("/v1/grants", tags=["subject"], response_model=list[GrantOut])
@@ -228,6 +327,18 @@ def create_app(
         """Revoke one of your grants; it stops answering at once."""
         if not grants.revoke_grant(db, subject_id, grant_id):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "unknown_grant")
+
+    @app.delete("/v1/token", tags=["subject"], status_code=status.HTTP_204_NO_CONTENT)
+    def revoke_token(
+        session: Session,
+        all_tokens: Annotated[bool, Query(alias="all", description="every token of yours")] = False,
+    ) -> None:
+        """Revoke the token you are using (or all of yours): it stops working at once."""
+        subject_id, token_id = session
+        if all_tokens:
+            registry.revoke_subject_tokens_in(db, subject_id)
+        else:
+            registry.revoke_subject_token_in(db, token_id)
 
     @app.get("/v1/access-log", tags=["subject"], response_model=list[AccessEntryOut])
     def access_log(
@@ -255,6 +366,12 @@ def create_app(
         ]
 
     return app
+
+
+def _refuse_partner_key(db: AccessDB, key: str | None) -> None:
+    """Audit a refused partner key: the partner id it names (if well-formed) and why."""
+    partner_id, reason = registry.partner_key_failure(db, key)
+    audit.record(db, "lookup", "refused", partner_id=partner_id, reason=reason)
 
 
 def _grant_out(grant: grants.Grant, now: datetime) -> GrantOut:

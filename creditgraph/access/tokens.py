@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 
 PARTNER_PREFIX = "cgp"
 SUBJECT_PREFIX = "cgs"
 _DUMMY_HASH = hashlib.sha256(b"creditgraph: no such token").digest()
+_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
 def new_id() -> str:
@@ -40,6 +42,15 @@ def split_token(token: str, prefix: str) -> tuple[str, str] | None:
     if head != prefix or not token_id or not secret or len(token) > 256:
         return None
     return token_id, secret
+
+
+def claimed_id(token: str | None, prefix: str) -> str | None:
+    """The id a presented token claims, if it is shaped like one of ours (for the audit log).
+
+    Never the secret part, and nothing else a caller typed: a malformed id gives None.
+    """
+    parts = split_token(token or "", prefix)
+    return parts[0] if parts and _ID.match(parts[0]) else None
 
 
 def matches(secret: str, stored: bytes | None) -> bool:
