@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from creditgraph.access.errors import AccessDatabaseMissing
+from creditgraph.access.errors import AccessDatabaseCorrupt, AccessDatabaseMissing
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
@@ -175,10 +175,17 @@ class AccessDB:
         self._owner: int | None = None  # the thread inside a write transaction
         self._conns: list[sqlite3.Connection] = []
         self._local = threading.local()
-        self._writer = self._connect()
-        with self._write_lock:
-            self._writer.execute("PRAGMA journal_mode=WAL")
-            self._writer.executescript(SCHEMA)
+        try:
+            self._writer = self._connect()
+            with self._write_lock:
+                self._writer.execute("PRAGMA journal_mode=WAL")
+                self._writer.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            for conn in self._conns:
+                conn.close()
+            raise AccessDatabaseCorrupt(
+                f"{self.path} is not a readable access database ({exc}); restore it from a backup"
+            ) from None
         self._queue: list[_Work] = []
         self._wake = threading.Condition()
         self._committing = False

@@ -29,6 +29,14 @@ class AccessDatabaseMissing(CreditGraphError):
     """The access database does not exist where it was looked for."""
 
 
+class AccessDatabaseCorrupt(CreditGraphError):
+    """The access database file exists but SQLite cannot read it."""
+
+
+class NothingToRotate(CreditGraphError, FileNotFoundError):
+    """Key rotation found no Parquet file to re-encrypt."""
+
+
 class Refused(NotAuthorized):
     """A lookup was refused; ``reason`` is the internal cause recorded in the audit log.
 

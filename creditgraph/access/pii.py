@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from creditgraph.access.errors import DecryptionError, EncryptionKeyError
+from creditgraph.access.errors import DecryptionError, EncryptionKeyError, NothingToRotate
 
 KEY_VARIABLE = "CREDITGRAPH_KEY"
 NONCE_BYTES = 12
@@ -171,7 +171,7 @@ def rotate_key(path: Path | str, old_key: bytes, new_key: bytes) -> RotationRepo
     root = Path(path)
     files = sorted(root.rglob("*.parquet")) if root.is_dir() else [root]
     if not files or not all(f.is_file() for f in files):
-        raise FileNotFoundError(f"no Parquet file at {root}")
+        raise NothingToRotate(f"no Parquet file at {root}: nothing to re-encrypt")
     old_aead = AESGCM(_derive(old_key, _ENCRYPTION_INFO))
     new_aead = AESGCM(_derive(new_key, _ENCRYPTION_INFO))
     staged: list[tuple[Path, Path]] = []
