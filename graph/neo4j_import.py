@@ -15,11 +15,20 @@ Header format used here::
 Each label is its own ID space (``ID(User)``), so ids need only be unique per
 label; the key is stored as a string property of that name. Labels and types
 come from the command line (``--nodes=User=...``, ``--relationships=FRIEND=...``).
+A (src, dst) pair repeated in a relationship table is written once, the last
+row winning, as :meth:`graph.neo4j_store.Neo4jStore.upsert_edges` merges it.
 Values: strings are always quoted (a quote inside is doubled, RFC 4180), so an
 empty string ``""`` stays an empty string while an empty unquoted field is a
 missing value; dates are ISO ``YYYY-MM-DD``; timestamps
 ``YYYY-MM-DDTHH:MM:SS.ffffff`` as ``localdatetime`` (UTC). A field with a line break turns on
 ``--multiline-fields=true``.
+
+The import report goes to ``--report-file``: ``/data/import-<database>.report``
+when ``/data`` (``IMPORT_DATA_DIR``) is writable (the Neo4j image, where the
+bundle's ``/import`` mount is a host folder the ``neo4j`` user cannot write),
+else next to the bundle; ``IMPORT_REPORT_FILE`` overrides both. CSV rather than
+``--input-type=parquet`` (new in 5.26): the CSV header format is what
+:func:`read_import_file` and the tests pin down.
 """
 
 from __future__ import annotations
@@ -183,7 +192,7 @@ def write_import_bundle(
         if name not in REL_TYPES:
             continue
         rel, where = REL_TYPES[name], relationship_file(name)
-        arrays = {}
+        ends: dict[str, pd.Series] = {}
         for column, label in (("src", rel.source), ("dst", rel.target)):
             keys = _keys(frame, column, where)
             if label not in ids:
@@ -202,7 +211,11 @@ def write_import_bundle(
                     field=column,
                     value=keys.iloc[row],
                 )
-            arrays[column] = pa.array(keys.tolist(), type=pa.string())
+            ends[column] = keys
+        # One relationship a pair, the last row winning, as the store's MERGE keeps it.
+        keep = ~pd.DataFrame(ends).duplicated(keep="last").to_numpy()
+        frame = frame.loc[keep]
+        arrays = {c: pa.array(keys[keep].tolist(), type=pa.string()) for c, keys in ends.items()}
         columns = ["src", "dst"] + [c for c in frame.columns if c in rel.properties]
         arrays |= {c: _arrow_column(frame[c], rel.properties[c], where) for c in columns[2:]}
         multiline |= _write_csv(out / where, relationship_header(rel, columns), arrays)
@@ -221,6 +234,7 @@ def _write_command(out: Path, database: str, args: list[str]) -> Path:
     command = [shlex.quote(a) for a in import_command(database, args)]
     # positional part on the first line, then one option a line
     lines = " \\\n  ".join([" ".join(command[1:6]), *command[6:]])
+    report = shlex.quote(f"import-{database}.report")
     script = out / COMMAND_FILE
     script.write_text(
         "#!/bin/sh\n"
@@ -230,10 +244,18 @@ def _write_command(out: Path, database: str, args: list[str]) -> Path:
         "#   docker compose run --rm --no-deps neo4j sh /import/import.sh\n"
         "#                                    (this folder mounted at /import)\n"
         "# Extra options pass through, e.g. sh import.sh --overwrite-destination=true\n"
+        "# The report goes under /data in the container (the neo4j user cannot write the\n"
+        "# /import mount), else beside this script; IMPORT_REPORT_FILE overrides it.\n"
         "# Afterwards start the server; `creditgraph` creates the key constraints.\n"
         "set -eu\n"
         'cd "$(dirname "$0")"\n'
-        f'exec "${{NEO4J_ADMIN:-neo4j-admin}}" {lines} \\\n  "$@"\n',
+        'if [ -z "${IMPORT_REPORT_FILE:-}" ]; then\n'
+        '  data="${IMPORT_DATA_DIR:-/data}"\n'
+        f'  if [ -d "$data" ] && [ -w "$data" ]; then IMPORT_REPORT_FILE="$data"/{report}\n'
+        f'  else IMPORT_REPORT_FILE="$PWD"/{report}; fi\n'
+        "fi\n"
+        f'exec "${{CREDITGRAPH_NEO4J_ADMIN:-neo4j-admin}}" {lines} \\\n'
+        '  --report-file="$IMPORT_REPORT_FILE" \\\n  "$@"\n',
         encoding="utf-8",
     )
     script.chmod(0o755)

@@ -18,6 +18,12 @@ Implements :class:`graph.store.GraphStore` with the same semantics as
 * Investigations (:meth:`Neo4jStore.query`) pass the same client-side check as
   the embedded store and then run with ``READ_ACCESS`` via ``execute_read``,
   so the server refuses writes too.
+* Exports (:meth:`Neo4jStore.export_edges`) read node keys and relationships in
+  one read transaction and fill numpy arrays chunk by chunk (``result.fetch``),
+  never a Python list per row; an endpoint key missing from the key list is an
+  error, never a guessed position.
+* GDS (:meth:`Neo4jStore.gds_features`) projects natively, mutates, writes once,
+  drops the projection and reads the written properties back in one ``MATCH``.
 """
 
 from __future__ import annotations
@@ -32,7 +38,6 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import combinations
 from typing import Any, Literal, NamedTuple
 
 import neo4j
@@ -68,6 +73,12 @@ GDS_PROPERTIES = ("pagerank", "component", "kcore", "clustering", "community", "
 GDS_WRITE_PREFIX = "gds_"
 # Columns of gds_features: graph.features.position's, plus the Leiden/Louvain community.
 GDS_FEATURE_COLUMNS = ("pagerank_scaled", "component_size", "clustering", "coreness", "community")
+# GDS Community Edition runs at most 4 threads per algorithm (GDS 2.13 system requirements).
+GDS_MAX_CONCURRENCY = 4
+# Rows taken from the server per ``result.fetch`` while exporting (one numpy chunk each).
+EXPORT_CHUNK_ROWS = 100_000
+# Properties investigations look up by value (range indexes; keys have their constraints).
+INDEXED_PROPERTIES: dict[str, tuple[str, ...]] = {"User": ("community", "signup_date")}
 
 
 def _ident(name: str) -> str:
@@ -97,6 +108,13 @@ def cypher_constraint(node: NodeType) -> str:
     label, key = _ident(node.label), _ident(node.key)
     name = _ident(f"{label.lower()}_{key}_unique")
     return f"CREATE CONSTRAINT {name} IF NOT EXISTS FOR (n:{label}) REQUIRE n.{key} IS UNIQUE"
+
+
+def cypher_index(node: NodeType, prop: str) -> str:
+    """Range index on a property investigations filter on (``User.community`` ...)."""
+    label, key = _ident(node.label), _ident(prop)
+    name = _ident(f"{label.lower()}_{key}")
+    return f"CREATE INDEX {name} IF NOT EXISTS FOR (n:{label}) ON (n.{key})"
 
 
 def cypher_upsert_nodes(node: NodeType) -> str:
@@ -175,25 +193,24 @@ def cypher_write_properties(node: NodeType) -> str:
 CYPHER_GDS_VERSION = "RETURN gds.version() AS version"
 
 
-def cypher_gds_project(rels: Sequence[str]) -> str:
-    """Project Users and the chosen User-User relationships as one simple undirected graph.
+def cypher_gds_project(rel: str) -> str:
+    """Native projection of every User and one User-User type as a simple undirected graph.
 
-    A Cypher projection (not a native one) so that a pair linked by several
-    types, or by ``a->b`` and ``b->a``, is one edge, as in the igraph path;
-    users without relationships stay in the graph (OPTIONAL MATCH).
+    ``UNDIRECTED`` loads each stored relationship both ways and ``SINGLE``
+    keeps one of parallel copies, so ``a->b`` stored next to ``b->a`` is one
+    edge, as in :class:`graph.network.FriendGraph`; users without
+    relationships stay in the graph (the node projection is the label).
     """
-    kinds = [_rel(r) for r in rels]
-    if not kinds or any(k.source != USER.label or k.target != USER.label for k in kinds):
-        raise QueryError(f"in-database features need User-User relationships, got {list(rels)}")
-    label = _ident(USER.label)
-    types = "|".join(_ident(k.name) for k in kinds)
+    kind = _rel(rel)
+    if kind.source != USER.label or kind.target != USER.label:
+        raise QueryError(f"in-database features need a User-User relationship, got {rel!r}")
+    label, name = _ident(USER.label), _ident(kind.name)
     return (
-        f"MATCH (a:{label})\n"
-        f"OPTIONAL MATCH (a)-[:{types}]-(b:{label})\n"
-        "WHERE elementId(a) < elementId(b)\n"
-        "WITH DISTINCT a, b\n"
-        "WITH gds.graph.project($graph, a, b, {}, {undirectedRelationshipTypes: ['*']}) AS g\n"
-        "RETURN g.graphName AS graph, g.nodeCount AS nodes, g.relationshipCount AS relationships"
+        f"CALL gds.graph.project($graph, '{label}',"
+        f" {{{name}: {{orientation: 'UNDIRECTED', aggregation: 'SINGLE'}}}},"
+        " {readConcurrency: $concurrency})\n"
+        "YIELD graphName, nodeCount, relationshipCount\n"
+        "RETURN graphName AS graph, nodeCount AS nodes, relationshipCount AS relationships"
     )
 
 
@@ -216,32 +233,43 @@ CYPHER_GDS_MUTATE = {
 
 
 def cypher_gds_personalized_pagerank() -> str:
-    """PageRank restarting at the seed users (looked up by key inside the statement)."""
+    """PageRank restarting at the seed users; no row at all when none of them exists.
+
+    GDS treats an empty ``sourceNodes`` list as ordinary PageRank, so the call
+    only runs when at least one seed was found (``WHERE size(sources) > 0``).
+    """
     label, key = _ident(USER.label), _ident(USER.key)
     return (
         f"MATCH (s:{label}) WHERE s.{key} IN $seeds\n"
-        "WITH collect(s) AS seeds\n"
-        "CALL gds.pageRank.mutate($graph, {mutateProperty: $property, sourceNodes: seeds,"
+        "WITH collect(s) AS sources\n"
+        "WHERE size(sources) > 0\n"
+        "CALL gds.pageRank.mutate($graph, {mutateProperty: $property, sourceNodes: sources,"
         " dampingFactor: $damping, maxIterations: $max_iterations, tolerance: $tolerance,"
         " concurrency: $concurrency})\n"
-        "YIELD nodePropertiesWritten RETURN nodePropertiesWritten"
+        "YIELD nodePropertiesWritten\n"
+        "RETURN nodePropertiesWritten, size(sources) AS seeds"
     )
 
 
-def cypher_gds_stream() -> str:
-    """Stream mutated properties back, keyed by the user's key."""
+def cypher_gds_write() -> str:
+    """Write the mutated properties (renamed ``gds_<name>``) onto the User nodes, once."""
     return (
-        "CALL gds.graph.nodeProperties.stream($graph, $properties)\n"
-        "YIELD nodeId, nodeProperty, propertyValue\n"
-        f"RETURN gds.util.asNode(nodeId).{_ident(USER.key)} AS key,"
-        " nodeProperty AS property, propertyValue AS value"
+        f"CALL gds.graph.nodeProperties.write($graph, $properties, ['{_ident(USER.label)}'],"
+        " {writeConcurrency: $concurrency})\n"
+        "YIELD propertiesWritten RETURN propertiesWritten"
     )
 
 
-CYPHER_GDS_WRITE = (
-    "CALL gds.graph.nodeProperties.write($graph, $properties)\n"
-    "YIELD propertiesWritten RETURN propertiesWritten"
-)
+def cypher_gds_read(properties: Sequence[str]) -> str:
+    """Every user's key and written ``gds_<name>`` properties, in one scan of ``User``."""
+    key = _ident(USER.key)
+    columns = ", ".join(f"u.{_ident(GDS_WRITE_PREFIX + p)} AS {_ident(p)}" for p in properties)
+    return (
+        f"MATCH (u:{_ident(USER.label)}) WHERE u.{key} IS NOT NULL\n"
+        f"RETURN u.{key} AS {key}, {columns}"
+    )
+
+
 CYPHER_GDS_DROP = "CALL gds.graph.drop($graph, false) YIELD graphName RETURN graphName"
 
 
@@ -274,6 +302,10 @@ def all_statements() -> list[StatementSample]:
         row = {"key": "u1", "props": _sample_props(node.properties, skip=node.key)}
         out += [
             StatementSample(f"constraint:{node.label}", cypher_constraint(node), {}),
+            *(
+                StatementSample(f"index:{node.label}.{prop}", cypher_index(node, prop), {})
+                for prop in INDEXED_PROPERTIES.get(node.label, ())
+            ),
             StatementSample(
                 f"upsert_nodes:{node.label}", cypher_upsert_nodes(node), {"rows": [row]}
             ),
@@ -299,12 +331,13 @@ def all_statements() -> list[StatementSample]:
         ]
     graph = {"graph": "creditgraph_features_0123abcd"}
     out.append(StatementSample("gds_version", CYPHER_GDS_VERSION, {}))
-    user_rels = [r.name for r in REL_TYPES.values() if r.source == r.target == USER.label]
-    for n in range(1, len(user_rels) + 1):
-        for rels in combinations(user_rels, n):
+    for rel in REL_TYPES.values():
+        if rel.source == rel.target == USER.label:
             out.append(
                 StatementSample(
-                    f"gds_project:{'+'.join(rels)}", cypher_gds_project(rels), dict(graph)
+                    f"gds_project:{rel.name}",
+                    cypher_gds_project(rel.name),
+                    {**graph, "concurrency": GDS_MAX_CONCURRENCY},
                 )
             )
     for algo, cypher in CYPHER_GDS_MUTATE.items():
@@ -324,16 +357,21 @@ def all_statements() -> list[StatementSample]:
                 "damping": 0.85,
                 "max_iterations": 200,
                 "tolerance": 1e-10,
-                "concurrency": 1,
+                "concurrency": GDS_MAX_CONCURRENCY,
             },
         ),
         StatementSample(
-            "gds_stream", cypher_gds_stream(), {**graph, "properties": list(GDS_PROPERTIES)}
-        ),
-        StatementSample(
-            "gds_write", CYPHER_GDS_WRITE, {**graph, "properties": {"pagerank": "gds_pagerank"}}
+            "gds_write",
+            cypher_gds_write(),
+            {
+                **graph,
+                "properties": {"pagerank": "gds_pagerank"},
+                "concurrency": GDS_MAX_CONCURRENCY,
+            },
         ),
         StatementSample("gds_drop", CYPHER_GDS_DROP, dict(graph)),
+        StatementSample("gds_read", cypher_gds_read(GDS_PROPERTIES), {}),
+        StatementSample("gds_read:ppr", cypher_gds_read((*GDS_PROPERTIES, "ppr")), {}),
     ]
     return out
 
@@ -429,6 +467,107 @@ def _merge_edges(tx: Any, cypher: str, rows: list[dict[str, Any]]) -> int:
     return int(record.get("changed", 0))
 
 
+def _chunks(result: Any, size: int) -> Iterator[list[Any]]:
+    """A result's records, ``size`` at a time (``Result.fetch``), until it is exhausted."""
+    while records := result.fetch(size):
+        yield records
+
+
+def _read_keys(tx: Any, node: NodeType, chunk: int) -> pd.Index:
+    """Every key of a label in key order, as an Index (read ``chunk`` keys at a time)."""
+    result = tx.run(cypher_node_ids(node), {})
+    parts = [np.array([r[0] for r in records], dtype=object) for records in _chunks(result, chunk)]
+    keys = np.concatenate(parts) if parts else np.empty(0, dtype=object)
+    index = pd.Index(keys, name=node.key)
+    if not index.is_unique:  # no key constraint on this database: positions would be ambiguous
+        raise QueryError(
+            f"{node.label}: {int(index.duplicated().sum())} duplicate {node.key} values; "
+            "run ensure_schema() on a clean database (keys must be unique)"
+        )
+    return index
+
+
+def _positions(ids: pd.Index, keys: list[Any], rel: str, label: str, end: str) -> np.ndarray:
+    """Positions of ``keys`` in ``ids``; a key that is not there is an error, never ``-1``."""
+    found = ids.get_indexer(pd.Index(keys, dtype=object))
+    if (found < 0).any():
+        missing = [k for k, f in zip(keys, found, strict=True) if f < 0]
+        raise QueryError(
+            f"{rel}: {len(missing)} relationships in this chunk have a {end} node whose "
+            f"{label} key is not among the {label} keys read in the same transaction "
+            f"(first: {missing[0]!r}); refusing to export edges to unknown positions"
+        )
+    return found.astype(np.int64)
+
+
+def _property_chunk(values: list[Any], kind: str | None) -> pa.Array | list[Any]:
+    """One chunk of a property as an Arrow array of its schema type (as values if it is not)."""
+    natives = [_native(v) for v in values]
+    arrow_type = ARROW_TYPES.get(kind) if kind else None
+    try:
+        return pa.array(natives, type=arrow_type, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return natives
+
+
+def _property_array(parts: list[pa.Array | list[Any]], kind: str | None) -> np.ndarray:
+    """Chunks of one property as the numpy array the embedded store gives for its type."""
+    arrow_type = ARROW_TYPES.get(kind) if kind else None
+    arrays = [part for part in parts if isinstance(part, pa.Array)]
+    if len(arrays) == len(parts) and (arrow_type is not None or len({a.type for a in arrays}) < 2):
+        if not arrays:
+            return _column_array([], kind)
+        return pa.chunked_array(arrays, type=arrow_type).to_numpy()
+    lists = [part.to_pylist() if isinstance(part, pa.Array) else part for part in parts]
+    values = [v for part in lists for v in part]
+    return _column_array(values, kind)
+
+
+def _export_work(tx: Any, kind: RelType, properties: tuple[str, ...], chunk: int) -> EdgeArrays:
+    """Keys of both end labels and every relationship of ``kind``, in one transaction.
+
+    Pure (keeps nothing between driver retries): each call reads from scratch.
+    """
+    source_ids = _read_keys(tx, _node(kind.source), chunk)
+    target_ids = (
+        source_ids if kind.target == kind.source else _read_keys(tx, _node(kind.target), chunk)
+    )
+    result = tx.run(cypher_export_edges(kind), {"properties": list(properties)})
+    src_parts: list[np.ndarray] = []
+    dst_parts: list[np.ndarray] = []
+    prop_parts: dict[str, list[pa.Array | list[Any]]] = {p: [] for p in properties}
+    for records in _chunks(result, chunk):
+        src = [r[0] for r in records]
+        dst = [r[1] for r in records]
+        src_parts.append(_positions(source_ids, src, kind.name, kind.source, "start"))
+        dst_parts.append(_positions(target_ids, dst, kind.name, kind.target, "end"))
+        for j, p in enumerate(properties):
+            values = [r[2][j] for r in records]
+            prop_parts[p].append(_property_chunk(values, kind.properties.get(p)))
+    src_all = np.concatenate(src_parts) if src_parts else np.empty(0, dtype=np.int64)
+    dst_all = np.concatenate(dst_parts) if dst_parts else np.empty(0, dtype=np.int64)
+    order = np.lexsort((dst_all, src_all))  # a stable order, whatever order the server streamed
+    props = {p: _property_array(prop_parts[p], kind.properties.get(p))[order] for p in properties}
+    return EdgeArrays(
+        src=src_all[order],
+        dst=dst_all[order],
+        source_ids=source_ids,
+        target_ids=target_ids,
+        properties=props,
+    )
+
+
+def _frame_work(tx: Any, cypher: str, params: dict[str, Any], chunk: int) -> pd.DataFrame:
+    """All rows of one statement as a frame, built ``chunk`` records at a time."""
+    result = tx.run(cypher, params)
+    columns = list(result.keys())
+    parts = [
+        pd.DataFrame([[_native(v) for v in r.values()] for r in records], columns=columns)
+        for records in _chunks(result, chunk)
+    ]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
 @dataclass(frozen=True)
 class LoadReport:
     """What one upsert did: rows sent, rows created or changed, batches, time taken."""
@@ -485,6 +624,7 @@ class Neo4jStore:
         self.batch_size = int(batch_size)
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.query_timeout_s = query_timeout_s
+        self.fetch_rows = EXPORT_CHUNK_ROWS  # records per Result.fetch in exports
         self.reports: list[LoadReport] = []
         self._lock = threading.RLock()
         self._tx: Any = None  # the open atomic() transaction, used only by its own thread
@@ -640,8 +780,12 @@ class Neo4jStore:
         # Schema changes cannot share a transaction with data writes: each runs on its own.
         with self._lock, self._errors():
             for node in NODE_TYPES.values():
-                with self._new_session() as session:
-                    session.execute_write(_run_single, cypher_constraint(node), {})
+                statements = [cypher_constraint(node)] + [
+                    cypher_index(node, prop) for prop in INDEXED_PROPERTIES.get(node.label, ())
+                ]
+                for cypher in statements:
+                    with self._new_session() as session:
+                        session.execute_write(_run_single, cypher, {})
 
     # -- writes -----------------------------------------------------------
     def upsert_nodes(self, label: str, frame: pd.DataFrame) -> int:
@@ -719,29 +863,11 @@ class Neo4jStore:
 
     # -- reads ------------------------------------------------------------
     def node_ids(self, label: str) -> pd.Index:
-        node = _node(label)
-        _, rows = self._read(_run_rows, cypher_node_ids(node), {})
-        return pd.Index([r[0] for r in rows], name=node.key)
+        return self._read(_read_keys, _node(label), self.fetch_rows)
 
     def export_edges(self, rel: str, properties: tuple[str, ...] = ()) -> EdgeArrays:
-        kind = _rel(rel)
-        _, rows = self._read(_run_rows, cypher_export_edges(kind), {"properties": list(properties)})
-        source_ids = self.node_ids(kind.source)
-        target_ids = source_ids if kind.target == kind.source else self.node_ids(kind.target)
-        src = source_ids.get_indexer(pd.Index([r[0] for r in rows], dtype=object))
-        dst = target_ids.get_indexer(pd.Index([r[1] for r in rows], dtype=object))
-        order = np.lexsort((dst, src))  # a stable order, whatever order the server streamed
-        props = {
-            p: _column_array([rows[i][2][j] for i in order], kind.properties.get(p))
-            for j, p in enumerate(properties)
-        }
-        return EdgeArrays(
-            src=src[order].astype(np.int64),
-            dst=dst[order].astype(np.int64),
-            source_ids=source_ids,
-            target_ids=target_ids,
-            properties=props,
-        )
+        """Every relationship of ``rel`` with its end nodes' key lists, in one read transaction."""
+        return self._read(_export_work, _rel(rel), tuple(properties), self.fetch_rows)
 
     def query(
         self, cypher: str, params: Mapping[str, Any] | None = None, *,
@@ -775,7 +901,7 @@ class Neo4jStore:
 
     def gds_features(
         self,
-        rels: Sequence[str] = ("FRIEND",),
+        rel: str | Sequence[str] = "FRIEND",
         *,
         seeds: Sequence[str] | None = None,
         ppr_column: str = "default_ppr",
@@ -784,30 +910,51 @@ class Neo4jStore:
         max_iterations: int = 200,
         tolerance: float = 1e-10,
         seed: int = 42,
-        concurrency: int = 1,
-        write: bool = True,
+        concurrency: int = GDS_MAX_CONCURRENCY,
     ) -> pd.DataFrame:
         """Position features computed in Neo4j with GDS: the columns of the igraph path.
 
-        Projects Users and ``rels`` as one undirected simple graph (what
-        :class:`graph.network.FriendGraph` builds), runs PageRank, WCC, k-core,
-        local clustering, degree and Leiden/Louvain in *mutate* mode, writes the
-        results once as ``gds_<name>`` node properties when ``write``, streams
-        them back and drops the projection (also on error).
+        Projects every User and one User-User relationship type natively as an
+        undirected simple graph (what :class:`graph.network.FriendGraph`
+        builds), runs PageRank, WCC, k-core, local clustering, degree and
+        Leiden/Louvain in *mutate* mode, writes the results once as
+        ``gds_<name>`` node properties, drops the projection (also on error)
+        and reads the written properties back in one ``MATCH (u:User)``.
 
         Returns a frame indexed by ``user_id`` with the columns of
         :func:`graph.features.position.position_features` (``pagerank_scaled``,
         ``component_size``, ``clustering`` NaN below two friends, ``coreness``)
         plus ``community``. ``seeds`` (known defaulters from *training labels
-        only*, to avoid leakage) adds personalized PageRank × n as ``ppr_column``.
-        ``concurrency=1`` with ``seed`` makes Leiden reproducible.
+        only*, to avoid leakage) adds personalized PageRank × n as
+        ``ppr_column``; an empty seed list, or one naming no existing user, is
+        an error rather than ordinary PageRank. Community detection runs on one
+        thread with ``seed`` (reproducible); the rest on ``concurrency``
+        threads, at most 4 (the GDS Community Edition limit).
         """
         _ident(ppr_column)
+        names = [rel] if isinstance(rel, str) else list(rel)
+        if len(names) != 1:
+            raise QueryError(
+                f"in-database features project one relationship type natively, got {names}; "
+                "use the igraph path (export_edges) to combine several"
+            )
+        project = cypher_gds_project(names[0])
+        if seeds is not None and len(seeds) == 0:
+            raise QueryError(
+                "personalized PageRank got an empty seed list (it would silently become "
+                "ordinary PageRank); pass seeds=None to skip it"
+            )
+        if not 1 <= int(concurrency) <= GDS_MAX_CONCURRENCY:
+            raise QueryError(
+                f"concurrency must be 1 to {GDS_MAX_CONCURRENCY} (GDS Community Edition), "
+                f"got {concurrency!r}"
+            )
         if not self.has_gds():
             raise StoreUnavailable("the Graph Data Science plugin is not installed on this server")
+        threads = int(concurrency)
         graph = f"creditgraph_features_{uuid.uuid4().hex[:8]}"
-        base = {"concurrency": concurrency}
-        configs = {
+        base = {"concurrency": threads}
+        configs: dict[str, dict[str, Any]] = {
             "pagerank": {
                 **base,
                 "mutateProperty": "pagerank",
@@ -819,43 +966,50 @@ class Neo4jStore:
             "kcore": {**base, "mutateProperty": "kcore"},
             "clustering": {**base, "mutateProperty": "clustering"},
             "degree": {**base, "mutateProperty": "degree"},
+            # One thread: the partition must not depend on thread scheduling.
             community: {
-                **base,
+                "concurrency": 1,
                 "mutateProperty": "community",
                 **({"randomSeed": seed} if community == "leiden" else {}),
             },
         }
         properties = list(GDS_PROPERTIES)
-        self._gds(cypher_gds_project(rels), {"graph": graph})
+        self._gds(project, {"graph": graph, "concurrency": threads})
         try:
             for algo, config in configs.items():
                 self._gds(CYPHER_GDS_MUTATE[algo], {"graph": graph, "config": config})
-            if seeds:
-                self._gds(
+            if seeds is not None:
+                keys = sorted({str(s) for s in seeds})
+                _, found = self._gds(
                     cypher_gds_personalized_pagerank(),
                     {
                         "graph": graph,
-                        "seeds": list(seeds),
+                        "seeds": keys,
                         "property": "ppr",
                         "damping": damping,
                         "max_iterations": max_iterations,
                         "tolerance": tolerance,
-                        "concurrency": concurrency,
+                        "concurrency": threads,
                     },
                 )
+                if not found:
+                    raise QueryError(
+                        f"none of the {len(keys)} seed users exists (first: {keys[0]!r}); "
+                        "personalized PageRank needs at least one"
+                    )
                 properties.append("ppr")
-            if write:
-                self._gds(
-                    CYPHER_GDS_WRITE,
-                    {
-                        "graph": graph,
-                        "properties": {p: f"{GDS_WRITE_PREFIX}{p}" for p in properties},
-                    },
-                )
-            _, rows = self._gds(cypher_gds_stream(), {"graph": graph, "properties": properties})
+            self._gds(
+                cypher_gds_write(),
+                {
+                    "graph": graph,
+                    "properties": {p: f"{GDS_WRITE_PREFIX}{p}" for p in properties},
+                    "concurrency": threads,
+                },
+            )
         finally:
             self._gds(CYPHER_GDS_DROP, {"graph": graph})
-        return features_frame(rows, ppr_column=ppr_column if seeds else None)
+        wide = self._read(_frame_work, cypher_gds_read(properties), {}, self.fetch_rows)
+        return features_frame(wide, ppr_column=ppr_column if seeds is not None else None)
 
     def close(self) -> None:
         self._driver.close()
@@ -867,15 +1021,15 @@ class Neo4jStore:
         self.close()
 
 
-def features_frame(rows: Sequence[Sequence[Any]], *, ppr_column: str | None = None) -> pd.DataFrame:
-    """Streamed ``(user_id, property, value)`` rows as the feature frame of ``gds_features``.
+def features_frame(wide: pd.DataFrame, *, ppr_column: str | None = None) -> pd.DataFrame:
+    """The ``user_id`` + ``gds_<name>`` rows read back after the write, as the feature frame.
 
     GDS PageRank is unnormalised (teleport 1 - d per node); with a uniform (or
     seed-only) teleport its solution is proportional to networkx's, so scaling
     it to sum to n gives ``pagerank_scaled`` exactly (and ``ppr`` likewise).
     """
-    long = pd.DataFrame(list(rows), columns=["user_id", "property", "value"])
-    wide = long.pivot(index="user_id", columns="property", values="value")
+    key = USER.key
+    wide = wide.set_index(key) if key in wide.columns else wide
     wide = wide.reindex(columns=list(GDS_PROPERTIES) + (["ppr"] if ppr_column else []))
     n = len(wide)
 
@@ -894,7 +1048,7 @@ def features_frame(rows: Sequence[Sequence[Any]], *, ppr_column: str | None = No
             "coreness": wide["kcore"].astype(float),
             "community": wide["community"].astype(np.int64),
         },
-        index=pd.Index(wide.index.tolist(), name="user_id"),
+        index=pd.Index(wide.index.tolist(), name=key),
     )
     if ppr_column:
         out[ppr_column] = scaled("ppr")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -13,10 +14,7 @@ import pytest
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read docker-compose.yml")
 
 ROOT = Path(__file__).resolve().parents[1]
-# Neo4j's image turns every NEO4J_* variable into a setting and refuses unknown ones
-# (strict validation), so only these and real setting namespaces may appear.
-IMAGE_VARIABLES = {"NEO4J_AUTH", "NEO4J_PLUGINS", "NEO4J_ACCEPT_LICENSE_AGREEMENT"}
-SETTING_NAMESPACES = ("NEO4J_server_", "NEO4J_dbms_", "NEO4J_db_", "NEO4J_initial_")
+# Settings are checked name by name against Neo4j 5.26's list in tests/test_neo4j_reference.py.
 
 
 @pytest.fixture(scope="module")
@@ -39,18 +37,103 @@ def interpolate(text: str, env: dict[str, str]) -> str:
 
 def test_neo4j_and_plugins_are_pinned_together(compose: dict[str, Any]) -> None:
     neo4j = compose["services"]["neo4j"]
-    match = re.fullmatch(r"neo4j:(5\.26\.\d+)-community", neo4j["image"])
-    assert match, neo4j["image"]
-    versions = compose["services"]["plugins"]["environment"]
-    assert versions["NEO4J_VERSION"] == match.group(1)
-    assert versions["APOC_VERSION"] == match.group(1)  # APOC core is released per Neo4j patch
-    assert re.fullmatch(r"2\.13\.\d+", versions["GDS_VERSION"])  # GDS 2.13 is built for 5.26
-    script = compose["services"]["plugins"]["command"][-1]
-    assert "neo4j/apoc/releases/download" in script and "graph-data-science/releases" in script
-    assert "NEO4J_PLUGINS" not in neo4j["environment"]  # that would fetch the newest GDS
+    assert re.fullmatch(r"neo4j:5\.26\.\d+-community", neo4j["image"]), neo4j["image"]
+    plugins = compose["services"]["plugins"]
+    assert plugins["image"] == neo4j["image"]  # APOC core comes from this very release
+    assert re.fullmatch(r"2\.13\.\d+", plugins["environment"]["GDS_VERSION"])  # GDS for 5.26
+    script = plugins["entrypoint"][-1]
+    assert "/var/lib/neo4j/labs}\"/apoc-*-core.jar" in script  # no APOC download at all
+    assert "graph-data-science/releases/download" in script  # the release asset ...
+    assert "https://graphdatascience.ninja/$$gds" in script  # ... else Neo4j's own location
+    assert "NEO4J_PLUGINS" not in neo4j["environment"]  # would re-download GDS every start
     assert neo4j["depends_on"]["plugins"]["condition"] == "service_completed_successfully"
     assert all(":" in s["image"] and not s["image"].endswith(":latest")
                for s in compose["services"].values())
+
+
+def test_every_downloaded_jar_is_checked_by_sha256(compose: dict[str, Any]) -> None:
+    script = interpolate(compose["services"]["plugins"]["entrypoint"][-1], {})
+    downloads = re.findall(r"(?:wget|curl)\b[^\n]*?(?:-O|-o|--output-document=?)\s*\"?([^\s\"]+)",
+                           script)  # fmt: skip
+    assert len(downloads) == 2  # the GitHub release asset and the fallback
+    for target in set(downloads):
+        check = f'echo "${{GDS_SHA256}}  {target}" | sha256sum -c -'
+        assert check in script, f"{target} is downloaded but never checked"
+        assert script.index(check) < script.index(f'mv "{target}"'), "checked before use"
+    assert compose["services"]["plugins"]["environment"]["GDS_SHA256"] == "${GDS_SHA256:-}"
+
+
+def _plugins_run(compose: dict[str, Any], tmp_path: Path, password: str = "long-enough pw",
+                 sha: str | None = None, fail_github: bool = False) -> subprocess.CompletedProcess:
+    """Run the plugins step on this machine with a stand-in wget and image folders."""
+    script = interpolate(compose["services"]["plugins"]["entrypoint"][-1], {})
+    bin_dir, labs, plugins = tmp_path / "bin", tmp_path / "labs", tmp_path / "plugins"
+    for folder in (bin_dir, labs, plugins):
+        folder.mkdir(exist_ok=True)
+    (labs / "apoc-5.26.10-core.jar").write_bytes(b"apoc")
+    (bin_dir / "wget").write_text(
+        '#!/bin/sh\nout=""; url=""\n'
+        'while [ $# -gt 0 ]; do case "$1" in -O) out="$2"; shift;; -*) ;; *) url="$1";; esac; '
+        'shift; done\necho "$url" >> "$WGET_LOG"\n'
+        'case "$url" in *github.com*) [ -z "$FAIL_GITHUB" ] || exit 8;; esac\n'
+        'printf gds-jar > "$out"\n'
+    )  # fmt: skip
+    (bin_dir / "wget").chmod(0o755)
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}", "WGET_LOG": str(tmp_path / "wget.log"),
+        "PLUGINS_DIR": str(plugins), "APOC_DIR": str(labs), "GDS_VERSION": "2.13.4",
+        "GDS_SHA256": hashlib.sha256(b"gds-jar").hexdigest() if sha is None else sha,
+        "CREDITGRAPH_NEO4J_PASSWORD": password, "FAIL_GITHUB": "1" if fail_github else "",
+    }  # fmt: skip
+    return subprocess.run(["sh", "-euc", script], env=env, capture_output=True, text=True)
+
+
+def _downloads(tmp_path: Path) -> list[str]:
+    log = tmp_path / "wget.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_plugins_step_installs_verified_jars_once(compose: dict[str, Any], tmp_path: Path) -> None:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "neo4j-graph-data-science-2.12.0.jar").write_bytes(b"old")  # a previous pin
+    done = _plugins_run(compose, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in plugins.iterdir()) == [
+        "apoc-5.26.10-core.jar", "neo4j-graph-data-science-2.13.4.jar"]  # fmt: skip
+    assert _downloads(tmp_path) == [
+        "https://github.com/neo4j/graph-data-science/releases/download/2.13.4/"
+        "neo4j-graph-data-science-2.13.4.jar"]  # fmt: skip
+    assert _plugins_run(compose, tmp_path).returncode == 0
+    assert len(_downloads(tmp_path)) == 1  # verified jar kept: no second download
+
+
+def test_plugins_step_falls_back_and_refuses_a_wrong_jar(compose, tmp_path: Path) -> None:
+    done = _plugins_run(compose, tmp_path, fail_github=True)
+    assert done.returncode == 0, done.stderr
+    assert _downloads(tmp_path)[-1] == (
+        "https://graphdatascience.ninja/neo4j-graph-data-science-2.13.4.jar")
+    (tmp_path / "plugins" / "neo4j-graph-data-science-2.13.4.jar").unlink()
+    refused = _plugins_run(compose, tmp_path, sha="0" * 64)
+    assert refused.returncode != 0
+    assert not (tmp_path / "plugins" / "neo4j-graph-data-science-2.13.4.jar").exists()
+    unset = _plugins_run(compose, tmp_path, sha="")
+    assert unset.returncode != 0 and "set GDS_SHA256" in unset.stderr
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [("neo4j", "may not be 'neo4j'"), ("seven77", "at least 8"), ("pass/word123", "'/'"),
+     ("neo4j/true", "'/'")],
+)  # fmt: skip
+def test_passwords_the_image_refuses_are_refused_first(compose, tmp_path: Path, password: str,
+                                                       message: str) -> None:
+    # docker-entrypoint.sh: NEO4J_AUTH must match neo4j/<no slash>, the password may not be
+    # 'neo4j', and neo4j-admin refuses fewer than dbms.security.auth_minimum_password_length (8).
+    done = _plugins_run(compose, tmp_path, password=password)
+    assert done.returncode != 0 and message in done.stderr
+    assert not _downloads(tmp_path)  # refused before anything else
+    assert _plugins_run(compose, tmp_path, password="eight888").returncode == 0
 
 
 def test_auth_comes_from_the_environment(compose: dict[str, Any]) -> None:
@@ -59,18 +142,40 @@ def test_auth_comes_from_the_environment(compose: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="NEO4J_PASSWORD"):
         interpolate(env["NEO4J_AUTH"], {})
     assert interpolate(env["NEO4J_AUTH"], {"NEO4J_PASSWORD": "pw-123456"}) == "neo4j/pw-123456"
+    plugins = compose["services"]["plugins"]["environment"]["CREDITGRAPH_NEO4J_PASSWORD"]
+    with pytest.raises(ValueError, match="NEO4J_PASSWORD"):
+        interpolate(plugins, {})  # the check sees the same password the server gets
     text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
     assert not re.search(r"NEO4J_AUTH:\s*neo4j/[^$]", text)  # no literal password anywhere
 
 
 def test_memory_and_procedure_settings(compose: dict[str, Any]) -> None:
     env = compose["services"]["neo4j"]["environment"]
-    for key in ("NEO4J_server_memory_heap_initial__size", "NEO4J_server_memory_heap_max__size",
-                "NEO4J_server_memory_pagecache_size"):
-        assert re.fullmatch(r"\$\{NEO4J_\w+:-\d+[GM]\}", env[key]), key
+    defaults = {key: re.fullmatch(r"\$\{(NEO4J_\w+):-(\d+[GM])\}", env[key]).groups()
+                for key in ("NEO4J_server_memory_heap_initial__size",
+                            "NEO4J_server_memory_heap_max__size",
+                            "NEO4J_server_memory_pagecache_size",
+                            "NEO4J_dbms_memory_transaction_total_max")}  # fmt: skip
+    assert defaults["NEO4J_server_memory_heap_max__size"] == ("NEO4J_HEAP_SIZE", "4G")
+    assert defaults["NEO4J_server_memory_heap_initial__size"] == ("NEO4J_HEAP_SIZE", "4G")
+    assert defaults["NEO4J_server_memory_pagecache_size"] == ("NEO4J_PAGECACHE_SIZE", "2G")
+    assert defaults["NEO4J_dbms_memory_transaction_total_max"] == ("NEO4J_TX_MEMORY", "1G")
     assert "gds.*" in env["NEO4J_dbms_security_procedures_unrestricted"]
-    for key in env:
-        assert key in IMAGE_VARIABLES or key.startswith(SETTING_NAMESPACES), key
+    example = dict(line.split("=", 1) for line in
+                   (ROOT / ".env.example").read_text(encoding="utf-8").splitlines()
+                   if line and not line.startswith("#"))  # fmt: skip
+    for variable, default in defaults.values():
+        assert example[variable] == default, variable  # .env.example says what compose does
+
+
+def test_readme_states_the_sizing_compose_uses(compose: dict[str, Any]) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Running on Neo4j"):]
+    section = section[: section.index("\n## ", 3)]
+    for needle in ("1M users", "10M relationships", "heap", "page cache",
+                   "`NEO4J_HEAP_SIZE=4G`", "`NEO4J_PAGECACHE_SIZE=2G`", "`NEO4J_TX_MEMORY=1G`",
+                   "GDS_SHA256", "NEO4J_URI"):  # fmt: skip
+        assert needle in section, needle
 
 
 def test_health_check_calls_gds_version(compose: dict[str, Any], tmp_path: Path) -> None:
@@ -80,11 +185,11 @@ def test_health_check_calls_gds_version(compose: dict[str, Any], tmp_path: Path)
     # Run it as the container's shell would, with a stand-in cypher-shell.
     (tmp_path / "cypher-shell").write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$ARGS_FILE"\n')
     (tmp_path / "cypher-shell").chmod(0o755)
-    env = {"PATH": f"{tmp_path}:{os.environ['PATH']}", "NEO4J_AUTH": "neo4j/pa/ss word",
+    env = {"PATH": f"{tmp_path}:{os.environ['PATH']}", "NEO4J_AUTH": "neo4j/pa ss word!",
            "ARGS_FILE": str(tmp_path / "args")}
     subprocess.run(["sh", "-c", interpolate(command, {})], env=env, check=True)
     args = (tmp_path / "args").read_text().splitlines()
-    assert args[args.index("-u") + 1] == "neo4j" and args[args.index("-p") + 1] == "pa/ss word"
+    assert args[args.index("-u") + 1] == "neo4j" and args[args.index("-p") + 1] == "pa ss word!"
     assert check["retries"] * _seconds(check["interval"]) >= 120  # time for plugins to load
 
 
@@ -102,7 +207,7 @@ def test_data_lives_in_a_named_volume(compose: dict[str, Any]) -> None:
 
 
 def test_plugin_script_is_valid_shell(compose: dict[str, Any]) -> None:
-    script = interpolate(compose["services"]["plugins"]["command"][-1], {})
+    script = interpolate(compose["services"]["plugins"]["entrypoint"][-1], {})
     subprocess.run(["sh", "-n", "-c", script], check=True)
 
 

@@ -87,15 +87,26 @@ def test_strings_are_quoted_and_escaped_and_missing_values_are_empty(bundle: Pat
     assert lines[4] == '"u3",,,"","college","owner",,false'  # "" is an empty string, not null
 
 
-def test_command_is_the_exact_neo4j_admin_invocation(bundle: Path) -> None:
+def _run_script(bundle: Path, *extra: str, **env: str) -> list[str]:
+    """Run import.sh with a stand-in neo4j-admin that writes its report where it is told."""
+    fake = bundle.parent / "fake-admin"
+    fake.write_text(
+        '#!/bin/sh\nprintf "%s\\n" "$PWD" "$@"\n'
+        'for a in "$@"; do case "$a" in --report-file=*) : > "${a#--report-file=}";; esac; done\n'
+    )
+    fake.chmod(0o755)
+    done = subprocess.run(["sh", str(bundle), *extra], capture_output=True, text=True,
+                          env={**os.environ, "CREDITGRAPH_NEO4J_ADMIN": str(fake), **env},
+                          check=True, cwd="/")  # fmt: skip
+    return done.stdout.splitlines()
+
+
+def test_command_is_the_exact_neo4j_admin_invocation(bundle: Path, tmp_path: Path) -> None:
     assert bundle.name == COMMAND_FILE and os.access(bundle, os.X_OK)
     subprocess.run(["sh", "-n", str(bundle)], check=True)
-    fake = bundle.parent / "fake-admin"
-    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$PWD" "$@"\n')
-    fake.chmod(0o755)
-    done = subprocess.run(["sh", str(bundle), "--verbose"], capture_output=True, text=True,
-                          env={**os.environ, "NEO4J_ADMIN": str(fake)}, check=True, cwd="/")
-    cwd, *argv = done.stdout.splitlines()
+    data = tmp_path / "data"  # the image's /data volume, writable by the neo4j user
+    data.mkdir()
+    cwd, *argv = _run_script(bundle, "--verbose", IMPORT_DATA_DIR=str(data))
     assert Path(cwd) == bundle.parent  # file paths are relative to the bundle
     assert argv == [
         "database", "import", "full", "neo4j", "--id-type=string",
@@ -107,8 +118,39 @@ def test_command_is_the_exact_neo4j_admin_invocation(bundle: Path) -> None:
         "--relationships=OWNS=relationships-OWNS.csv",
         "--relationships=USES=relationships-USES.csv",
         "--multiline-fields=true",  # u2's education holds a line break
+        f"--report-file={data}/import-neo4j.report",
         "--verbose",
     ]  # fmt: skip
+
+
+def test_the_report_never_goes_into_the_import_mount(bundle: Path, tmp_path: Path) -> None:
+    # In Docker the bundle is the /import bind mount, which the neo4j user cannot write:
+    # the report must go under /data; without a writable /data it stays beside the bundle.
+    data = tmp_path / "data"
+    data.mkdir()
+    _run_script(bundle, IMPORT_DATA_DIR=str(data))
+    assert (data / "import-neo4j.report").exists()
+    assert not list(bundle.parent.glob("*.report"))
+    argv = _run_script(bundle, IMPORT_DATA_DIR=str(tmp_path / "missing"))
+    assert f"--report-file={bundle.parent}/import-neo4j.report" in argv
+    argv = _run_script(bundle, IMPORT_REPORT_FILE=str(tmp_path / "r.txt"))
+    assert f"--report-file={tmp_path}/r.txt" in argv
+    assert "NEO4J_ADMIN" not in bundle.read_text().replace("CREDITGRAPH_NEO4J_ADMIN", "")
+    # (a NEO4J_* variable in the container would be read as a Neo4j setting)
+
+
+def test_a_pair_repeated_in_a_relationship_table_is_written_once(tmp_path: Path) -> None:
+    users = pd.DataFrame({"user_id": ["a", "b", "c"]})
+    friends = pd.DataFrame({"src": ["a", "a", "b", "a"], "dst": ["b", "b", "a", "c"],
+                            "src_interactions": [1, 2, 3, 4]})
+    write_import_bundle({"User": users, "FRIEND": friends}, tmp_path)
+    back = read_import_file(tmp_path / relationship_file("FRIEND"))
+    # (a, b) once with the last row's values, as the store's MERGE keeps it; b->a is its own
+    assert back[["src", "dst", "src_interactions"]].values.tolist() == [
+        ["a", "b", 2], ["b", "a", 3], ["a", "c", 4]]  # fmt: skip
+    with pytest.raises(SchemaError, match="no User node"):  # rows still named as given
+        write_import_bundle({"User": users, "FRIEND": pd.DataFrame(
+            {"src": ["a", "a", "a"], "dst": ["b", "b", "z"]})}, tmp_path / "x")  # fmt: skip
 
 
 def test_single_line_values_leave_multiline_parsing_off(tmp_path: Path) -> None:

@@ -1,9 +1,11 @@
 """Neo4jStore without a server: statements, batching, work functions, values, errors.
 
-The fake driver below only records which work function each batch was handed
-to (``execute_write``/``execute_read``) and answers with counts; what the
-statements do on a real server is covered by the server-backed contract
-tests (``tests/test_store_contract.py``) and their text by the Cypher linter
+The driver is :class:`test_neo4j_fake.FakeDriver`, a fake that executes every
+statement the store may send against an in-memory graph, checks each one's
+parameters against its ``$names``, records the access mode of every session
+and refuses writes in READ transactions as a server would. What the
+statements do on a real server is covered by the server-backed contract tests
+(``tests/test_store_contract.py``) and their text by the Cypher linter
 (``tests/test_cypher_lint.py``).
 """
 
@@ -12,102 +14,23 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import re
-from typing import Any
 
+import neo4j
 import numpy as np
 import pandas as pd
 import pytest
-from neo4j.exceptions import TransientError
+from test_neo4j_fake import FakeDriver, FakeTx, fake_store
 
 from creditgraph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
 from graph import neo4j_store as ns
+from graph.embedded import EmbeddedStore
 from graph.features.position import position_features
 from graph.network import FriendGraph
 from graph.schema import FRIEND, NODE_TYPES, REL_TYPES, USER
 from graph.store import EdgeArrays, GraphStore
 
 HOSTILE = "u1'}) DETACH DELETE n //"
-
-
-class FakeRecord(dict):
-    def data(self) -> dict[str, Any]:
-        return dict(self)
-
-
-class FakeResult:
-    def __init__(self, record: dict[str, Any]) -> None:
-        self.record = FakeRecord(record)
-
-    def single(self) -> FakeRecord:
-        return self.record
-
-
-class FakeTx:
-    """Answers the count a statement would return for the rows it was sent."""
-
-    def __init__(self, log: list, fail_first: list[bool]) -> None:
-        self.log, self.fail_first = log, fail_first
-
-    def run(self, cypher: str, params: dict[str, Any]) -> FakeResult:
-        if self.fail_first and self.fail_first.pop():
-            raise TransientError("deadlock detected")  # what the driver would retry
-        self.log.append(("run", cypher, params))
-        rows = params.get("rows", [])
-        return FakeResult({"changed": len(rows), "matched": len(rows), "written": len(rows),
-                           "missing": 0, "examples": []})
-
-
-class FakeSession:
-    def __init__(self, driver: FakeDriver, config: dict[str, Any]) -> None:
-        self.driver, self.config = driver, config
-
-    def __enter__(self) -> FakeSession:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def _call(self, mode: str, work: Any, args: tuple) -> Any:
-        self.driver.log.append((mode, work, args, self.config["default_access_mode"]))
-        while True:  # a managed transaction: retried from scratch on a transient error
-            try:
-                return work(FakeTx(self.driver.log, self.driver.fail_first), *args)
-            except TransientError:
-                self.driver.log.append(("retry", work))
-
-    def begin_transaction(self) -> FakeTx:
-        self.driver.log.append(("begin",))
-        tx = FakeTx(self.driver.log, [])
-        tx.commit = lambda: self.driver.log.append(("commit",))  # type: ignore[attr-defined]
-        tx.rollback = lambda: self.driver.log.append(("rollback",))  # type: ignore[attr-defined]
-        return tx
-
-    def close(self) -> None:
-        pass
-
-    def execute_write(self, work: Any, *args: Any) -> Any:
-        return self._call("execute_write", work, args)
-
-    def execute_read(self, work: Any, *args: Any) -> Any:
-        return self._call("execute_read", work, args)
-
-
-class FakeDriver:
-    def __init__(self, fail_first: list[bool] | None = None) -> None:
-        self.log: list = []
-        self.fail_first = fail_first or []
-
-    def session(self, **config: Any) -> FakeSession:
-        return FakeSession(self, config)
-
-    def close(self) -> None:
-        pass
-
-
-def fake_store(batch_size: int = 2, **driver: Any) -> tuple[ns.Neo4jStore, FakeDriver]:
-    fake = FakeDriver(**driver)
-    return ns.Neo4jStore("bolt://example:7687", driver=fake, batch_size=batch_size,
-                         progress=False), fake
+READS = ("missing_keys:", "node_ids:", "export_edges:", "gds_version", "gds_read", "adhoc")
 
 
 def calls(fake: FakeDriver, kind: str) -> list:
@@ -123,8 +46,9 @@ def test_all_statements_cover_every_label_and_relationship() -> None:
             assert f"{op}:{label}" in names
     for rel in REL_TYPES:
         assert f"upsert_edges:{rel}" in names and f"export_edges:{rel}" in names
-    for op in ("gds_version", "gds_project:FRIEND", "gds_mutate:pagerank", "gds_stream",
-               "gds_write", "gds_drop", "gds_personalized_pagerank"):
+    for op in ("gds_version", "gds_project:FRIEND", "gds_mutate:pagerank", "gds_write",
+               "gds_drop", "gds_personalized_pagerank", "gds_read", "gds_read:ppr",
+               "index:User.community", "index:User.signup_date"):
         assert op in names
 
 
@@ -151,7 +75,7 @@ def test_identifiers_are_validated_before_reaching_query_text() -> None:
     with pytest.raises(QueryError, match="unknown node label"):
         ns.cypher_upsert_nodes(ns._node("Person"))
     with pytest.raises(QueryError, match="User-User"):
-        ns.cypher_gds_project(("PAYS",))
+        ns.cypher_gds_project("PAYS")
 
 
 def test_only_listed_statements_are_sent_and_values_stay_parameters() -> None:
@@ -160,11 +84,27 @@ def test_only_listed_statements_are_sent_and_values_stay_parameters() -> None:
     store.upsert_nodes("User", pd.DataFrame({"user_id": [HOSTILE, "u2"], "city": [HOSTILE, "x"]}))
     store.upsert_edges("FRIEND", pd.DataFrame({"src": [HOSTILE], "dst": ["u2"]}))
     store.write_properties("User", pd.DataFrame({"score": [700.0]}, index=[HOSTILE]))
+    store.export_edges("FRIEND")
     known = {s.cypher for s in ns.all_statements()}
-    sent = [(cypher, params) for kind, cypher, params in calls(fake, "run")]
+    sent = [(call.cypher, call.params) for call in fake.calls]
     assert sent and all(cypher in known for cypher, _ in sent)
     assert all(HOSTILE not in cypher for cypher, _ in sent)
     assert any(HOSTILE in repr(params) for _, params in sent)
+    assert fake.server.nodes["User"][HOSTILE]["city"] == HOSTILE  # stored as a value
+
+
+def test_ensure_schema_adds_indexes_for_what_investigations_look_up() -> None:
+    store, fake = fake_store()
+    store.ensure_schema()
+    assert "CREATE INDEX user_community IF NOT EXISTS FOR (n:User) ON (n.community)" in (
+        fake.server.schema
+    )
+    assert "CREATE INDEX user_signup_date IF NOT EXISTS FOR (n:User) ON (n.signup_date)" in (
+        fake.server.schema
+    )
+    assert len(fake.server.schema) == len(NODE_TYPES) + 2  # one constraint a label + 2 indexes
+    # schema changes cannot share a transaction: one write transaction each
+    assert [c.via for c in fake.calls] == ["execute_write"] * len(fake.server.schema)
 
 
 # -- batching and work functions --------------------------------------------------------------
@@ -180,6 +120,7 @@ def test_upsert_nodes_sends_batches_to_execute_write() -> None:
     report = store.reports[-1]
     assert (report.kind, report.name, report.rows, report.changed, report.batches) == (
         "nodes", "User", 5, 5, 3)
+    assert store.upsert_nodes("User", frame.assign(age=[30, 31, 32, 33, 99])) == 1  # one changed
 
 
 def test_batch_size_defaults_to_ten_thousand_and_is_validated() -> None:
@@ -198,26 +139,25 @@ def test_duplicate_keys_last_wins_and_unknown_columns_are_dropped() -> None:
 
 def test_upsert_edges_checks_endpoints_in_a_read_then_writes_batches() -> None:
     store, fake = fake_store(batch_size=2)
+    store.upsert_nodes("User", pd.DataFrame({"user_id": ["u1", "u2", "u3"]}))
+    fake.log.clear()
     frame = pd.DataFrame({"src": ["u1", "u2", "u3"], "dst": ["u2", "u3", "u1"],
                           "src_interactions": [1, 2, 3]})
     assert store.upsert_edges("FRIEND", frame) == 3
     reads, writes = calls(fake, "execute_read"), calls(fake, "execute_write")
-    assert reads and all(work is ns._run_single and mode == "READ"
+    assert reads and all(work is ns._run_single and mode == neo4j.READ_ACCESS
                          for _, work, _, mode in reads)
     assert [work for _, work, _, _ in writes] == [ns._merge_edges] * 2
     assert fake.log.index(reads[-1]) < fake.log.index(writes[0])
+    assert fake.server.rels["FRIEND"][("u2", "u3")] == {"src_interactions": 2}
 
 
 def test_unknown_endpoints_write_nothing() -> None:
     store, fake = fake_store()
-
-    def missing(tx: Any, cypher: str, params: dict) -> dict:
-        return {"missing": 1, "examples": ["nobody"]} if "$keys" in cypher else {}
-
-    store._read = lambda work, *args: missing(None, *args)  # type: ignore[method-assign]
+    store.upsert_nodes("User", pd.DataFrame({"user_id": ["u1"]}))
     with pytest.raises(QueryError, match="1 unknown User nodes.*nobody"):
         store.upsert_edges("FRIEND", pd.DataFrame({"src": ["u1"], "dst": ["nobody"]}))
-    assert not calls(fake, "execute_write")
+    assert not fake.named("upsert_edges") and fake.server.rels["FRIEND"] == {}
 
 
 def test_work_functions_count_once_when_the_driver_retries() -> None:
@@ -230,13 +170,15 @@ def test_work_functions_count_once_when_the_driver_retries() -> None:
 
 
 def test_work_functions_are_pure() -> None:
-    log: list = []
     rows = [{"key": "u1", "props": {"age": 1}}]
     params = {"rows": rows}
     before = copy.deepcopy(params)
-    first = ns._run_single(FakeTx(log, []), ns.cypher_upsert_nodes(USER), params)
-    second = ns._run_single(FakeTx(log, []), ns.cypher_upsert_nodes(USER), params)
-    assert first == second and params == before and log[0] == log[1]
+    results = []
+    for _ in range(2):  # the same call on two identical servers: the same answer
+        fake = FakeDriver()
+        results.append(ns._run_single(FakeTx(fake, "WRITE", "explicit"),
+                                      ns.cypher_upsert_nodes(USER), params))  # fmt: skip
+    assert results[0] == results[1] == {"changed": 1} and params == before
 
 
 def test_atomic_sends_every_write_and_read_through_one_transaction() -> None:
@@ -248,6 +190,7 @@ def test_atomic_sends_every_write_and_read_through_one_transaction() -> None:
     kinds = [entry[0] for entry in fake.log]
     assert kinds[0] == "begin" and kinds[-1] == "rollback" and "commit" not in kinds
     assert "execute_write" not in kinds and "execute_read" not in kinds  # no separate sessions
+    assert fake.server.nodes["User"] == {}  # rolled back
     fake.log.clear()
     with store.atomic(), store.atomic():  # nested blocks join the outer one
         store.upsert_nodes("User", pd.DataFrame({"user_id": ["u3"]}))
@@ -255,19 +198,21 @@ def test_atomic_sends_every_write_and_read_through_one_transaction() -> None:
 
 
 def test_merge_edges_rolls_back_a_batch_that_lost_an_endpoint() -> None:
-    class Short(FakeTx):
-        def run(self, cypher: str, params: dict[str, Any]) -> FakeResult:
-            return FakeResult({"matched": len(params["rows"]) - 1, "changed": 0})
-
+    fake = FakeDriver()
+    fake.server.nodes["User"] = {"a": {"user_id": "a"}, "b": {"user_id": "b"}}
+    rows = [{"src": "a", "dst": "b", "props": {}}, {"src": "a", "dst": "gone", "props": {}}]
     with pytest.raises(QueryError, match="rolled back"):
-        ns._merge_edges(Short([], []), ns.cypher_upsert_edges(FRIEND), [{"src": "a"}] * 2)
+        fake.session().execute_write(ns._merge_edges, ns.cypher_upsert_edges(FRIEND), rows)
+    assert fake.server.rels["FRIEND"] == {}  # the batch's first edge went with it
 
 
 def test_write_properties_batches_and_refuses_odd_property_names() -> None:
     store, fake = fake_store(batch_size=2)
+    store.upsert_nodes("User", pd.DataFrame({"user_id": ["u1", "u2"]}))
+    fake.log.clear()
     scores = pd.DataFrame({"score": [700.0, 650.5, 500.0], "model_id": ["m", "m", "m"]},
                           index=pd.Index(["u1", "u2", "u3"], name="user_id"))
-    assert store.write_properties("User", scores) == 3
+    assert store.write_properties("User", scores) == 2  # u3 does not exist
     writes = calls(fake, "execute_write")
     assert [len(args[1]["rows"]) for _, _, args, _ in writes] == [2, 1]
     assert writes[0][2][1]["rows"][0] == {"key": "u1", "props": {"score": 700.0, "model_id": "m"}}
@@ -280,7 +225,98 @@ def test_query_refuses_writes_before_any_session_and_reads_in_read_mode() -> Non
     store, fake = fake_store()
     with pytest.raises(ReadOnlyViolation):
         store.query("MATCH (n:User) SET n.score = 1")
-    assert fake.log == []
+    assert fake.log == [] and fake.sessions == []
+    cypher = "MATCH (n:User) WHERE n.age > $age RETURN n.user_id AS id"
+    fake.server.adhoc[cypher] = [{"id": "u1"}]
+    assert store.query(cypher, {"age": 3})["id"].tolist() == ["u1"]
+    assert fake.sessions == [neo4j.READ_ACCESS] and fake.calls[-1].via == "execute_read"
+
+
+def test_every_read_runs_in_a_read_session_and_a_read_transaction() -> None:
+    store, fake = fake_store()
+    store.ensure_schema()
+    store.upsert_nodes("User", pd.DataFrame({"user_id": ["u1", "u2"]}))
+    store.upsert_edges("FRIEND", pd.DataFrame({"src": ["u1"], "dst": ["u2"]}))
+    store.node_ids("User")
+    store.export_edges("FRIEND", ("since",))
+    reads = [c for c in fake.calls if c.name.startswith(READS)]
+    assert {c.name.split(":")[0] for c in reads} == {"missing_keys", "node_ids", "export_edges"}
+    assert all(c.mode == neo4j.READ_ACCESS and c.via == "execute_read" for c in reads)
+    writes = [c for c in fake.calls if c not in reads]
+    assert writes and all(c.mode == neo4j.WRITE_ACCESS for c in writes)
+    read_sessions = [e for e in calls(fake, "execute_read")]
+    assert all(mode == neo4j.READ_ACCESS for *_, mode in read_sessions)
+
+
+def _friend_world(store: GraphStore) -> None:
+    store.ensure_schema()
+    store.upsert_nodes("User", pd.DataFrame({"user_id": ["u3", "u1", "u4", "u2", "u5"]}))
+    store.upsert_edges("FRIEND", pd.DataFrame({
+        "src": ["u3", "u1", "u2", "u2", "u4"], "dst": ["u1", "u2", "u1", "u3", "u5"],
+        "since": pd.to_datetime(["2021-01-01", "2022-02-02", None, "2020-05-05", "2019-01-01"]),
+        "src_interactions": [3, None, 5, 1, 0],
+    }))  # fmt: skip
+
+
+def test_export_reads_keys_and_edges_in_one_read_transaction_in_chunks() -> None:
+    store, fake = fake_store()
+    _friend_world(store)
+    fake.log.clear()
+    store.fetch_rows = 2
+    before = len(fake.calls)
+    store.export_edges("FRIEND", ("since",))
+    transactions = calls(fake, "execute_read")
+    assert len(transactions) == 1  # keys and edges seen at one point in time
+    names = [c.name for c in fake.calls[before:]]
+    assert names == ["node_ids:User", "export_edges:FRIEND"]
+    edges = fake.server.results[-1]
+    assert edges.fetch_sizes and set(edges.fetch_sizes) == {2}  # chunks, never one big list
+
+
+def test_export_matches_the_embedded_store_array_for_array() -> None:
+    store, _ = fake_store()
+    store.fetch_rows = 2  # several chunks, one concatenation
+    embedded = EmbeddedStore(None)
+    for each in (store, embedded):
+        _friend_world(each)
+    props = ("since", "src_interactions")
+    got, want = store.export_edges("FRIEND", props), embedded.export_edges("FRIEND", props)
+    embedded.close()
+    assert got.source_ids.equals(want.source_ids) and got.source_ids.name == "user_id"
+    np.testing.assert_array_equal(got.src, want.src)
+    np.testing.assert_array_equal(got.dst, want.dst)
+    assert got.src.dtype == got.dst.dtype == np.int64
+    for p in props:
+        assert got.properties[p].dtype == want.properties[p].dtype, p
+        np.testing.assert_array_equal(got.properties[p], want.properties[p])
+
+
+def test_export_refuses_an_edge_whose_end_is_not_in_the_key_list() -> None:
+    store, fake = fake_store()
+    _friend_world(store)
+    fake.server.nodes["User"][None] = {"age": 40}  # a User without a key (loaded by hand)
+    fake.server.rels["FRIEND"][("u1", None)] = {}
+    with pytest.raises(QueryError, match="end node whose User key is not among"):
+        store.export_edges("FRIEND")  # never position -1, i.e. the last user
+
+
+def test_export_survives_a_retry_without_duplicating_chunks() -> None:
+    store, fake = fake_store()
+    _friend_world(store)
+    store.fetch_rows = 2
+    clean = store.export_edges("FRIEND")
+    fake.fail_first = [False, True]  # the edge statement fails once; the driver retries
+    again = store.export_edges("FRIEND")
+    assert calls(fake, "retry")
+    np.testing.assert_array_equal(again.src, clean.src)
+    np.testing.assert_array_equal(again.dst, clean.dst)
+
+
+def test_node_ids_in_key_order_from_a_read_transaction() -> None:
+    store, fake = fake_store()
+    _friend_world(store)
+    assert store.node_ids("User").tolist() == ["u1", "u2", "u3", "u4", "u5"]
+    assert fake.calls[-1].via == "execute_read" and fake.calls[-1].mode == neo4j.READ_ACCESS
 
 
 def test_store_satisfies_the_protocol() -> None:
@@ -345,13 +381,12 @@ def test_features_frame_matches_the_igraph_columns() -> None:
     transition = (a / np.where(degree > 0, degree, 1)[:, None]).T
     raw_pagerank = np.linalg.solve(np.eye(7) - 0.85 * transition, np.full(7, 0.15))  # GDS form
     clustering = np.nan_to_num(expected["clustering"].to_numpy())  # GDS gives 0, not NaN
-    component = [0, 0, 0, 0, 4, 4, 6]
-    rows = []
-    for i, user in enumerate(ids):
-        rows += [(user, "pagerank", raw_pagerank[i]), (user, "component", component[i]),
-                 (user, "kcore", int(expected["coreness"].iloc[i])),
-                 (user, "clustering", clustering[i]), (user, "community", i // 3),
-                 (user, "degree", int(degree[i]))]
-    got = ns.features_frame(rows)
+    wide = pd.DataFrame({  # what MATCH (u:User) RETURN u.user_id, u.gds_... reads back
+        "user_id": list(reversed(ids)), "pagerank": raw_pagerank[::-1],
+        "component": [6, 4, 4, 0, 0, 0, 0], "kcore": expected["coreness"].astype(int)[::-1],
+        "clustering": clustering[::-1], "community": [2, 1, 1, 1, 0, 0, 0],
+        "degree": degree[::-1].astype(float),
+    })  # fmt: skip
+    got = ns.features_frame(wide)
     assert list(got.columns) == list(ns.GDS_FEATURE_COLUMNS)
     pd.testing.assert_frame_equal(got[expected.columns], expected, check_exact=False, rtol=1e-6)

@@ -4,11 +4,14 @@
 // description: The most central users of a community by PageRank, with their degree, score and outcome.
 // example: creditgraph query run top_pagerank --param community=7 --limit 5
 // reads: User.community, User.pagerank, User.score
+// friends counts distinct users (a friendship stored both ways is one friend).
 MATCH (u:User)
 WHERE u.community = $community AND u.pagerank IS NOT NULL
+OPTIONAL MATCH (u)-[:FRIEND]-(f:User)
+WITH u, count(DISTINCT f) AS friends
 RETURN u.user_id AS user_id,
        u.pagerank AS pagerank,
-       COUNT { MATCH (u)-[:FRIEND]-(:User) } AS friends,
+       friends,
        u.score AS score,
        u.defaulted AS defaulted
 ORDER BY pagerank DESC, user_id

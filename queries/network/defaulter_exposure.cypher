@@ -4,7 +4,9 @@
 // description: Users with the most friends who defaulted, with the share of their friends that did.
 // example: creditgraph query run defaulter_exposure --param min_defaulted=2 --limit 20
 // reads: User.score
+// A friendship stored both ways (a->b and b->a) is one friend: DISTINCT pairs before counting.
 MATCH (u:User)-[:FRIEND]-(f:User)
+WITH DISTINCT u, f
 WITH u, count(f) AS friends, count(CASE WHEN f.defaulted THEN 1 END) AS defaulted_friends
 WHERE defaulted_friends >= $min_defaulted
 RETURN u.user_id AS user_id,

@@ -5,9 +5,11 @@
 // description: A user's friends up to k hops away, nearest first, with their scores and known outcomes.
 // example: creditgraph query run friend_cluster --param user_id=u0000042 --param hops=2
 // reads: User.score, User.pd
-MATCH p = (u:User {user_id: $user_id})-[:FRIEND*1..3]-(f:User)
+// SHORTEST 1 with one bound end is a breadth-first search (StatefulShortestPath): each user
+// within 3 hops is reached once, at its distance, instead of enumerating every path.
+MATCH p = SHORTEST 1 (u:User {user_id: $user_id})-[:FRIEND]-{1,3}(f:User)
 WHERE f <> u AND length(p) <= $hops
-WITH f, min(length(p)) AS hops
+WITH f, length(p) AS hops
 RETURN f.user_id AS user_id,
        hops,
        f.score AS score,
