@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import click
 import numpy as np
@@ -355,7 +355,9 @@ app.add_typer(query_app, name="query")
 ParamOpt = Annotated[
     list[str] | None, typer.Option("--param", help="name=value (or name:type=value)")
 ]
-FormatOpt = Annotated[str, typer.Option("--format", help="table, csv or json")]
+FormatOpt = Annotated[
+    Literal["table", "csv", "json"], typer.Option("--format", help="output format")
+]
 LimitOpt = Annotated[int, typer.Option(help="most rows to return")]
 TimeoutOpt = Annotated[float, typer.Option(help="seconds before the query is stopped")]
 
@@ -366,10 +368,12 @@ def cypher(statement: str, data_dir: DataDir = None, store: StoreOpt = None,
            timeout: TimeoutOpt = 60.0) -> None:  # fmt: skip
     """Run one ad-hoc read-only Cypher statement (writes are refused before they run)."""
     import queries
+    from queries.runner import open_for_reading
 
     settings = _settings(data_dir, store)
     try:
-        with pipeline.open_configured_store(settings) as graph_store:
+        # Opened read-only: the embedded engine refuses writes too, behind the text check.
+        with open_for_reading(settings.store, settings.store_path) as graph_store:
             frame = queries.run_cypher(graph_store, statement, queries.parse_params(param or []),
                                        limit=limit, timeout_s=timeout)  # fmt: skip
     except CreditGraphError as exc:
@@ -398,15 +402,21 @@ def query_show(name: str) -> None:
 
 @query_app.command("run")
 def query_run(name: str, data_dir: DataDir = None, store: StoreOpt = None,
-              param: ParamOpt = None, fmt: FormatOpt = "table", limit: LimitOpt = 1000,
+              param: ParamOpt = None, fmt: FormatOpt = "table",
+              limit: Annotated[int | None, typer.Option(
+                  help="most rows; where the query declares `limit`, the same as --param "
+                       "limit=N (default: its declared default), else 1000")] = None,
               timeout: TimeoutOpt = 60.0) -> None:  # fmt: skip
     """Run an investigation with typed parameters; the store is only read."""
     import queries
+    from queries.runner import open_for_reading
 
     settings = _settings(data_dir, store)
     try:
         params = queries.parse_params(param or [], name)
-        with pipeline.open_configured_store(settings) as graph_store:
+        if limit is None and "limit" not in queries.describe(name).param_names:
+            limit = 1000
+        with open_for_reading(settings.store, settings.store_path) as graph_store:
             frame = queries.run(graph_store, name, params, limit=limit, timeout_s=timeout)
     except CreditGraphError as exc:
         raise _fail(exc) from exc

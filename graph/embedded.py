@@ -39,17 +39,32 @@ class EmbeddedStore:
     """A :class:`graph.store.GraphStore` on an embedded ladybug database.
 
     ``path=None`` gives an in-memory database (for tests); otherwise the
-    database lives in ``path`` (created if missing).
+    database lives in ``path`` (created if missing). ``read_only=True`` opens
+    an existing database so that the engine itself refuses every write (for
+    commands that never write: ``creditgraph cypher``, ``query run``).
     """
 
     dialect = "embedded"
 
-    def __init__(self, path: Path | str | None = None, *, query_timeout_ms: int = 60_000) -> None:
+    def __init__(
+        self, path: Path | str | None = None, *, query_timeout_ms: int = 60_000,
+        read_only: bool = False,
+    ) -> None:  # fmt: skip
         self.path = Path(path) if path is not None else None
+        self.read_only = read_only
+        if read_only:
+            if self.path is None:
+                raise StoreUnavailable("an in-memory embedded store cannot be opened read-only")
+            if not self.path.exists():
+                raise StoreUnavailable(
+                    f"no embedded store at {self.path} yet; load one first (creditgraph ingest)"
+                )
         try:
-            if self.path is not None:
+            if self.path is not None and not read_only:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = ladybug.Database(str(self.path) if self.path else ":memory:")
+            self._db = ladybug.Database(
+                str(self.path) if self.path else ":memory:", read_only=read_only
+            )
         except RuntimeError as exc:  # e.g. locked by another process
             raise StoreUnavailable(f"cannot open embedded store at {self.path}: {exc}") from exc
         self._lock = threading.RLock()
@@ -255,17 +270,26 @@ class EmbeddedStore:
 
     def query(
         self, cypher: str, params: Mapping[str, Any] | None = None, *,
-        timeout_s: float | None = None,
+        timeout_s: float | None = None, limit: int | None = None,
     ) -> pd.DataFrame:  # fmt: skip
+        """Rows of one read-only statement; with ``limit``, at most that many are read."""
         check_read_only(cypher)
-        conn = self._connect()  # reads never share the writer's connection
+        # Reads never share the writer's connection. A second, read-only Database handle
+        # is not workable inside one process: it sees only what was on disk when it was
+        # opened (none of this handle's later writes) and an in-memory database cannot be
+        # opened read-only. So reads rely on the check above, and commands that never
+        # write open the whole store with read_only=True instead.
+        conn = self._connect()
         if timeout_s is not None:
             conn.set_query_timeout(int(timeout_s * 1000))
         try:
             result = conn.execute(cypher, dict(params or {}))
             # check_read_only allows one statement, so this is never a list of results.
             assert not isinstance(result, list)
-            table = result.get_as_arrow()
+            if limit is not None and result.get_num_tuples() > limit:
+                table = _first_rows(result, limit)  # never converts the rest
+            else:
+                table = result.get_as_arrow()
         except RuntimeError as exc:
             raise QueryError(str(exc)) from exc
         finally:
@@ -324,6 +348,36 @@ def _to_arrow(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pa.Table:
             values = pd.to_datetime(values)
         arrays[column] = pa.array(values, type=arrow_type, from_pandas=True)
     return pa.table(arrays)
+
+
+_SCALARS: dict[str, pa.DataType] = {
+    "INT64": pa.int64(), "INT32": pa.int32(), "INT16": pa.int16(), "INT8": pa.int8(),
+    "UINT64": pa.uint64(), "UINT32": pa.uint32(), "UINT16": pa.uint16(), "UINT8": pa.uint8(),
+    "INT128": pa.decimal128(38, 0), "DOUBLE": pa.float64(), "FLOAT": pa.float32(),
+    "STRING": pa.string(), "BOOL": pa.bool_(), "DATE": pa.date32(),
+    "TIMESTAMP": pa.timestamp("us"),
+}  # fmt: skip
+
+
+def _arrow_type(kind: str) -> pa.DataType | None:
+    """The Arrow type ladybug's ``get_as_arrow`` gives a column of ``kind`` (None: infer)."""
+    if kind.endswith("[]"):
+        inner = _arrow_type(kind[:-2])
+        return None if inner is None else pa.list_(inner)
+    return _SCALARS.get(kind)
+
+
+def _first_rows(result: ladybug.QueryResult, n: int) -> pa.Table:
+    """The first ``n`` rows of a result, read one by one, typed as ``get_as_arrow`` would."""
+    rows = [result.get_next() for _ in range(n) if result.has_next()]
+    arrays = []
+    for i, kind in enumerate(result.get_column_data_types()):
+        values = [row[i] for row in rows]
+        try:
+            arrays.append(pa.array(values, type=_arrow_type(kind)))
+        except (pa.ArrowException, TypeError, ValueError):
+            arrays.append(pa.array(values))
+    return pa.Table.from_arrays(arrays, names=result.get_column_names())
 
 
 def _narrow_decimals(table: pa.Table) -> pa.Table:

@@ -1,8 +1,15 @@
 """Run investigations and ad-hoc Cypher read-only, and turn results into text.
 
 Safety, in layers: every statement passes :func:`graph.readonly.check_read_only`
-before it is sent (on any store); values only ever travel as parameters; and
-the store's own ``query`` is read-only (a READ-mode session on Neo4j).
+(an allow-list of read clauses) before it is sent, on any store; values only
+ever travel as parameters; the store's own ``query`` is read-only (a READ-mode
+session on Neo4j); and commands that never write open the embedded database
+read-only (:func:`open_for_reading`).
+
+A row limit is pushed into the statement where that cannot change its first
+rows (:func:`graph.readonly.with_limit`), handed to stores whose ``query``
+takes ``limit`` (the embedded store then reads no further), and applied again
+to what comes back.
 """
 
 from __future__ import annotations
@@ -14,14 +21,15 @@ import re
 import warnings
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from creditgraph.errors import QueryError
-from graph.readonly import check_read_only
-from graph.store import GraphStore
+from graph.readonly import check_read_only, with_limit
+from graph.store import GraphStore, open_store
 from queries.library import TYPES, Param, describe
 
 FORMATS = ("table", "csv", "json")
@@ -53,8 +61,9 @@ def run(
     Parameters come as a mapping, as keyword arguments, or both; each is
     checked against the header (unknown names, missing required ones and
     wrong types raise :class:`QueryError` naming the parameter and its type).
-    ``limit`` sets the query's ``$limit`` where it declares one and caps the
-    rows returned in any case (default: the declared ``limit``, if any).
+    ``limit`` caps the rows returned; where the query declares a ``limit``
+    parameter it is that parameter (default: its declared default), so giving
+    it both as ``limit=`` and in ``params`` with different values is an error.
     ``timeout_s`` is passed to stores whose ``query`` accepts it; others apply
     their own timeout (the embedded store's ``query_timeout_ms``, 60 s by default).
 
@@ -63,6 +72,11 @@ def run(
     spec = describe(name)
     given = {**(params or {}), **kwargs}
     if limit is not None and "limit" in spec.param_names:
+        if "limit" in given and given["limit"] != limit:
+            raise QueryError(
+                f"{spec.name}: limit given twice ({given['limit']!r} as a parameter, {limit!r}"
+                " as the row limit); give it once"
+            )
         given["limit"] = limit
     values = spec.bind(given)
     text = spec.text(dialect_of(store))
@@ -104,24 +118,45 @@ def _read(
     if timeout_s is not None and not timeout_s > 0:
         raise QueryError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
     check_read_only(text)
-    if timeout_s is None:
-        frame = store.query(text, values)
-    elif _accepts_timeout(store):
-        frame = store.query(text, values, timeout_s=timeout_s)  # type: ignore[call-arg]
-    else:
-        warnings.warn(
-            f"{type(store).__name__}.query takes no timeout_s; its own timeout applies",
-            stacklevel=3,
-        )
-        frame = store.query(text, values)
+    options: dict[str, Any] = {}
+    if limit is not None:
+        text = with_limit(text, limit)
+        if _accepts(store, "limit"):
+            options["limit"] = limit
+    if timeout_s is not None:
+        if _accepts(store, "timeout_s"):
+            options["timeout_s"] = timeout_s
+        else:
+            warnings.warn(
+                f"{type(store).__name__}.query takes no timeout_s; its own timeout applies",
+                stacklevel=3,
+            )
+    frame = store.query(text, values, **options)
     return frame if limit is None else frame.head(limit).reset_index(drop=True)
 
 
-def _accepts_timeout(store: GraphStore) -> bool:
+def _accepts(store: GraphStore, option: str) -> bool:
+    """Whether the store's ``query`` takes the keyword ``option``."""
     try:
-        return "timeout_s" in inspect.signature(store.query).parameters
+        parameters = inspect.signature(store.query).parameters
     except (TypeError, ValueError):
         return False
+    return option in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
+
+
+def open_for_reading(spec: str, path: Path | None) -> GraphStore:
+    """Open a store only to read it: the embedded database read-only, others as usual.
+
+    The engine then refuses writes itself, behind the text check (Neo4j reads
+    run in READ sessions anyway; an in-memory store holds nothing to protect).
+    """
+    if spec == "embedded":
+        from graph.embedded import EmbeddedStore
+
+        return EmbeddedStore(path, read_only=True)
+    return open_store(spec, path)
 
 
 # -- command-line helpers --------------------------------------------------------

@@ -23,6 +23,7 @@ from graph.cypher_lint import (
     query_files,
 )
 from graph.neo4j_store import all_statements
+from graph.readonly import with_limit
 
 STORE = [tuple(s) for s in all_statements()]
 LIBRARY = query_files()
@@ -35,6 +36,9 @@ BROKEN = [
      {"graph": "g"}),
     ("broken:unknown_function", "RETURN toStirng(1) AS s", {}),
 ]
+# The library as sent with a row limit: where LIMIT is pushed into the text it must still parse.
+LIMITED = [(f"limited:{name}", limited, params) for name, text, params in LIBRARY
+           if (limited := with_limit(text, 1000)) != text]  # fmt: skip
 CLEAN = [("clean:read", "MATCH (n:User) WHERE n.age > $age RETURN n.user_id AS id",
           {"age": 30})]
 
@@ -43,7 +47,7 @@ CLEAN = [("clean:read", "MATCH (n:User) WHERE n.age > $age RETURN n.user_id AS i
 def problems() -> dict[str, list[LintProblem]]:
     started = time.perf_counter()
     try:
-        found = lint_statements(STORE + LIBRARY + BROKEN + CLEAN)
+        found = lint_statements(STORE + LIBRARY + LIMITED + BROKEN + CLEAN)
     except LinterUnavailable as exc:
         pytest.fail(f"{exc} (the Cypher linter must run; install it with: {INSTALL_HINT})")
     elapsed = time.perf_counter() - started
@@ -64,6 +68,23 @@ def test_store_statement_is_clean(problems: dict[str, list[LintProblem]], name: 
 def test_query_file_parses(problems: dict[str, list[LintProblem]], name: str) -> None:
     errors = [p for p in problems.get(name, []) if p.is_error]
     assert errors == [], "\n".join(map(str, problems[name]))
+
+
+@pytest.mark.parametrize("name", [s[0] for s in LIMITED])
+def test_query_with_a_pushed_limit_parses(
+    problems: dict[str, list[LintProblem]], name: str
+) -> None:
+    errors = [p for p in problems.get(name, []) if p.is_error]
+    assert errors == [], "\n".join(map(str, problems[name]))
+
+
+def test_limits_are_pushed_into_queries_without_one() -> None:
+    assert {name.removeprefix("limited:") for name, _, _ in LIMITED} == {
+        "queries/commerce/owner_customer_quality.cypher",
+        "queries/commerce/shared_merchants.cypher",
+        "queries/community/community_risk.cypher",
+        "queries/network/shortest_friend_path.cypher",
+    }
 
 
 @pytest.mark.parametrize("name", [s[0] for s in BROKEN])

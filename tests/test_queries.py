@@ -22,22 +22,27 @@ Hand-made world (* = defaulted, ? = outcome unknown; the newest sign-up is b5, 2
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
+import ladybug
 import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
 from test_store_contract import NEO4J_SKIP_REASON
+from typer.testing import CliRunner, Result
 
 import queries
+from creditgraph.cli import FormatOpt, app
 from creditgraph.errors import QueryError, ReadOnlyViolation
+from creditgraph.settings import load_settings
 from graph.embedded import EmbeddedStore
 from graph.features.position import pagerank
 from graph.network import FriendGraph
@@ -46,7 +51,7 @@ from graph.store import GraphStore
 from ingest.load import load_directory
 from ingest.synthetic import generate_world
 from queries.library import ROOT, parse_header
-from queries.runner import jsonable
+from queries.runner import FORMATS, jsonable
 
 SPECS = queries.list()
 NAMES = [s.name for s in SPECS]
@@ -497,6 +502,143 @@ def test_embedded_store_timeout_interrupts_a_long_query():
             store, "UNWIND range(1, 100000) AS x UNWIND range(1, 100000) AS y RETURN sum(x * y)"
         )
     store.close()
+
+
+def test_limit_given_twice_must_agree(hand):
+    assert len(queries.run(hand, "top_pagerank", {"community": 1, "limit": 2})) == 2
+    assert len(queries.run(hand, "top_pagerank", {"community": 1, "limit": 2}, limit=2)) == 2
+    with pytest.raises(QueryError, match="limit given twice \\(2 as a parameter, 3"):
+        queries.run(hand, "top_pagerank", {"community": 1, "limit": 2}, limit=3)
+
+
+def test_library_limit_goes_into_the_statement(hand, monkeypatch):
+    """A query without ``$limit`` gets ``LIMIT n`` in its text; the store is told the limit."""
+    sent: list[tuple[str, dict[str, Any]]] = []
+    query = hand.query
+
+    def spy(text: str, params: dict, **options: Any) -> pd.DataFrame:
+        sent.append((text, options))
+        return query(text, params, **options)
+
+    monkeypatch.setattr(hand, "query", spy)
+    assert len(queries.run(hand, "shared_merchants", user_a="a1", user_b="a2", limit=1)) == 1
+    queries.run(hand, "score_drops", limit=2)
+    assert len(queries.run(hand, "reciprocal_transfers", limit=1)) == 1
+    (merchants, to_merchants), (drops, to_drops), (loops, _) = sent
+    assert merchants.rstrip().endswith("merchant_id LIMIT 1") and to_merchants["limit"] == 1
+    assert drops == queries.describe("score_drops").text("embedded")  # limits itself: $limit
+    assert to_drops["limit"] == 2
+    # UNION ALL: a LIMIT would bind its last part only, so the rows are trimmed afterwards.
+    assert loops == queries.describe("reciprocal_transfers").text("embedded")
+
+
+# 10^10 rows of which one in a thousand pass the filter: the engine can neither factorise
+# them nor finish in reasonable time (about a minute, then the timeout). Only a LIMIT pushed
+# into the statement brings the first rows back.
+HUGE = "UNWIND range(1, 100000) AS x UNWIND range(1, 100000) AS y"
+SPARSE = f"{HUGE} WITH x, y WHERE (x + y) % 1000 = 0 RETURN x, y"
+
+
+def test_a_huge_result_with_a_limit_stops_after_the_limit(memory_store):
+    frame = queries.run_cypher(memory_store, SPARSE, limit=5, timeout_s=20)
+    assert len(frame) == 5 and ((frame["x"] + frame["y"]) % 1000 == 0).all()
+
+
+def test_the_embedded_store_reads_only_the_rows_it_returns(memory_store, monkeypatch):
+    """The engine factorises a cross join (10^10 rows here); reading must not flatten it."""
+    convert = ladybug.QueryResult.get_as_arrow
+
+    def guarded(result: ladybug.QueryResult, *args: Any, **kwargs: Any) -> Any:
+        assert result.get_num_tuples() <= 1_000, "the whole result was converted"
+        return convert(result, *args, **kwargs)
+
+    monkeypatch.setattr(ladybug.QueryResult, "get_as_arrow", guarded)
+    frame = memory_store.query(f"{HUGE} RETURN x, y", limit=5)  # as sent: no LIMIT in it
+    assert len(frame) == 5 and frame.columns.tolist() == ["x", "y"]
+
+
+def test_rows_read_one_by_one_have_the_types_of_a_converted_result(hand):
+    statement = (
+        "MATCH (u:User) RETURN u.user_id AS id, u.signup_date AS signup, u.score AS score, "
+        "u.prev_score AS prev, u.defaulted AS defaulted, [u.user_id] AS ids, "
+        "sum(u.community) AS community, u AS node ORDER BY prev, id"
+    )
+    for n in (3, 15):  # 16 users: both read row by row
+        read = hand.query(statement, limit=n)
+        pd.testing.assert_frame_equal(read, hand.query(f"{statement} LIMIT {n}"))
+
+
+# -- the command line: limits, formats, a read-only store -----------------------------------------
+def _hand_data_dir(data: Path) -> Path:
+    with EmbeddedStore(load_settings(data_dir=data).store_path) as store:
+        build_hand_world(store)
+    return data
+
+
+@pytest.fixture(scope="module")
+def cli_dir(tmp_path_factory) -> Path:
+    """A data directory whose embedded store holds the hand-made world."""
+    return _hand_data_dir(tmp_path_factory.mktemp("cli"))
+
+
+def _cli(data: Path, *args: str) -> Result:
+    return CliRunner().invoke(app, [*args, "--data-dir", str(data)])
+
+
+def test_cli_param_limit_wins_and_both_limits_must_agree(cli_dir):
+    def ids(*args: str) -> list[str]:
+        out = _cli(cli_dir, "query", "run", "top_pagerank", "--param", "community=1",
+                   "--format", "json", *args)  # fmt: skip
+        assert out.exit_code == 0, out.output
+        return [row["user_id"] for row in json.loads(out.stdout)]
+
+    assert ids("--param", "limit=2") == ["a3", "a2"]
+    assert ids("--limit", "2") == ["a3", "a2"]
+    assert ids("--limit", "2", "--param", "limit=2") == ["a3", "a2"]
+    assert len(ids()) == 9  # the declared default (10) applies: community 1 has 9 users
+    clash = _cli(cli_dir, "query", "run", "top_pagerank", "--param", "community=1",
+                 "--param", "limit=2", "--limit", "3")  # fmt: skip
+    assert clash.exit_code == 2 and "limit given twice" in " ".join(clash.output.split())
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["query", "run", "top_pagerank", "--param", "community=1"],
+     ["cypher", "MATCH (u:User) RETURN u.user_id AS id"]],
+)  # fmt: skip
+def test_cli_format_is_checked_before_anything_runs(cli_dir, monkeypatch, command):
+    def must_not_run(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        raise AssertionError("the statement ran before the format was checked")
+
+    monkeypatch.setattr("queries.runner._read", must_not_run)
+    out = _cli(cli_dir, *command, "--format", "xml")
+    assert out.exit_code == 2 and isinstance(out.exception, SystemExit)
+    assert "'xml' is not one of" in out.output and "Traceback" not in out.output
+    assert get_args(get_args(FormatOpt)[0]) == FORMATS  # the choices are the formats
+
+
+def test_cli_cypher_limit_stops_a_huge_result_early(cli_dir):
+    out = _cli(cli_dir, "cypher", SPARSE, "--limit", "5", "--format", "json", "--timeout", "20")
+    assert out.exit_code == 0, out.output
+    assert len(json.loads(out.stdout)) == 5
+
+
+def test_cli_opens_the_embedded_store_read_only(tmp_path, monkeypatch):
+    """With the text check switched off, the engine itself refuses: nothing persists."""
+    data = _hand_data_dir(tmp_path / "data")
+    for where in ("queries.runner.check_read_only", "graph.embedded.check_read_only"):
+        monkeypatch.setattr(where, lambda cypher: None)
+    monkeypatch.setattr("queries.runner.with_limit", lambda cypher, limit: cypher)
+    out = _cli(data, "cypher", "COMMENT ON TABLE User IS 'pwned'")
+    assert out.exit_code == 2 and "read-only" in out.output
+    counted = _cli(data, "cypher", "MATCH (u:User) RETURN count(u) AS n", "--format", "json")
+    assert json.loads(counted.stdout) == [{"n": 16}]
+    with EmbeddedStore(load_settings(data_dir=data).store_path) as store:
+        tables = store.query("CALL show_tables() RETURN name, comment")
+    assert dict(zip(tables["name"], tables["comment"], strict=True))["User"] == ""
+    missing = _cli(tmp_path / "empty", "cypher", "RETURN 1 AS x")
+    assert missing.exit_code == 2 and "no embedded store" in missing.output
+    assert not (tmp_path / "empty").exists()  # a read creates nothing
 
 
 # -- read-only, for real ---------------------------------------------------------------------------
