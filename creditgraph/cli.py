@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import click
 import numpy as np
@@ -16,11 +16,13 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from typer.core import TyperGroup
 
-from creditgraph import pipeline
 from creditgraph.errors import CreditGraphError
 from creditgraph.settings import Settings, load_settings
 from graph.schema import NODE_TYPES, REL_TYPES
 from scoring.dictionary import FACTOR_TITLES, FACTORS
+
+if TYPE_CHECKING:  # the pipeline (sklearn, igraph, xgboost) loads only in commands using it
+    from creditgraph import pipeline
 
 console = Console()
 
@@ -96,6 +98,8 @@ def demo(
     store: StoreOpt = None,
 ) -> None:
     """The main job: generate a world, ingest, compute features, train, score, write back."""
+    from creditgraph import pipeline
+
     settings = _settings(data_dir, store, seed)
     if users:
         settings = load_settings(
@@ -153,6 +157,8 @@ def generate(
     seed: SeedOpt = None,
 ) -> None:
     """Write a synthetic world (CSV files) with planted risk, communities and fraud rings."""
+    from creditgraph import pipeline
+
     counts = pipeline.generate(_settings(seed=seed), out, users)
     table = Table("file", "rows", title=f"synthetic world in {out}")
     for name, rows in counts.items():
@@ -167,6 +173,8 @@ def ingest(
     store: StoreOpt = None,
 ) -> None:
     """Validate and load a directory of files; rejected rows go to rejects/<file>.csv."""
+    from creditgraph import pipeline
+
     settings = _settings(data_dir, store)
     # One step to validate, one per node label and relationship type, one for history.
     steps = 2 + len(NODE_TYPES) + len(REL_TYPES)
@@ -188,6 +196,8 @@ def features(
         "--in-database", help="Neo4j + GDS: run graph algorithms in the database")] = False,
 ) -> None:  # fmt: skip
     """Compute tabular and graph features for every user."""
+    from creditgraph import pipeline
+
     settings = _settings(data_dir, store)
     with pipeline.open_configured_store(settings) as graph_store, console.status("features"):
         frame = pipeline.build_features(settings, graph_store, in_database=in_database)
@@ -204,6 +214,8 @@ def train(
     calibration: Annotated[str | None, typer.Option(help="platt or isotonic")] = None,
 ) -> None:  # fmt: skip
     """Train, calibrate and save a model; print held-out metrics."""
+    from creditgraph import pipeline
+
     settings = load_settings(data_dir=data_dir, store=store, seed=seed, split=split,
                              calibration=calibration)  # fmt: skip
     with pipeline.open_configured_store(settings) as graph_store, console.status("training"):
@@ -219,6 +231,8 @@ def score(
     model: Annotated[str | None, typer.Option(help="model id (default: latest)")] = None,
 ) -> None:
     """Score every user with a saved model and write the scores back."""
+    from creditgraph import pipeline
+
     settings = _settings(data_dir, store)
     with pipeline.open_configured_store(settings) as graph_store, console.status("scoring"):
         credit_model = pipeline.load_model(settings, model)
@@ -243,6 +257,8 @@ def report(data_dir: DataDir = None,
            open_browser: Annotated[bool, typer.Option("--open", help="open in a browser")] = False,
            ) -> None:  # fmt: skip
     """Write the HTML model report (plots, calibration by band, PD per band)."""
+    from creditgraph import pipeline
+
     settings = _settings(data_dir)
     with console.status("writing report"):
         credit_model = pipeline.load_model(settings, model)
@@ -268,6 +284,8 @@ def explain(
     model: Annotated[str | None, typer.Option(help="model id (default: latest)")] = None,
 ) -> None:
     """A user's score, PD, five factors (exact) and reasons."""
+    from creditgraph import pipeline
+
     settings = _settings(data_dir)
     result = pipeline.explain(
         settings, user_id, pipeline.load_model(settings, model) if model else None
@@ -346,6 +364,8 @@ def export_neo4j_import(
     data_dir: DataDir = None,
 ) -> None:
     """Write the ingested graph as neo4j-admin bulk-import CSVs and the exact import command."""
+    from creditgraph import pipeline
+
     script = pipeline.export_neo4j_import(_settings(data_dir), out)
     console.print(f"wrote {out}/; run with the server stopped: sh {script}")
 
@@ -463,6 +483,8 @@ def serve(data_dir: DataDir = None, store: StoreOpt = None,
         # The run scores/CURRENT names, loaded in the background: /healthz answers at once.
         source = ParquetScoreSource(settings.scores_dir, lazy=True)
     else:
+        from creditgraph import pipeline
+
         source = StoreScoreSource(pipeline.open_configured_store(settings))
     console.print(f"serving on http://{host}:{port} (docs at /docs)")
     run_server(_access_db(data_dir), source, host=host, port=port)
