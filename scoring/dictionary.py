@@ -3,11 +3,17 @@
 This is the one declared place for the feature → factor mapping. ``risk`` is
 the monotone direction on the probability of default: +1 means more of the
 feature never lowers PD (never raises the score), -1 the reverse, 0 unknown.
+
+A reason says what the user's data shows. ``words`` describe a value the user
+has. Where the value is missing (no repayment rows, no bills, no friends…) the
+reason is the feature's ``missing_words``, a "no record" statement, or none at
+all when it has none: never a claim about behaviour. Features that share a
+wording make one reason together, their points summed (see :func:`reason_words`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 FACTORS = ("credit_history", "behaviour", "capacity", "characteristics", "relationships")
 FACTOR_TITLES = {
@@ -24,20 +30,59 @@ class FeatureSpec:
     name: str
     factor: str
     risk: int  # monotone direction on PD: +1, -1 or 0
-    words: str  # a reason in plain words, said when this feature lowers the score
+    words: str  # said when this feature's value lowers the score ("": never a reason)
+    missing_words: str | None = None  # said instead when the value is missing; None: no reason
+    absent_value: float | None = None  # a value that itself means "no record" (thin_file = 1)
 
 
 def _specs(factor: str, rows: list[tuple[str, int, str]]) -> list[FeatureSpec]:
     return [FeatureSpec(name, factor, risk, words) for name, risk, words in rows]
 
 
-FEATURES: dict[str, FeatureSpec] = {
+# "No record" wordings, and the features a missing record leaves empty (NaN). A missing
+# feature not listed here gives no reason: NaN months_since_delinquency means never
+# delinquent (or no history), NaN owned_* means owning no business, and so on.
+NO_REPAYMENTS = "No loan or card repayment history yet"
+NO_BILLS = "No utility bill history yet"
+NO_BALANCES = "No account balance history yet"
+FEW_FRIENDS = "Few friends on the platform"
+FEW_KNOWN_FRIENDS = "Few friends with a known track record"
+FRIENDS_NO_REPAYMENTS = "Few friends with a repayment history"
+FRIENDS_NO_HISTORY = "Few friends with a history on the platform"
+MISSING_WORDS: dict[str, tuple[str, ...]] = {
+    NO_REPAYMENTS: (
+        "thin_file", "accounts", "credit_months", "on_time_share", "max_days_late",
+        "late_30_count", "late_90_count", "shortfall_ratio",
+    ),
+    NO_BILLS: ("bill_late_share", "bill_mean_days_late", "bill_kinds"),
+    NO_BALANCES: ("balance_mean", "balance_min", "balance_trend", "products_held"),
+    # NaN with no friends (clustering: with fewer than two).
+    FEW_FRIENDS: (
+        "interaction_strength", "reciprocity", "tie_age_days", "clustering",
+        "friends_thin_file_share", "friends_past_default_share", "new_friends_share",
+    ),
+    FEW_KNOWN_FRIENDS: ("neighbour_default_share", "hop2_default_share"),
+    # NaN when no friend has the record the mean is taken over.
+    FRIENDS_NO_REPAYMENTS: (
+        "friends_mean_on_time_share", "friends_mean_max_days_late",
+        "friends_mean_shortfall_ratio",
+    ),
+    FRIENDS_NO_HISTORY: (
+        "friends_mean_bill_late_share", "friends_mean_balance_mean",
+        "friends_mean_products_held", "friends_mean_account_age_days",
+        "friends_mean_real_name_verified",
+    ),
+}  # fmt: skip
+ABSENT_VALUES = {"thin_file": 1.0}  # thin_file = 1 is itself "no repayment record"
+
+
+_DECLARED: dict[str, FeatureSpec] = {
     spec.name: spec
     for spec in [
         *_specs(
             "credit_history",
             [
-                ("thin_file", 0, "Little or no repayment history"),
+                ("thin_file", 0, ""),  # a reason only as "no record" (= 1)
                 ("accounts", 0, "Few credit accounts"),
                 ("credit_months", -1, "Short credit history"),
                 ("on_time_share", -1, "Instalments not paid on time"),
@@ -128,6 +173,13 @@ FEATURES: dict[str, FeatureSpec] = {
         ),
     ]
 }
+_MISSING_OF = {name: words for words, names in MISSING_WORDS.items() for name in names}
+FEATURES: dict[str, FeatureSpec] = {
+    name: replace(
+        declared, missing_words=_MISSING_OF.get(name), absent_value=ABSENT_VALUES.get(name)
+    )
+    for name, declared in _DECLARED.items()
+}
 
 
 def spec(name: str) -> FeatureSpec:
@@ -136,3 +188,27 @@ def spec(name: str) -> FeatureSpec:
         return FEATURES[name]
     except KeyError:
         raise KeyError(f"feature {name!r} is not in scoring.dictionary.FEATURES") from None
+
+
+def reason_words(features: list[str]) -> tuple[list[str], list[int], list[int]]:
+    """The distinct reasons of ``features``, and where each feature's points go.
+
+    Returns ``(reasons, value_slot, missing_slot)``: a feature's points count
+    towards ``reasons[value_slot[i]]`` when it has a value and towards
+    ``reasons[missing_slot[i]]`` when it is missing; slot -1 means no reason.
+    Identical wordings share one slot, so one user never hears the same reason twice.
+    """
+    reasons: list[str] = []
+    slots: dict[str, int] = {}
+
+    def slot(words: str | None) -> int:
+        if not words:
+            return -1
+        if words not in slots:
+            slots[words] = len(reasons)
+            reasons.append(words)
+        return slots[words]
+
+    value_slot = [slot(spec(f).words) for f in features]
+    missing_slot = [slot(spec(f).missing_words) for f in features]
+    return reasons, value_slot, missing_slot

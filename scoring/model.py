@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,11 +28,19 @@ import pandas as pd
 import xgboost as xgb
 from sklearn.linear_model import LogisticRegression
 
-from creditgraph.errors import ModelNotFound
+from creditgraph.durable import (
+    TMP_PREFIX,
+    failpoint,
+    read_pointer,
+    staged_directory,
+    temporary_sibling,
+    write_pointer,
+)
+from creditgraph.errors import ModelNotFound, TrainingError, TrainingWarning
 from creditgraph.settings import ScoreScale
 from scoring import scale as scoring_scale
 from scoring.design import categories_of, design_matrix, dmatrix
-from scoring.dictionary import FACTORS, FEATURES, spec
+from scoring.dictionary import FACTORS, FEATURES, reason_words, spec
 from scoring.metrics import summary
 
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -46,6 +57,17 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 MAX_ROUNDS = 1500
 EARLY_STOPPING = 50
+# Fewest defaults, and fewest non-defaults, each split must hold (else TrainingError).
+# Validation: early stopping reads its log-loss and the Platt fit (slope and intercept) is
+# made on it; at the usual ~10 events per fitted parameter, fewer than 20 defaults leave the
+# slope mostly noise (a 300-user world, ~5 validation defaults, gave base points of 1,426).
+# Training: monotone trees with min_child_weight 5 over ~60 features need a few dozen
+# defaults before a split reflects more than noise. 50 and 20 keep a 1,500-user world (~80
+# and ~27 at a 9% default rate) trainable and refuse a 300-user one.
+MIN_TRAIN_OUTCOMES = 50
+MIN_VALID_OUTCOMES = 20
+LATEST = "LATEST"  # models_dir/LATEST: the id of the latest saved model, switched atomically
+STALE_SECONDS = 3600  # a .tmp-* leftover older than this belongs to a killed save
 
 
 @dataclass
@@ -130,28 +152,83 @@ class CreditModel:
         factor, to the factor's contribution; use exact SHAP for adverse action.
         """
         design = design_matrix(frame, self.features, self.categories)
+        points = self._feature_points(design, exact)
+        return pd.DataFrame(points, index=frame.index, columns=self.features)
+
+    def _feature_points(self, design: pd.DataFrame, exact: bool) -> np.ndarray:
         contribs = self.booster.predict(
             dmatrix(design), pred_contribs=True, approx_contribs=not exact
         )[:, :-1]
-        points = -scoring_scale.factor(self.scale) * self.calibration[0] * contribs
-        return pd.DataFrame(points, index=frame.index, columns=self.features)
+        return -scoring_scale.factor(self.scale) * self.calibration[0] * contribs
 
     def reasons(self, frame: pd.DataFrame, top: int = 4, *, exact: bool = False) -> pd.Series:
-        """Up to ``top`` plain-words reasons per row: the features that lowered the score most."""
-        points = self.feature_points(frame, exact=exact)
-        values = points.to_numpy()
-        order = np.argsort(values, axis=1, kind="stable")[:, :top]
-        words = np.array([spec(f).words for f in self.features], dtype=object)
-        chosen = np.take_along_axis(values, order, axis=1)
-        names = np.where(chosen < -0.5, words[order], "")
+        """Up to ``top`` plain-words reasons per row: what lowered the score most.
+
+        A feature with a value speaks its ``words``; a missing one (no record)
+        its ``missing_words`` or nothing (see :mod:`scoring.dictionary`).
+        Features with the same wording form one reason worth the sum of their
+        points (a group's Shapley value), so no reason is said twice.
+        """
+        design = design_matrix(frame, self.features, self.categories)
+        points = self._feature_points(design, exact)
+        words, value_slot, missing_slot = reason_words(self.features)
+        pooled = np.zeros((len(words), len(design)))  # one row per reason: columns add fast
+        for j, name in enumerate(self.features):
+            column = design[name]
+            missing = column.isna().to_numpy()
+            absent = spec(name).absent_value
+            if absent is not None:
+                missing = missing | (column.to_numpy(dtype=float, na_value=np.nan) == absent)
+            if value_slot[j] >= 0:
+                pooled[value_slot[j]] += np.where(missing, 0.0, points[:, j])
+            if missing_slot[j] >= 0:
+                pooled[missing_slot[j]] += np.where(missing, points[:, j], 0.0)
+        pooled = pooled.T
+        k = min(top, len(words))
+        if k == 0 or not len(design):
+            return pd.Series([""] * len(design), index=frame.index, dtype=object)
+        chosen = np.argpartition(pooled, k - 1, axis=1)[:, :k]
+        values = np.take_along_axis(pooled, chosen, axis=1)
+        order = np.lexsort((chosen, values), axis=1)  # lowest points first, ties by wording
+        chosen = np.take_along_axis(chosen, order, axis=1)
+        values = np.take_along_axis(values, order, axis=1)
+        names = np.where(values < -0.5, np.array(words, dtype=object)[chosen], "")
         return pd.Series(["; ".join(r for r in row if r) for row in names], index=frame.index)
 
     # -- persistence ------------------------------------------------------
     def save(self, models_dir: Path) -> Path:
-        """Write ``models_dir/<model_id>/`` (booster + metadata) and return it."""
+        """Publish ``models_dir/<model_id>/`` and point ``models_dir/LATEST`` at it.
+
+        The directory is built aside and renamed into place, so a kill at any
+        moment leaves either no directory or a complete one. A complete
+        directory of the same id (the same model) is kept as it is; an
+        incomplete one (left by a killed save of an older version) is moved
+        aside first. The pointer is switched last, in one rename.
+        """
+        models_dir = Path(models_dir)
         directory = models_dir / self.model_id
-        directory.mkdir(parents=True, exist_ok=True)
+        if _problem(directory) is not None:
+            if directory.exists():
+                _discard(directory)
+            _sweep_stale(models_dir)
+            try:
+                with staged_directory(directory) as staged:
+                    self._write(staged)
+            except OSError:
+                if _problem(directory) is not None:  # not published meanwhile by another save
+                    raise
+        failpoint("train:model-staged")  # crash tests: the model is in place, LATEST not yet
+        write_pointer(models_dir / LATEST, self.model_id)
+        return directory
+
+    def _write(self, directory: Path) -> None:
+        """Booster, training labels, then ``model.json`` listing both files' sizes."""
         self.booster.save_model(directory / "booster.json")
+        files = ["booster.json"]
+        if self.training_labels is not None:
+            frame = self.training_labels.rename("defaulted").rename_axis("user_id").reset_index()
+            frame.to_parquet(directory / "training_labels.parquet", index=False)
+            files.append("training_labels.parquet")
         meta = {
             "model_id": self.model_id,
             "created_at": self.created_at,
@@ -177,56 +254,166 @@ class CreditModel:
             "bias": self.bias,
             "metrics": self.metrics,
             "params": self.params,
+            "files": {name: (directory / name).stat().st_size for name in files},
         }
         (directory / "model.json").write_text(json.dumps(meta, indent=2, default=float))
-        if self.training_labels is not None:
-            frame = self.training_labels.rename("defaulted").rename_axis("user_id").reset_index()
-            frame.to_parquet(directory / "training_labels.parquet", index=False)
-        return directory
 
     @classmethod
     def load(cls, directory: Path) -> CreditModel:
-        meta_path = directory / "model.json"
-        if not meta_path.exists():
-            raise ModelNotFound(f"no model at {directory} (model.json missing); train one first")
-        meta = json.loads(meta_path.read_text())
-        booster = xgb.Booster()
-        booster.load_model(directory / "booster.json")
-        labels_path = directory / "training_labels.parquet"
-        labels = (
-            pd.read_parquet(labels_path).set_index("user_id")["defaulted"]
-            if labels_path.exists()
-            else None
-        )
-        return cls(
-            booster=booster,
-            features=[f["name"] for f in meta["features"]],
-            categories=meta["categories"],
-            calibration=(meta["calibration"]["a"], meta["calibration"]["b"]),
-            scale=ScoreScale(**meta["scale"]),
-            tree_factor=np.asarray(meta["tree_factor"], dtype=int),
-            factor_means=np.asarray(meta["factor_means"], dtype=float),
-            bias=float(meta["bias"]),
-            model_id=meta["model_id"],
-            fingerprint=meta["fingerprint"],
-            metrics=meta["metrics"],
-            params=meta["params"],
-            created_at=meta["created_at"],
-            training_labels=labels,
-            isotonic=(
-                (np.asarray(meta["calibration"]["x"]), np.asarray(meta["calibration"]["y"]))
-                if meta["calibration"]["method"] == "isotonic"
+        """The model saved in ``directory``; ModelNotFound when it is missing or incomplete."""
+        directory = Path(directory)
+        problem = _problem(directory)
+        if problem is not None:
+            raise ModelNotFound(f"no usable model at {directory} ({problem}); train one first")
+        try:
+            meta = json.loads((directory / "model.json").read_text())
+            booster = xgb.Booster()
+            booster.load_model(directory / "booster.json")
+            labels_path = directory / "training_labels.parquet"
+            labels = (
+                pd.read_parquet(labels_path).set_index("user_id")["defaulted"]
+                if labels_path.exists()
                 else None
-            ),
-        )
+            )
+            return cls(
+                booster=booster,
+                features=[f["name"] for f in meta["features"]],
+                categories=meta["categories"],
+                calibration=(meta["calibration"]["a"], meta["calibration"]["b"]),
+                scale=ScoreScale(**meta["scale"]),
+                tree_factor=np.asarray(meta["tree_factor"], dtype=int),
+                factor_means=np.asarray(meta["factor_means"], dtype=float),
+                bias=float(meta["bias"]),
+                model_id=meta["model_id"],
+                fingerprint=meta["fingerprint"],
+                metrics=meta["metrics"],
+                params=meta["params"],
+                created_at=meta["created_at"],
+                training_labels=labels,
+                isotonic=(
+                    (np.asarray(meta["calibration"]["x"]), np.asarray(meta["calibration"]["y"]))
+                    if meta["calibration"]["method"] == "isotonic"
+                    else None
+                ),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # XGBoost/Arrow errors too
+            raise ModelNotFound(
+                f"the model at {directory} is corrupt ({type(exc).__name__}: {exc}); "
+                "train again or load another model"
+            ) from exc
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A complete saved model, as listed by :func:`list_models`."""
+
+    model_id: str
+    created_at: str
+    directory: Path
+    latest: bool  # what models_dir/LATEST points at
+
+
+def list_models(models_dir: Path) -> list[ModelEntry]:
+    """Every complete model in ``models_dir``, oldest first (by ``created_at``).
+
+    Temporary (``.tmp-*``) and incomplete directories are left out.
+    """
+    models_dir = Path(models_dir)
+    if not models_dir.is_dir():
+        return []
+    pointed = read_pointer(models_dir / LATEST)
+    found = []
+    for directory in models_dir.iterdir():
+        if directory.name.startswith(".") or _problem(directory) is not None:
+            continue
+        meta = json.loads((directory / "model.json").read_text())
+        created = str(meta.get("created_at", ""))
+        mtime = (directory / "model.json").stat().st_mtime
+        found.append((_timestamp(created), mtime, directory.name, created, directory))
+    found.sort(key=lambda row: row[:3])
+    return [
+        ModelEntry(name, created, directory, name == pointed)
+        for _, _, name, created, directory in found
+    ]
 
 
 def latest_model(models_dir: Path) -> CreditModel:
-    """The most recently created model in ``models_dir``."""
-    candidates = sorted(models_dir.glob("*/model.json"), key=lambda p: p.stat().st_mtime)
-    if not candidates:
+    """The model ``models_dir/LATEST`` points at.
+
+    A models directory from before the pointer existed falls back to the
+    newest complete model by its ``created_at``.
+    """
+    models_dir = Path(models_dir)
+    pointed = read_pointer(models_dir / LATEST)
+    if pointed is not None:
+        if Path(pointed).name != pointed or pointed.startswith("."):
+            raise ModelNotFound(f"{models_dir / LATEST} names {pointed!r}, not a model id")
+        return CreditModel.load(models_dir / pointed)
+    entries = list_models(models_dir)
+    if not entries:
         raise ModelNotFound(f"no model in {models_dir}; run `creditgraph train` first")
-    return CreditModel.load(candidates[-1].parent)
+    return CreditModel.load(entries[-1].directory)
+
+
+def _problem(directory: Path) -> str | None:
+    """Why ``directory`` is not a complete saved model, or None when it is one."""
+    if directory.name.startswith(TMP_PREFIX):
+        return "a temporary directory of an unfinished save"
+    meta_path = directory / "model.json"
+    if not meta_path.is_file():
+        return "model.json missing"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        return f"model.json unreadable: {exc}"
+    if not isinstance(meta, dict):
+        return "model.json is not a model description"
+    files = meta.get("files")
+    if isinstance(files, dict):
+        for name, size in files.items():
+            path = directory / name
+            if not path.is_file() or path.stat().st_size != size:
+                return f"{name} missing or not the {size:,} bytes saved"
+        return None
+    # Saved before model.json listed its files: the booster must at least parse.
+    booster = directory / "booster.json"
+    try:
+        json.loads(booster.read_bytes())
+    except (OSError, ValueError):
+        return "booster.json missing or truncated"
+    return None
+
+
+def _discard(directory: Path) -> None:
+    """Move an incomplete directory out of readers' sight, then delete it."""
+    aside = temporary_sibling(directory)
+    os.rename(directory, aside)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _sweep_stale(models_dir: Path) -> None:
+    """Delete ``.tmp-*`` leftovers of killed saves (old enough not to be a running save's)."""
+    if not models_dir.is_dir():
+        return
+    cutoff = time.time() - STALE_SECONDS
+    for child in models_dir.glob(f"{TMP_PREFIX}*"):
+        try:
+            if child.lstat().st_mtime >= cutoff:
+                continue
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+        except FileNotFoundError:
+            continue
+
+
+def _timestamp(created_at: str) -> datetime:
+    try:
+        stamp = datetime.fromisoformat(created_at)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
 def train_model(
@@ -246,9 +433,10 @@ def train_model(
     directions come from there, and interactions are kept within factors.
     """
     names = [c for c in features.columns if c in FEATURES]
+    y = labels.reindex(features.index).astype(float)
+    _check_outcomes(y.loc[train_index], y.loc[valid_index])
     categories = {k: v for k, v in categories_of(features[names]).items()}
     design = design_matrix(features, names, categories)
-    y = labels.reindex(features.index).astype(float)
     groups = [[i for i, f in enumerate(names) if spec(f).factor == k] for k in FACTORS]
     config = {**DEFAULT_PARAMS, **(params or {}), "seed": seed}
     config["monotone_constraints"] = (
@@ -302,7 +490,39 @@ def train_model(
     model.metrics = {
         "valid": summary(y.loc[valid_index].to_numpy(), model.predict_pd(features.loc[valid_index]))
     }
+    base = model._pd_from_margin(np.array([model.bias + model.factor_means.sum()]))
+    base_points = float(_points(base, scale)[0])
+    if not scale.min_score <= base_points <= scale.max_score:
+        warnings.warn(
+            f"base points {base_points:,.0f} fall outside the score range "
+            f"{scale.min_score:,.0f}–{scale.max_score:,.0f}: the calibration is extreme "
+            "(too little or too unbalanced data?) and factor points will be rescaled heavily",
+            TrainingWarning,
+            stacklevel=2,
+        )
     return model
+
+
+def _check_outcomes(train: pd.Series, valid: pd.Series) -> None:
+    """Refuse splits with too few defaults or non-defaults to fit and calibrate on."""
+    counts = {
+        name: (int((y == 1).sum()), int((y == 0).sum()), minimum)
+        for name, y, minimum in (
+            ("training", train, MIN_TRAIN_OUTCOMES),
+            ("validation", valid, MIN_VALID_OUTCOMES),
+        )
+    }
+    if all(min(bad, good) >= minimum for bad, good, minimum in counts.values()):
+        return
+    found = ", ".join(
+        f"{name} {bad:,} defaults and {good:,} non-defaults"
+        for name, (bad, good, _) in counts.items()
+    )
+    raise TrainingError(
+        f"too few outcomes to train a trustworthy model: {found}; need at least "
+        f"{MIN_TRAIN_OUTCOMES} of each in training and {MIN_VALID_OUTCOMES} of each in "
+        "validation (more labelled users, or more defaults among them)"
+    )
 
 
 def _points(pd_: np.ndarray, scale: ScoreScale) -> np.ndarray:
