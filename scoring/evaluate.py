@@ -36,9 +36,17 @@ CANDIDATES: tuple[dict, ...] = (
     {"max_depth": 6, "eta": 0.05, "min_child_weight": 1, "subsample": 0.8,
      "colsample_bytree": 0.8, "lambda": 1.0},
 )  # fmt: skip
-MAX_ROUNDS = 3000
-PATIENCE = 200  # rounds without improvement before stopping; small-data curves are noisy
-INNER_FOLDS = 5
+
+
+@dataclass(frozen=True)
+class SearchBudget:
+    """How hard model selection tries; tests pass small ones, users keep the defaults."""
+
+    candidates: tuple[dict, ...] = CANDIDATES
+    max_rounds: int = 3000
+    patience: int = 200  # rounds without improvement before stopping; small-data AUC is noisy
+    inner_folds: int = 5
+
 BASE_PARAMS = {
     "objective": "binary:logistic",
     "eval_metric": "auc",
@@ -189,17 +197,20 @@ class Trial:
     rounds: int
 
 
-def _trial(params: dict, train: xgb.DMatrix, check: xgb.DMatrix | None, seed: int) -> Trial:
+def _trial(
+    params: dict, train: xgb.DMatrix, check: xgb.DMatrix | None, seed: int, budget: SearchBudget
+) -> Trial:
     """Inner validation of one setting: early stopping on ``check``, else stratified CV."""
     if check is not None:
-        booster = xgb.train(params, train, MAX_ROUNDS, evals=[(check, "valid")],
-                            early_stopping_rounds=PATIENCE, verbose_eval=False,
+        booster = xgb.train(params, train, budget.max_rounds, evals=[(check, "valid")],
+                            early_stopping_rounds=budget.patience, verbose_eval=False,
                             maximize=True)  # fmt: skip
         return Trial(float(booster.best_score), 0.0, params, booster.best_iteration + 1)
-    history = xgb.cv(params, train, MAX_ROUNDS, nfold=INNER_FOLDS, stratified=True, seed=seed,
-                     early_stopping_rounds=PATIENCE, verbose_eval=False, maximize=True)  # fmt: skip
+    history = xgb.cv(params, train, budget.max_rounds, nfold=budget.inner_folds, stratified=True,
+                     seed=seed, early_stopping_rounds=budget.patience, verbose_eval=False,
+                     maximize=True)  # fmt: skip
     last = history.iloc[-1]
-    se = float(last["test-auc-std"]) / np.sqrt(INNER_FOLDS)
+    se = float(last["test-auc-std"]) / np.sqrt(budget.inner_folds)
     return Trial(float(last["test-auc-mean"]), se, params, len(history))
 
 
@@ -214,13 +225,14 @@ def fit_predict(
     train_y: pd.Series,
     valid: tuple[dict[str, pd.DataFrame], pd.Series] | None,
     seed: int,
+    budget: SearchBudget = SearchBudget(),
 ) -> tuple[np.ndarray, str]:
     """Fit XGBoost and predict the test rows; choices made on training data only.
 
     ``alternatives`` maps a feature-set name to its (train, test) frames. For
-    each feature set the settings in :data:`CANDIDATES` are validated by early
+    each feature set the budget's candidate settings are validated by early
     stopping on the ``valid`` rows when given, otherwise by inner stratified
-    5-fold CV on the training rows, and one is kept by the one-standard-error
+    k-fold CV on the training rows, and one is kept by the one-standard-error
     rule; the feature set whose kept setting validates best is refitted and
     used. Returns the predictions and the chosen feature set's name. Test rows
     are never looked at.
@@ -230,8 +242,8 @@ def fit_predict(
         train = xgb.DMatrix(train_x, train_y, enable_categorical=True)
         check = (xgb.DMatrix(valid[0][name], valid[1], enable_categorical=True)
                  if valid is not None and len(valid[1]) else None)  # fmt: skip
-        trials = [_trial({**BASE_PARAMS, **c, "seed": seed}, train, check, seed)
-                  for c in CANDIDATES]  # fmt: skip
+        trials = [_trial({**BASE_PARAMS, **c, "seed": seed}, train, check, seed, budget)
+                  for c in budget.candidates]  # fmt: skip
         kept[name] = one_standard_error(trials)
     name = max(kept, key=lambda k: kept[k].auc)
     train_x, test_x = alternatives[name]
@@ -258,6 +270,8 @@ def evaluate(
     edges: EdgeArrays | None,
     splits: list[SplitSpec],
     seed: int = 42,
+    *,
+    budget: SearchBudget = SearchBudget(),
 ) -> Evaluation:
     """Train and test with and without graph features on every split.
 
@@ -281,7 +295,7 @@ def evaluate(
                 ({k: v.loc[split.valid] for k, v in sets.items()}, labels.loc[split.valid])
                 if len(split.valid) else None
             )  # fmt: skip
-            p, name = fit_predict(alternatives, labels.loc[split.train], valid, seed + i)
+            p, name = fit_predict(alternatives, labels.loc[split.train], valid, seed + i, budget)
             y = labels.loc[split.test].to_numpy()
             sink.append({"roc_auc": float(roc_auc_score(y, p)),
                          "pr_auc": float(average_precision_score(y, p))})  # fmt: skip

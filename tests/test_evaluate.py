@@ -111,3 +111,14 @@ def test_one_standard_error_keeps_the_simplest_setting_within_noise():
     assert one_standard_error([simple, deep]) is deep  # 0.780 is more than one SE behind
     exact = Trial(0.79, 0.0, {"max_depth": 6}, 100)
     assert one_standard_error([Trial(0.789, 0.0, {}, 100), exact]) is exact
+
+
+def test_the_search_budget_is_an_argument(tmp_path):
+    from scoring.evaluate import CANDIDATES, SearchBudget, evaluate, random_splits, read_nodes
+
+    nodes, _ = _table(tmp_path)
+    features, labels = read_nodes(nodes, "id", "target")
+    budget = SearchBudget(candidates=CANDIDATES[:1], max_rounds=20, patience=5, inner_folds=2)
+    result = evaluate(features, labels, None, random_splits(labels, 2, 0.5, 0), 0, budget=budget)
+    assert len(result.features_only) == 2
+    assert all(0.5 < run["roc_auc"] <= 1 for run in result.features_only)
