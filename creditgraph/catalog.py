@@ -12,6 +12,16 @@ data directory) finishes a publish that a kill interrupted after the graph
 committed: the graph names the newer run (or load), whose files are complete,
 so the pointer is rolled forward. A kill before the graph commit leaves the
 previous state current, and the leftovers are swept away.
+
+On Neo4j a load is a sequence of batch transactions: a kill half-way leaves
+the graph marked ``pending_load``. :func:`recover` keeps that load's staged
+history version, :func:`check_consistent` refuses the half-loaded graph, and
+the next ``ingest`` completes the load first
+(:func:`ingest.load.finish_pending_load`). Recovery does not resume it
+itself: it runs whenever any command opens the store (``serve``, ``cypher``,
+``features``) and must stay quick and never fail, while finishing a load of
+10M relationships takes minutes of writes that can fail; ``ingest`` is the
+command that writes loads and reports on them.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from creditgraph.durable import (
     write_pointer,
 )
 from creditgraph.errors import CreditGraphError
-from graph.meta import LOAD_ID, SCORE_RUN, read_meta, write_meta
+from graph.meta import LOAD_ID, PENDING_LOAD, SCORE_RUN, read_meta, write_meta
 from graph.store import GraphStore
 from ingest.history import current_load_id, prune_versions, publish_version
 
@@ -132,13 +142,20 @@ def recover(data_dir: Path, store: GraphStore) -> list[str]:
         sweep(directory)
     done: list[str] = []
     meta = read_meta(store)
-    graph_load = meta.get(LOAD_ID)
+    graph_load, pending = meta.get(LOAD_ID), meta.get(PENDING_LOAD)
+    # A load the graph holds in part (batched store): its staged version is what resumes it.
+    keep = frozenset({pending}) if pending and (history_dir / pending).is_dir() else frozenset()
     if graph_load and graph_load != current_load_id(history_dir):
         if (history_dir / graph_load).is_dir():
-            publish_version(history_dir, graph_load)
+            publish_version(history_dir, graph_load, keep)
             done.append(f"finished load {graph_load} (history pointer rolled forward)")
     elif history_dir.is_dir():
-        prune_versions(history_dir)  # versions staged by a load killed before its graph commit
+        prune_versions(history_dir, keep)  # versions staged by loads killed before any commit
+    if pending:
+        done.append(
+            f"load {pending} is half-finished in the graph; the next ingest "
+            + ("completes it" if keep else "abandons it (its staged history is gone)")
+        )
     graph_run = meta.get(SCORE_RUN)
     if graph_run and graph_run != current_run(scores_dir):
         if (run_dir(scores_dir, graph_run) / MANIFEST_FILE).exists():
@@ -148,8 +165,14 @@ def recover(data_dir: Path, store: GraphStore) -> list[str]:
 
 
 def check_consistent(data_dir: Path, store: GraphStore) -> str | None:
-    """Raise unless the graph and the history hold the same load; returns its id."""
-    graph_load = read_meta(store).get(LOAD_ID)
+    """Raise unless the graph and the history hold the same, whole load; returns its id."""
+    meta = read_meta(store)
+    graph_load, pending = meta.get(LOAD_ID), meta.get(PENDING_LOAD)
+    if pending:
+        raise CreditGraphError(
+            f"the graph holds part of load {pending} (a load stopped half-way): "
+            "run `creditgraph ingest` (e.g. on the same files) to complete it first"
+        )
     history_load = current_load_id(data_dir / "history")
     if graph_load != history_load and history_load is not None:
         raise CreditGraphError(

@@ -10,7 +10,7 @@ at ~1k rows/s).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from creditgraph.errors import QueryError, StoreUnavailable
+from graph.meta import LOAD_ID, LOAD_PROGRESS, PENDING_LOAD, read_meta, write_meta
 from graph.readonly import check_read_only
 from graph.schema import (
     ARROW_TYPES,
@@ -32,7 +33,7 @@ from graph.schema import (
     RelType,
     kind_of,
 )
-from graph.store import EdgeArrays
+from graph.store import EdgeArrays, LoadWritten
 
 
 class EmbeddedStore:
@@ -217,6 +218,31 @@ class EmbeddedStore:
                     f"{rel}: {int(missing.sum())} relationships point to unknown "
                     f"{node.label} nodes (first: {frame.loc[missing, column].iloc[0]!r})"
                 )
+
+    def bulk_load(
+        self,
+        nodes: Mapping[str, pd.DataFrame],
+        edges: Mapping[str, pd.DataFrame],
+        *,
+        load_id: str,
+        progress: Callable[[str], None] | None = None,
+    ) -> LoadWritten:
+        """All or nothing: every node, relationship and the load id in one transaction.
+
+        Never leaves a load pending; clears any ``pending_load`` mark it finds.
+        """
+        say = progress or (lambda _message: None)
+        marks = {name: None for name in (PENDING_LOAD, LOAD_PROGRESS) if name in read_meta(self)}
+        written = LoadWritten()
+        with self.atomic():
+            for label, frame in nodes.items():
+                say(f"loading {label} nodes")
+                written.nodes[label] = self.upsert_nodes(label, frame)
+            for rel, frame in edges.items():
+                say(f"loading {rel} relationships")
+                written.edges[rel] = self.upsert_edges(rel, frame)
+            write_meta(self, **{LOAD_ID: load_id}, **marks)
+        return written
 
     def write_properties(self, label: str, frame: pd.DataFrame) -> int:
         node = NODE_TYPES[label]

@@ -14,7 +14,13 @@ Implements :class:`graph.store.GraphStore` with the same semantics as
   functions are idempotent (``MERGE`` + ``SET +=``) and keep no state between
   attempts, so a retry neither duplicates rows nor double-counts them.
 * Inside :meth:`Neo4jStore.atomic` all writes go to one explicit transaction
-  (no driver retries there: the block is the unit a caller retries).
+  (no driver retries there: the block is the unit a caller retries); it is
+  for blocks of bounded size.
+* A load (:meth:`Neo4jStore.bulk_load`) is never one transaction: Meta
+  ``pending_load`` is set first, then every batch of :func:`load_plan` is its
+  own retried transaction that also records ``load_progress`` (so a killed
+  load, re-run with the same id and frames, sends exactly the batches that
+  did not commit), and a last transaction sets ``load_id`` and clears both.
 * Investigations (:meth:`Neo4jStore.query`) pass the same client-side check as
   the embedded store and then run with ``READ_ACCESS`` via ``execute_read``,
   so the server refuses writes too.
@@ -47,6 +53,7 @@ import pandas as pd
 import pyarrow as pa
 
 from creditgraph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
+from graph.meta import LOAD_ID, LOAD_PROGRESS, META_QUERY, PENDING_LOAD, read_meta
 from graph.readonly import check_read_only
 from graph.schema import (
     ARROW_TYPES,
@@ -54,6 +61,7 @@ from graph.schema import (
     DATE,
     FLOAT,
     INT,
+    META,
     NODE_TYPES,
     REL_TYPES,
     SCORE_PROPERTIES,
@@ -64,7 +72,7 @@ from graph.schema import (
     RelType,
     kind_of,
 )
-from graph.store import EdgeArrays, batches
+from graph.store import EdgeArrays, LoadWritten, batches
 
 DEFAULT_BATCH_SIZE = 10_000
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -329,6 +337,7 @@ def all_statements() -> list[StatementSample]:
                 {"properties": list(rel.properties)},
             ),
         ]
+    out.append(StatementSample("read_meta", META_QUERY, {}))
     graph = {"graph": "creditgraph_features_0123abcd"}
     out.append(StatementSample("gds_version", CYPHER_GDS_VERSION, {}))
     for rel in REL_TYPES.values():
@@ -443,6 +452,88 @@ def _keys(series: pd.Series, what: str) -> pd.Series:
     return series.astype(str)
 
 
+# -- resumable loads --------------------------------------------------------------------------
+LoadKind = Literal["nodes", "relationships"]
+
+
+class Batch(NamedTuple):
+    """Rows ``start:stop`` of one load step (a node label or relationship type): one transaction."""
+
+    kind: LoadKind
+    name: str
+    start: int
+    stop: int
+
+    @property
+    def rows(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    """How far load ``load_id`` got: every step before ``name`` is complete, and ``rows`` of it.
+
+    Kept as Meta ``load_progress`` (``"<load_id> <kind> <name> <rows>"``) in
+    the transaction of the batch it describes. Rows, not batch numbers, so a
+    re-run with another ``batch_size`` still resumes at the right row.
+    """
+
+    load_id: str
+    kind: str
+    name: str
+    rows: int
+
+    def encode(self) -> str:
+        return f"{self.load_id} {self.kind} {self.name} {self.rows}"
+
+    @classmethod
+    def decode(cls, value: str | None) -> LoadProgress | None:
+        parts = (value or "").split(" ")
+        if len(parts) != 4 or not parts[3].isdigit():
+            return None
+        return cls(parts[0], parts[1], parts[2], int(parts[3]))
+
+
+def load_plan(
+    steps: Sequence[tuple[LoadKind, str, int]], batch_size: int, done: LoadProgress | None = None
+) -> list[Batch]:
+    """Every batch of a load in order, none over ``batch_size`` rows; after ``done`` only.
+
+    ``steps`` are ``(kind, name, rows)`` in load order (nodes before the
+    relationships that need them). With ``done`` the batches it says committed
+    are left out. A ``done`` naming no step leaves nothing out, one past the
+    end of its step re-sends that step: re-sending idempotent batches is safe.
+    :meth:`Neo4jStore.bulk_load` sends exactly this plan (step by step).
+    """
+    resume = _resume_at([(kind, name) for kind, name, _ in steps], done)
+    plan: list[Batch] = []
+    for position, (kind, name, rows) in enumerate(steps):
+        if position >= resume[0]:
+            first = resume[1] if position == resume[0] else 0
+            plan += _step_batches(kind, name, rows, batch_size, first)
+    return plan
+
+
+def _resume_at(names: Sequence[tuple[str, str]], done: LoadProgress | None) -> tuple[int, int]:
+    """(step position, first row) where a load resumes after ``done``; (0, 0) from scratch."""
+    if done is None or (done.kind, done.name) not in names:
+        return 0, 0
+    return names.index((done.kind, done.name)), done.rows
+
+
+def _step_batches(kind: LoadKind, name: str, rows: int, size: int, first: int) -> list[Batch]:
+    """One step's batches from row ``first`` (from 0 if ``first`` is past its end)."""
+    if size < 1:
+        raise ValueError(f"batch_size must be a positive number of rows, got {size!r}")
+    starts = range(first if 0 <= first <= rows else 0, rows, size)
+    return [Batch(kind, name, start, min(start + size, rows)) for start in starts]
+
+
+def _meta_rows(values: Mapping[str, str | None]) -> list[dict[str, Any]]:
+    """Meta upsert rows; ``None`` removes the value (the name then reads as absent)."""
+    return [{"key": name, "props": {"value": value}} for name, value in values.items()]
+
+
 # -- work functions: idempotent, no state kept between driver retries ------------------------
 def _run_single(tx: Any, cypher: str, params: dict[str, Any]) -> dict[str, Any]:
     """Run one statement and return its single result row (or ``{}``)."""
@@ -465,6 +556,18 @@ def _merge_edges(tx: Any, cypher: str, rows: list[dict[str, Any]]) -> int:
             "while loading (a node was deleted concurrently); batch rolled back"
         )
     return int(record.get("changed", 0))
+
+
+def _load_batch(
+    tx: Any, edges: bool, cypher: str, rows: list[dict[str, Any]], progress: list[dict[str, Any]]
+) -> int:
+    """One batch of a load and its Meta ``load_progress``, in one transaction (both or neither)."""
+    if edges:
+        changed = _merge_edges(tx, cypher, rows)
+    else:
+        changed = int(_run_single(tx, cypher, {"rows": rows}).get("changed", 0))
+    _run_single(tx, cypher_upsert_nodes(META), {"rows": progress})
+    return changed
 
 
 def _chunks(result: Any, size: int) -> Iterator[list[Any]]:
@@ -788,17 +891,38 @@ class Neo4jStore:
                         session.execute_write(_run_single, cypher, {})
 
     # -- writes -----------------------------------------------------------
+    @staticmethod
+    def _prepare(kind: LoadKind, name: str, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows a load sends: schema columns, string keys, one row per key (the last)."""
+        if kind == "nodes":
+            node = _node(name)
+            if node.key not in frame.columns:
+                raise QueryError(f"{name}: the frame has no key column {node.key!r}")
+            keep = [node.key] + [c for c in frame.columns if c in node.properties and c != node.key]
+            frame = frame[keep].assign(**{node.key: _keys(frame[node.key], name)})
+            return frame.drop_duplicates(node.key, keep="last").reset_index(drop=True)
+        rel = _rel(name)
+        missing_cols = {"src", "dst"} - set(frame.columns)
+        if missing_cols:
+            raise QueryError(f"{name}: the frame lacks column(s) {sorted(missing_cols)}")
+        keep = ["src", "dst"] + [c for c in frame.columns if c in rel.properties]
+        frame = frame[keep].assign(src=_keys(frame["src"], name), dst=_keys(frame["dst"], name))
+        return frame.drop_duplicates(["src", "dst"], keep="last").reset_index(drop=True)
+
+    @staticmethod
+    def _payload(kind: LoadKind, name: str, chunk: pd.DataFrame) -> list[dict[str, Any]]:
+        """``$rows`` for one batch of a prepared frame."""
+        if kind == "nodes":
+            node = _node(name)
+            return _rows(chunk, {node.key: "key"}, node.properties)
+        return _rows(chunk, {"src": "src", "dst": "dst"}, _rel(name).properties)
+
     def upsert_nodes(self, label: str, frame: pd.DataFrame) -> int:
-        node = _node(label)
-        if node.key not in frame.columns:
-            raise QueryError(f"{label}: the frame has no key column {node.key!r}")
-        keep = [node.key] + [c for c in frame.columns if c in node.properties and c != node.key]
-        frame = frame[keep].assign(**{node.key: _keys(frame[node.key], label)})
-        frame = frame.drop_duplicates(node.key, keep="last").reset_index(drop=True)
-        cypher = cypher_upsert_nodes(node)
+        frame = self._prepare("nodes", label, frame)
+        cypher = cypher_upsert_nodes(_node(label))
 
         def send(chunk: pd.DataFrame) -> int:
-            rows = _rows(chunk, {node.key: "key"}, node.properties)
+            rows = self._payload("nodes", label, chunk)
             return int(self._write(_run_single, cypher, {"rows": rows}).get("changed", 0))
 
         with self._lock:
@@ -806,21 +930,88 @@ class Neo4jStore:
 
     def upsert_edges(self, rel: str, frame: pd.DataFrame) -> int:
         kind = _rel(rel)
-        missing_cols = {"src", "dst"} - set(frame.columns)
-        if missing_cols:
-            raise QueryError(f"{rel}: the frame lacks column(s) {sorted(missing_cols)}")
-        keep = ["src", "dst"] + [c for c in frame.columns if c in kind.properties]
-        frame = frame[keep].assign(src=_keys(frame["src"], rel), dst=_keys(frame["dst"], rel))
-        frame = frame.drop_duplicates(["src", "dst"], keep="last").reset_index(drop=True)
+        frame = self._prepare("relationships", rel, frame)
         cypher = cypher_upsert_edges(kind)
 
         def send(chunk: pd.DataFrame) -> int:
-            rows = _rows(chunk, {"src": "src", "dst": "dst"}, kind.properties)
+            rows = self._payload("relationships", rel, chunk)
             return int(self._write(_merge_edges, cypher, rows))
 
         with self._lock:
             self._check_endpoints(frame, kind)
             return self._batched("relationships", rel, frame, send)
+
+    def bulk_load(
+        self,
+        nodes: Mapping[str, pd.DataFrame],
+        edges: Mapping[str, pd.DataFrame],
+        *,
+        load_id: str,
+        progress: Callable[[str], None] | None = None,
+    ) -> LoadWritten:
+        """Load in retried batch transactions; re-called with the same ``load_id``, resume.
+
+        A new load first sets Meta ``pending_load`` (its own transaction). Each
+        batch of :func:`load_plan` then runs in a retried write transaction
+        that also sets ``load_progress``, and a last transaction sets
+        ``load_id`` and clears both. When the graph's ``pending_load`` is
+        already ``load_id`` (a run that was killed or failed), only the batches
+        after its ``load_progress`` are sent. Write transactions: 1 + batches + 1.
+        """
+        say = progress or (lambda _message: None)
+        order: list[tuple[LoadKind, str, pd.DataFrame]]
+        order = [("nodes", n, f) for n, f in nodes.items()]
+        order += [("relationships", n, f) for n, f in edges.items()]
+        with self._lock:
+            if self._open_tx() is not None:
+                raise QueryError("bulk_load commits batch by batch; it cannot run in atomic()")
+            meta = read_meta(self)
+            done = None
+            if meta.get(PENDING_LOAD) == load_id:
+                done = LoadProgress.decode(meta.get(LOAD_PROGRESS))
+                done = done if done is not None and done.load_id == load_id else None
+            else:  # a new load (one left pending by another id is superseded: MERGEs only)
+                marks = {PENDING_LOAD: load_id, LOAD_PROGRESS: None}
+                self._write(_run_single, cypher_upsert_nodes(META), {"rows": _meta_rows(marks)})
+            # load_plan, step by step: a step is prepared only when its turn comes
+            resume = _resume_at([(kind, name) for kind, name, _ in order], done)
+            written = LoadWritten()
+            for position, (kind, name, raw) in enumerate(order):
+                say(f"loading {name} {kind}")
+                counts = written.nodes if kind == "nodes" else written.edges
+                if position < resume[0]:  # committed by the interrupted run
+                    counts[name] = 0
+                    continue
+                frame = self._prepare(kind, name, raw)
+                first = resume[1] if position == resume[0] else 0
+                todo = _step_batches(kind, name, len(frame), self.batch_size, first)
+                counts[name] = self._send_batches(kind, name, frame, todo, load_id)
+                written.batches += len(todo)
+            finish = {LOAD_ID: load_id, PENDING_LOAD: None, LOAD_PROGRESS: None}
+            self._write(_run_single, cypher_upsert_nodes(META), {"rows": _meta_rows(finish)})
+        return written
+
+    def _send_batches(
+        self, kind: LoadKind, name: str, frame: pd.DataFrame, todo: list[Batch], load_id: str
+    ) -> int:
+        """Send ``todo`` (slices of ``frame``), each with its progress mark; returns changes."""
+        started, changed, edges = time.perf_counter(), 0, kind == "relationships"
+        if edges and todo:
+            self._check_endpoints(frame.iloc[todo[0].start :], _rel(name))
+        cypher = cypher_upsert_edges(_rel(name)) if edges else cypher_upsert_nodes(_node(name))
+        with self._bar(f"{name} {kind}", sum(b.rows for b in todo)) as advance:
+            for batch in todo:
+                rows = self._payload(kind, name, frame.iloc[batch.start : batch.stop])
+                mark = LoadProgress(load_id, kind, name, batch.stop).encode()
+                changed += int(
+                    self._write(_load_batch, edges, cypher, rows, _meta_rows({LOAD_PROGRESS: mark}))
+                )
+                advance(batch.rows)
+        self.reports.append(
+            LoadReport(kind, name, sum(b.rows for b in todo), changed, len(todo),
+                       time.perf_counter() - started)
+        )  # fmt: skip
+        return changed
 
     def _check_endpoints(self, frame: pd.DataFrame, kind: RelType) -> None:
         for column, label in (("src", kind.source), ("dst", kind.target)):

@@ -7,7 +7,7 @@ addressed by their key property, relationships by ``src``/``dst`` key columns.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,20 @@ class EdgeArrays:
         return len(self.src)
 
 
+@dataclass
+class LoadWritten:
+    """What :meth:`GraphStore.bulk_load` wrote: nodes / relationships created or changed.
+
+    ``batches`` counts the batch transactions sent (0 on a store that loads
+    all or nothing in one transaction); a resumed load sends only the batches
+    an interrupted run of it had not committed, and counts only their changes.
+    """
+
+    nodes: dict[str, int] = field(default_factory=dict)
+    edges: dict[str, int] = field(default_factory=dict)
+    batches: int = 0
+
+
 @runtime_checkable
 class GraphStore(Protocol):
     """What every store does. Writes are serialised by the store itself."""
@@ -62,6 +76,24 @@ class GraphStore(Protocol):
     def export_edges(self, rel: str, properties: tuple[str, ...] = ()) -> EdgeArrays:
         """Every relationship of type ``rel`` as integer arrays (see :class:`EdgeArrays`)."""
 
+    def bulk_load(
+        self,
+        nodes: Mapping[str, pd.DataFrame],
+        edges: Mapping[str, pd.DataFrame],
+        *,
+        load_id: str,
+        progress: Callable[[str], None] | None = None,
+    ) -> LoadWritten:
+        """Upsert every node frame, then every relationship frame, and record ``load_id``.
+
+        The graph's Meta ``load_id`` is set (and any ``pending_load`` cleared)
+        only once every row has landed. The embedded store does it all in one
+        transaction (all or nothing). Neo4j marks the load pending, then sends
+        retried batch transactions, each recording its progress in the same
+        transaction: called again with the same ``load_id`` and frames, it
+        sends only the batches that have not committed (see :mod:`graph.meta`).
+        """
+
     def write_properties(self, label: str, frame: pd.DataFrame) -> int:
         """Set properties on existing nodes: ``frame`` is indexed by key, one column a property."""
 
@@ -72,7 +104,11 @@ class GraphStore(Protocol):
         """Run one read-only, parameterised Cypher statement and return its rows."""
 
     def atomic(self) -> AbstractContextManager[None]:
-        """A block whose writes all land or, on error, leave the store as it was (or resumable)."""
+        """A block whose writes all land or, on error, leave the store as it was.
+
+        One transaction on both stores; a load goes through :meth:`bulk_load`
+        instead, which on Neo4j never needs one transaction for all its rows.
+        """
 
     def close(self) -> None:
         """Release the store."""

@@ -104,6 +104,15 @@ def load_tables(history_dir: Path) -> dict[str, pd.DataFrame]:
     return {name: frame for name, frame in tables.items() if frame is not None}
 
 
+def version_tables(history_dir: Path, load_id: str) -> dict[str, pd.DataFrame]:
+    """Every history table of version ``load_id``, current or only staged (no personal data)."""
+    directory = history_dir / load_id
+    if not directory.is_dir():
+        raise FileNotFoundError(f"history version {load_id} is missing in {history_dir}")
+    paths = {name: directory / f"{name}.parquet" for name in HISTORY_TABLES}
+    return {name: pd.read_parquet(path) for name, path in paths.items() if path.exists()}
+
+
 def stage_version(history_dir: Path, load_id: str, tables: Mapping[str, pd.DataFrame]) -> Path:
     """Write the version ``load_id`` complete but not yet current; returns its directory.
 
@@ -122,12 +131,12 @@ def stage_version(history_dir: Path, load_id: str, tables: Mapping[str, pd.DataF
     return history_dir / load_id
 
 
-def publish_version(history_dir: Path, load_id: str) -> None:
-    """Make ``load_id`` the current version, then remove every other one."""
+def publish_version(history_dir: Path, load_id: str, keep: frozenset[str] = frozenset()) -> None:
+    """Make ``load_id`` the current version, then remove every other one (but ``keep``)."""
     if not (history_dir / load_id).is_dir():
         raise FileNotFoundError(f"history version {load_id} is missing in {history_dir}")
     write_pointer(history_dir / POINTER, load_id)
-    prune_versions(history_dir)
+    prune_versions(history_dir, keep)
 
 
 def prune_versions(history_dir: Path, keep: frozenset[str] = frozenset()) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -10,7 +11,7 @@ import pandas as pd
 
 from creditgraph.durable import failpoint, replace_file
 from creditgraph.errors import SchemaError
-from graph.meta import LOAD_ID, write_meta
+from graph.meta import LOAD_PROGRESS, PENDING_LOAD, read_meta, write_meta
 from graph.store import GraphStore
 from ingest.history import (
     merge_history,
@@ -18,11 +19,13 @@ from ingest.history import (
     publish_version,
     read_history,
     stage_version,
+    version_tables,
 )
 from ingest.schemas import LOAD_ORDER, SCHEMAS, DateWindow
 from ingest.validate import Validated, find_file, validate
 
 Progress = Callable[[str], None]
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class LoadReport:
     nodes_written: dict[str, int] = field(default_factory=dict)
     edges_written: dict[str, int] = field(default_factory=dict)
     load_id: str = ""  # the history version and graph bookkeeping this load published
+    finished_load: str = ""  # an interrupted earlier load this run completed first
+    notes: list[str] = field(default_factory=list)  # what the user should know (abandoned load)
 
     @property
     def rows_rejected(self) -> int:
@@ -86,16 +91,20 @@ def load_directory(
 ) -> LoadReport:
     """Validate and load every file; good rows load, bad rows go to ``rejects/<file>.csv``.
 
-    All or nothing across graph, history and personal data: the new history
-    version is written aside, the graph commits in one atomic block that also
-    records the load id, and only then does the history pointer switch. A
-    failure (or a kill) at any point leaves the previous load current.
-    Re-running with the same files writes nothing new to the graph.
+    The new history version is written aside, the graph takes the load with
+    ``store.bulk_load`` (which records the load id once every row landed), and
+    only then does the history pointer switch, so a failure (or a kill) at any
+    point leaves the previous load current. On the embedded store the graph
+    side is one transaction (all or nothing); on Neo4j it is resumable
+    batches, and a load interrupted half-way is completed first by the next
+    call (:func:`finish_pending_load`). Re-running with the same files writes
+    nothing new to the graph.
     """
     say = progress or (lambda _msg: None)
+    report = LoadReport()
+    report.finished_load = finish_pending_load(store, history_dir, say, notes=report.notes) or ""
     say("validating")
     validated = validate_directory(source, window=window)
-    report = LoadReport()
     for name, result in validated.items():
         report.files.append(
             FileReport(
@@ -117,18 +126,56 @@ def load_directory(
     stage_version(history_dir, load_id, staged)
     failpoint("ingest:history-staged")
     store.ensure_schema()
-    with store.atomic():
-        for label, frame in node_frames(history).items():
-            say(f"loading {label} nodes")
-            report.nodes_written[label] = store.upsert_nodes(label, frame)
-        for rel, frame in edge_frames(history).items():
-            say(f"loading {rel} relationships")
-            report.edges_written[rel] = store.upsert_edges(rel, frame)
-        write_meta(store, **{LOAD_ID: load_id})
+    written = store.bulk_load(
+        node_frames(history), edge_frames(history), load_id=load_id, progress=say
+    )
+    report.nodes_written, report.edges_written = written.nodes, written.edges
     failpoint("ingest:graph-committed")
     publish_version(history_dir, load_id)
     report.load_id = load_id
     return report
+
+
+def finish_pending_load(
+    store: GraphStore,
+    history_dir: Path,
+    progress: Progress | None = None,
+    *,
+    notes: list[str] | None = None,
+) -> str | None:
+    """Complete the load the graph marks ``pending_load``, then publish it; returns its id.
+
+    Only a store that loads in batches (Neo4j) leaves such a mark, when a kill
+    or a failure stopped a load half-way. Its staged version
+    ``history/<id>/`` (kept by :func:`creditgraph.catalog.recover`) holds the
+    tables it was loading, so the same frames are rebuilt and ``bulk_load``
+    sends only the batches that had not committed. If that version is gone the
+    load is abandoned: the marks are cleared, and the message (in ``notes``
+    and the log) says that loading the same files again repairs the graph
+    (its batches were idempotent MERGEs).
+    """
+    say = progress or (lambda _msg: None)
+    pending = read_meta(store).get(PENDING_LOAD)
+    if not pending:
+        return None
+    if not (history_dir / pending).is_dir():
+        message = (
+            f"load {pending} was interrupted half-way and its staged history "
+            f"({history_dir / pending}) is gone: abandoned. The graph may hold part of it, "
+            "which a load of the same files repairs (its batches are idempotent MERGEs)"
+        )
+        _log.warning(message)
+        say(message)
+        if notes is not None:
+            notes.append(message)
+        write_meta(store, **{PENDING_LOAD: None, LOAD_PROGRESS: None})
+        return None
+    say(f"finishing interrupted load {pending}")
+    tables = version_tables(history_dir, pending)
+    store.ensure_schema()
+    store.bulk_load(node_frames(tables), edge_frames(tables), load_id=pending, progress=say)
+    publish_version(history_dir, pending)
+    return pending
 
 
 def _split_personal(validated: dict[str, Validated]) -> pd.DataFrame | None:

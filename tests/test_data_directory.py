@@ -12,7 +12,7 @@ from conftest import tiny_world
 from creditgraph import catalog, durable
 from creditgraph.errors import CreditGraphError
 from graph.embedded import EmbeddedStore
-from graph.meta import LOAD_ID, SCORE_RUN, read_meta, write_meta
+from graph.meta import LOAD_ID, PENDING_LOAD, SCORE_RUN, read_meta, write_meta
 from ingest.history import current_load_id, load_tables, read_history, stage_version
 from ingest.load import load_directory
 
@@ -92,7 +92,7 @@ def test_a_failed_graph_commit_leaves_the_previous_load_current(tmp_path, memory
         _load(source, memory_store, tmp_path)
     monkeypatch.undo()
     assert current_load_id(tmp_path / "history") == first.load_id
-    assert read_meta(memory_store)[LOAD_ID] == first.load_id
+    assert read_meta(memory_store) == {LOAD_ID: first.load_id}  # all or nothing: no marks
     assert set(read_history(tmp_path / "history", "users")["city"]) == {"Hangzhou"}
     assert set(memory_store.query("MATCH (u:User) RETURN u.city AS c")["c"]) == {"Hangzhou"}
 
@@ -108,6 +108,28 @@ def test_recovery_rolls_forward_a_load_whose_graph_committed(tmp_path, memory_st
     done = catalog.recover(tmp_path, memory_store)
     assert current_load_id(history) == "L-next" and "L-next" in done[0]
     assert catalog.check_consistent(tmp_path, memory_store) == "L-next"
+
+
+def test_recovery_keeps_the_staged_version_of_a_half_finished_load(tmp_path, memory_store) -> None:
+    source = tiny_world(tmp_path / "in")
+    first = _load(source, memory_store, tmp_path)
+    history = tmp_path / "history"
+    # What a batched store (Neo4j) killed half-way through a load leaves:
+    stage_version(history, "L-half", {"users": read_history(history, "users")})
+    stage_version(history, "L-never", {"users": read_history(history, "users")})
+    with memory_store.atomic():
+        write_meta(memory_store, **{PENDING_LOAD: "L-half"})
+    done = catalog.recover(tmp_path, memory_store)
+    assert (history / "L-half").is_dir() and "completes it" in done[-1]
+    assert not (history / "L-never").exists()  # never reached the graph: pruned as before
+    assert current_load_id(history) == first.load_id
+    with pytest.raises(CreditGraphError, match="holds part of load L-half"):
+        catalog.check_consistent(tmp_path, memory_store)
+    # The next ingest completes L-half first, then loads the files anew.
+    again = _load(source, memory_store, tmp_path)
+    assert again.finished_load == "L-half" and again.load_id != "L-half"
+    assert read_meta(memory_store) == {LOAD_ID: again.load_id}
+    assert catalog.check_consistent(tmp_path, memory_store) == again.load_id
 
 
 def test_a_graph_holding_another_load_is_refused(tmp_path, memory_store) -> None:

@@ -13,6 +13,10 @@ transactions, ``Result.fetch``). It never answers "len(rows)" blindly:
 * a session accepts only the driver's own configuration keywords and records
   its access mode; a write statement in a READ transaction fails as on a
   server (``Neo.ClientError.Statement.AccessMode``);
+* ``FakeDriver(fail_write_at=k)`` loses the server while the k-th managed
+  write transaction commits: its statements ran, their effects are rolled
+  back and the driver gives up (``ServiceUnavailable``), as when a load dies
+  half-way;
 * every ``gds.*`` name must be in GDS 2.13's published list
   (``../shared/neo4j/gds-2.13-procedures.txt``), configurations above the
   Community Edition's 4 threads are refused, the catalog refuses a second graph
@@ -248,6 +252,11 @@ class FakeServer:
         return ["written"], [{"written": written}]
 
     # -- reads ---------------------------------------------------------------------------------
+    def _read_meta(self, arg: str, cypher: str, params: dict) -> tuple[list, list]:
+        # MATCH (m:Meta) RETURN m.name AS name, m.value AS value: a removed value reads as null
+        rows = [{"name": k, "value": v.get("value")} for k, v in self.nodes["Meta"].items()]
+        return ["name", "value"], rows
+
     def _node_ids(self, label: str, cypher: str, params: dict) -> tuple[list, list]:
         keys = sorted(k for k in self.nodes[label] if k is not None)
         return ["key"], [{"key": k} for k in keys]
@@ -432,10 +441,16 @@ class FakeSession:
 
     def _managed(self, mode: str, via: str, work: Any, args: tuple, kwargs: dict) -> Any:
         self.driver.log.append((via, work, args, self.mode))
+        if via == "execute_write":
+            self.driver.writes += 1
         while True:  # retried from scratch on a transient error, as the driver does
             tx = FakeTx(self.driver, mode, via)
             try:
-                return work(tx, *args, **kwargs)
+                result = work(tx, *args, **kwargs)
+                if via == "execute_write" and self.driver.writes == self.driver.fail_write_at:
+                    self.driver.log.append(("lost", work))
+                    raise ne.ServiceUnavailable("connection lost while committing")
+                return result
             except Exception as exc:  # the driver rolls a failed managed transaction back
                 self.driver.server.nodes, self.driver.server.rels = tx.snapshot
                 if not (isinstance(exc, ne.Neo4jError) and exc.is_retryable()):
@@ -462,13 +477,15 @@ class FakeDriver:
 
     ``log`` holds ``(via, work, args, session mode)`` per managed transaction,
     ``("run", cypher, params)`` per statement, ``("begin",)``, ``("commit",)``,
-    ``("rollback",)`` and ``("retry", work)``.
+    ``("rollback",)``, ``("retry", work)`` and ``("lost", work)``.
     """
 
     def __init__(self, server: FakeServer | None = None, fail_first: list[bool] | None = None,
-                 ) -> None:  # fmt: skip
+                 fail_write_at: int | None = None) -> None:  # fmt: skip
         self.server = server or FakeServer()
         self.fail_first = list(fail_first or [])
+        self.fail_write_at = fail_write_at  # the managed write transaction (1-based) that dies
+        self.writes = 0  # managed write transactions begun
         self.sessions: list[str] = []  # access mode of every session opened
         self.log: list[tuple] = []
 
@@ -549,3 +566,22 @@ def test_fake_merge_counts_only_real_changes() -> None:
     assert store.upsert_nodes("User", frame) == 2
     assert store.upsert_nodes("User", frame) == 0  # nothing changed: MERGE semantics, not len
     assert fake.server.nodes["User"]["u2"] == {"user_id": "u2", "age": 31}
+
+
+def test_fake_loses_the_kth_write_transaction_whole_and_reads_meta_back() -> None:
+    import pandas as pd
+
+    store, fake = fake_store(batch_size=1)
+    fake.fail_write_at = 2  # the second managed write transaction dies while committing
+    frame = pd.DataFrame({"user_id": ["u1", "u2", "u3"]})
+    with pytest.raises(ns.StoreUnavailable, match="lost Neo4j"):
+        store.upsert_nodes("User", frame)
+    assert list(fake.server.nodes["User"]) == ["u1"]  # u2 ran, then went with its transaction
+    assert [e[0] for e in fake.log if e[0] in ("execute_write", "lost")] == [
+        "execute_write", "execute_write", "lost"]  # fmt: skip
+    from graph.meta import read_meta, write_meta
+
+    write_meta(store, load_id="L1", pending_load="L2")
+    write_meta(store, pending_load=None)  # a cleared value reads as absent
+    assert read_meta(store) == {"load_id": "L1"}
+    assert fake.calls[-1].name == "read_meta" and fake.calls[-1].mode == neo4j.READ_ACCESS

@@ -25,12 +25,14 @@ from creditgraph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
 from graph import neo4j_store as ns
 from graph.embedded import EmbeddedStore
 from graph.features.position import position_features
+from graph.meta import write_meta
 from graph.network import FriendGraph
 from graph.schema import FRIEND, NODE_TYPES, REL_TYPES, USER
 from graph.store import EdgeArrays, GraphStore
 
 HOSTILE = "u1'}) DETACH DELETE n //"
-READS = ("missing_keys:", "node_ids:", "export_edges:", "gds_version", "gds_read", "adhoc")
+READS = ("missing_keys:", "node_ids:", "export_edges:", "gds_version", "gds_read", "read_meta",
+         "adhoc")
 
 
 def calls(fake: FakeDriver, kind: str) -> list:
@@ -48,7 +50,7 @@ def test_all_statements_cover_every_label_and_relationship() -> None:
         assert f"upsert_edges:{rel}" in names and f"export_edges:{rel}" in names
     for op in ("gds_version", "gds_project:FRIEND", "gds_mutate:pagerank", "gds_write",
                "gds_drop", "gds_personalized_pagerank", "gds_read", "gds_read:ppr",
-               "index:User.community", "index:User.signup_date"):
+               "index:User.community", "index:User.signup_date", "read_meta"):
         assert op in names
 
 
@@ -181,19 +183,23 @@ def test_work_functions_are_pure() -> None:
     assert results[0] == results[1] == {"changed": 1} and params == before
 
 
-def test_atomic_sends_every_write_and_read_through_one_transaction() -> None:
+def test_atomic_publishes_bookkeeping_with_its_scores_or_nothing() -> None:
+    # What publish_run does (scores + score_run); loads never use atomic() (test_neo4j_load).
     store, fake = fake_store(batch_size=1)
+    store.upsert_nodes("User", pd.DataFrame({"user_id": ["u1", "u2"]}))
+    fake.log.clear()
+    scores = pd.DataFrame({"score": [700.0, 650.0]}, index=pd.Index(["u1", "u2"]))
     with pytest.raises(RuntimeError), store.atomic():
-        store.upsert_nodes("User", pd.DataFrame({"user_id": ["u1", "u2"]}))
-        store.upsert_edges("FRIEND", pd.DataFrame({"src": ["u1"], "dst": ["u2"]}))
+        store.write_properties("User", scores)
+        write_meta(store, score_run="R1")
         raise RuntimeError("boom")
     kinds = [entry[0] for entry in fake.log]
     assert kinds[0] == "begin" and kinds[-1] == "rollback" and "commit" not in kinds
-    assert "execute_write" not in kinds and "execute_read" not in kinds  # no separate sessions
-    assert fake.server.nodes["User"] == {}  # rolled back
+    assert "execute_write" not in kinds  # no separate transactions inside the block
+    assert "score" not in fake.server.nodes["User"]["u1"] and fake.server.nodes["Meta"] == {}
     fake.log.clear()
     with store.atomic(), store.atomic():  # nested blocks join the outer one
-        store.upsert_nodes("User", pd.DataFrame({"user_id": ["u3"]}))
+        write_meta(store, score_run="R2")
     assert [entry[0] for entry in fake.log] == ["begin", "run", "commit"]
 
 
