@@ -26,7 +26,7 @@ $(CYPHER_LINT): tools/cypher-lint/package.json tools/cypher-lint/package-lock.js
 	touch $@
 
 test: setup $(CYPHER_LINT)
-	$(BIN)/python -m pytest -q --runslow
+	$(BIN)/pytest -q --runslow
 
 lint: setup
 	$(BIN)/ruff check .

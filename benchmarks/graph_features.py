@@ -31,15 +31,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _measure import Stages  # noqa: E402
 
-from graph.features import GraphData, compute_exposure  # noqa: E402
-from graph.features.community import community_features, leiden  # noqa: E402
-from graph.features.friends import FRIEND_AVERAGED, friend_features  # noqa: E402
-from graph.features.merchants import bipartite, merchant_features  # noqa: E402
-from graph.features.position import pagerank, position_features  # noqa: E402
-from graph.features.rings import ring_features  # noqa: E402
-from graph.features.ties import tie_features  # noqa: E402
-from graph.network import FriendGraph  # noqa: E402
-from graph.store import EdgeArrays  # noqa: E402
+from creditgraph.graph.features import GraphData, compute_exposure  # noqa: E402
+from creditgraph.graph.features.community import community_features, leiden  # noqa: E402
+from creditgraph.graph.features.friends import FRIEND_AVERAGED, friend_features  # noqa: E402
+from creditgraph.graph.features.merchants import bipartite, merchant_features  # noqa: E402
+from creditgraph.graph.features.position import pagerank, position_features  # noqa: E402
+from creditgraph.graph.features.rings import ring_features  # noqa: E402
+from creditgraph.graph.features.ties import tie_features  # noqa: E402
+from creditgraph.graph.network import FriendGraph  # noqa: E402
+from creditgraph.graph.store import EdgeArrays  # noqa: E402
 
 TARGET_SECONDS = 90.0
 TARGET_RSS_MIB = 6 * 1024.0

@@ -44,13 +44,13 @@ import xgboost as xgb
 from sklearn.metrics import roc_auc_score
 
 from creditgraph import pipeline
+from creditgraph.graph.features import GraphData
+from creditgraph.graph.features.friends import friend_features
+from creditgraph.scoring.design import categories_of, design_matrix, dmatrix
+from creditgraph.scoring.dictionary import FEATURES, FeatureSpec, spec
+from creditgraph.scoring.metrics import expected_calibration_error
+from creditgraph.scoring.model import DEFAULT_PARAMS, EARLY_STOPPING, MAX_ROUNDS, train_model
 from creditgraph.settings import load_settings
-from graph.features import GraphData
-from graph.features.friends import friend_features
-from scoring.design import categories_of, design_matrix, dmatrix
-from scoring.dictionary import FEATURES, FeatureSpec, spec
-from scoring.metrics import expected_calibration_error
-from scoring.model import DEFAULT_PARAMS, EARLY_STOPPING, MAX_ROUNDS, train_model
 
 TARGET_THIN_FILE_LIFT = 0.05
 COMMUNITY = ("oracle_community_latent", "oracle_friends_latent", "oracle_community_norm")

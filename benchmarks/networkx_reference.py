@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _measure import Stages  # noqa: E402
 from graph_features import World, make_world  # noqa: E402
 
-from graph.features.exposure import LabelContext, exposure_from_labels  # noqa: E402
-from graph.features.friends import FRIEND_AVERAGED  # noqa: E402
-from graph.features.rings import NEW_ACCOUNT_DAYS  # noqa: E402
+from creditgraph.graph.features.exposure import LabelContext, exposure_from_labels  # noqa: E402
+from creditgraph.graph.features.friends import FRIEND_AVERAGED  # noqa: E402
+from creditgraph.graph.features.rings import NEW_ACCOUNT_DAYS  # noqa: E402
 
 FRIEND_FLAGS = (("thin_file", "friends_thin_file_share"),
                 ("past_default", "friends_past_default_share"))  # fmt: skip

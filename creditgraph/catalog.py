@@ -44,9 +44,9 @@ from creditgraph.durable import (
     write_pointer,
 )
 from creditgraph.errors import CreditGraphError
-from graph.meta import LOAD_ID, PENDING_LOAD, SCORE_RUN, read_meta, write_meta
-from graph.store import GraphStore
-from ingest.history import current_load_id, prune_versions, publish_version
+from creditgraph.graph.meta import LOAD_ID, PENDING_LOAD, SCORE_RUN, read_meta, write_meta
+from creditgraph.graph.store import GraphStore
+from creditgraph.ingest.history import current_load_id, prune_versions, publish_version
 
 RUNS = "runs"
 POINTER = "CURRENT"

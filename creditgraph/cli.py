@@ -17,9 +17,9 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from creditgraph.errors import CreditGraphError
+from creditgraph.graph.schema import NODE_TYPES, REL_TYPES
+from creditgraph.scoring.dictionary import FACTOR_TITLES, FACTORS
 from creditgraph.settings import Settings, load_settings
-from graph.schema import NODE_TYPES, REL_TYPES
-from scoring.dictionary import FACTOR_TITLES, FACTORS
 
 if TYPE_CHECKING:  # the pipeline (sklearn, igraph, xgboost) loads only in commands using it
     from creditgraph import pipeline
@@ -325,7 +325,7 @@ def evaluate(
     """Train and test with and without graph features on any node table and edge list."""
     import json
 
-    from scoring import evaluate as byog
+    from creditgraph.scoring import evaluate as byog
 
     features, labels = byog.read_nodes(nodes, id_col, label_col)
     arrays = byog.read_edges(edges, features.index) if edges else None
@@ -387,8 +387,8 @@ def cypher(statement: str, data_dir: DataDir = None, store: StoreOpt = None,
            param: ParamOpt = None, fmt: FormatOpt = "table", limit: LimitOpt = 1000,
            timeout: TimeoutOpt = 60.0) -> None:  # fmt: skip
     """Run one ad-hoc read-only Cypher statement (writes are refused before they run)."""
-    import queries
-    from queries.runner import open_for_reading
+    from creditgraph import queries
+    from creditgraph.queries.runner import open_for_reading
 
     settings = _settings(data_dir, store)
     try:
@@ -404,16 +404,14 @@ def cypher(statement: str, data_dir: DataDir = None, store: StoreOpt = None,
 @query_app.command("list")
 def query_list() -> None:
     """Every investigation, with its parameters and a one-line description."""
-    import queries
-
+    from creditgraph import queries
     _print_frame(queries.catalogue())
 
 
 @query_app.command("show")
 def query_show(name: str) -> None:
     """The text of an investigation (and its embedded-dialect variant)."""
-    import queries
-
+    from creditgraph import queries
     try:
         console.print(queries.show(name), markup=False, highlight=False)
     except CreditGraphError as exc:
@@ -428,8 +426,8 @@ def query_run(name: str, data_dir: DataDir = None, store: StoreOpt = None,
                        "limit=N (default: its declared default), else 1000")] = None,
               timeout: TimeoutOpt = 60.0) -> None:  # fmt: skip
     """Run an investigation with typed parameters; the store is only read."""
-    import queries
-    from queries.runner import open_for_reading
+    from creditgraph import queries
+    from creditgraph.queries.runner import open_for_reading
 
     settings = _settings(data_dir, store)
     try:
@@ -444,8 +442,7 @@ def query_run(name: str, data_dir: DataDir = None, store: StoreOpt = None,
 
 
 def _emit(frame: pd.DataFrame, fmt: str) -> None:
-    import queries
-
+    from creditgraph import queries
     if fmt == "table":
         _print_frame(frame)
     else:

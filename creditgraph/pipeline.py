@@ -18,17 +18,17 @@ from sklearn.model_selection import train_test_split
 from creditgraph import catalog
 from creditgraph.durable import write_parquet
 from creditgraph.errors import CreditGraphError
+from creditgraph.graph.features import GraphData, compute_exposure, compute_graph_features
+from creditgraph.graph.schema import SCORE_PROPERTIES
+from creditgraph.graph.store import GraphStore, open_store
+from creditgraph.ingest.history import current_load_id, load_tables
+from creditgraph.ingest.load import LoadReport, Progress, load_directory
+from creditgraph.ingest.schemas import DateWindow
+from creditgraph.scoring.dictionary import FACTORS
+from creditgraph.scoring.features import observation_dates, tabular_features
+from creditgraph.scoring.metrics import summary
+from creditgraph.scoring.model import CreditModel, latest_model, train_model
 from creditgraph.settings import Settings
-from graph.features import GraphData, compute_exposure, compute_graph_features
-from graph.schema import SCORE_PROPERTIES
-from graph.store import GraphStore, open_store
-from ingest.history import current_load_id, load_tables
-from ingest.load import LoadReport, Progress, load_directory
-from ingest.schemas import DateWindow
-from scoring.dictionary import FACTORS
-from scoring.features import observation_dates, tabular_features
-from scoring.metrics import summary
-from scoring.model import CreditModel, latest_model, train_model
 
 Step = Progress  # one progress-callback type for every stage
 
@@ -51,7 +51,7 @@ def open_configured_store(settings: Settings) -> GraphStore:
 # -- stages -----------------------------------------------------------------
 def generate(settings: Settings, out_dir: Path, users: int | None = None) -> dict[str, int]:
     """Write a synthetic world to ``out_dir``; returns rows per file."""
-    from ingest.synthetic import generate_world
+    from creditgraph.ingest.synthetic import generate_world
 
     tables = generate_world(users or settings.demo_users, seed=settings.seed, out_dir=out_dir)
     return {name: len(frame) for name, frame in tables.items()}
@@ -107,8 +107,8 @@ def _in_database_position(store: GraphStore) -> pd.DataFrame:
 
 def export_neo4j_import(settings: Settings, out_dir: Path) -> Path:
     """Write the ingested graph as ``neo4j-admin`` import CSVs plus ``import.sh``."""
-    from graph.neo4j_import import write_import_bundle
-    from ingest.load import edge_frames, node_frames
+    from creditgraph.graph.neo4j_import import write_import_bundle
+    from creditgraph.ingest.load import edge_frames, node_frames
 
     history = load_tables(settings.history_dir)
     if "users" not in history:
@@ -281,7 +281,7 @@ def write_scores(
 
 def compare_scores(settings: Settings, scores: pd.DataFrame) -> dict[str, float] | None:
     """How ``scores`` differ from the latest written version (None when there is none)."""
-    from scoring.metrics import psi
+    from creditgraph.scoring.metrics import psi
 
     previous = catalog.read_current(settings.scores_dir)
     if previous is None:
@@ -305,7 +305,7 @@ def load_model(settings: Settings, model_id: str | None = None) -> CreditModel:
 
 def report(settings: Settings, model: CreditModel | None = None):  # -> scoring.report.Report
     """Write the HTML model report for the held-out test split of the latest scoring run."""
-    from scoring.report import write_report
+    from creditgraph.scoring.report import write_report
 
     model = model or load_model(settings)
     inputs = read_inputs(settings)
@@ -347,7 +347,7 @@ class Explanation:
 
 def explain(settings: Settings, user_id: str, model: CreditModel | None = None) -> Explanation:
     """Score, PD, five factor points, reasons and the per-feature exact contributions."""
-    from scoring.dictionary import spec
+    from creditgraph.scoring.dictionary import spec
 
     model = model or load_model(settings)
     features = read_inputs(settings)

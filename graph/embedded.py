@@ -21,9 +21,9 @@ import pandas as pd
 import pyarrow as pa
 
 from creditgraph.errors import QueryError, StoreUnavailable
-from graph.meta import LOAD_ID, LOAD_PROGRESS, PENDING_LOAD, read_meta, write_meta
-from graph.readonly import check_read_only
-from graph.schema import (
+from creditgraph.graph.meta import LOAD_ID, LOAD_PROGRESS, PENDING_LOAD, read_meta, write_meta
+from creditgraph.graph.readonly import check_read_only
+from creditgraph.graph.schema import (
     ARROW_TYPES,
     NODE_TYPES,
     REL_TYPES,
@@ -33,7 +33,7 @@ from graph.schema import (
     RelType,
     kind_of,
 )
-from graph.store import EdgeArrays, LoadWritten
+from creditgraph.graph.store import EdgeArrays, LoadWritten
 
 
 class EmbeddedStore:

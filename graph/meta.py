@@ -16,8 +16,8 @@ from __future__ import annotations
 import pandas as pd
 
 from creditgraph.errors import QueryError
-from graph.schema import META
-from graph.store import GraphStore
+from creditgraph.graph.schema import META
+from creditgraph.graph.store import GraphStore
 
 LOAD_ID = "load_id"
 SCORE_RUN = "score_run"

@@ -43,7 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from creditgraph.errors import SchemaError
-from graph.schema import (
+from creditgraph.graph.schema import (
     ARROW_TYPES,
     BOOL,
     DATE,

@@ -53,9 +53,9 @@ import pandas as pd
 import pyarrow as pa
 
 from creditgraph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
-from graph.meta import LOAD_ID, LOAD_PROGRESS, META_QUERY, PENDING_LOAD, read_meta
-from graph.readonly import check_read_only
-from graph.schema import (
+from creditgraph.graph.meta import LOAD_ID, LOAD_PROGRESS, META_QUERY, PENDING_LOAD, read_meta
+from creditgraph.graph.readonly import check_read_only
+from creditgraph.graph.schema import (
     ARROW_TYPES,
     BOOL,
     DATE,
@@ -72,7 +72,7 @@ from graph.schema import (
     RelType,
     kind_of,
 )
-from graph.store import EdgeArrays, LoadWritten, batches
+from creditgraph.graph.store import EdgeArrays, LoadWritten, batches
 
 DEFAULT_BATCH_SIZE = 10_000
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")

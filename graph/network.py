@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graph.store import EdgeArrays
+from creditgraph.graph.store import EdgeArrays
 
 
 @dataclass

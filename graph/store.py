@@ -127,11 +127,11 @@ def open_store(
     store writes each frame in one bulk ``COPY``.
     """
     if spec in ("embedded", "memory"):
-        from graph.embedded import EmbeddedStore
+        from creditgraph.graph.embedded import EmbeddedStore
 
         return EmbeddedStore(None if spec == "memory" else path)
     if spec == "neo4j" or "://" in spec:
-        from graph.neo4j_store import Neo4jStore
+        from creditgraph.graph.neo4j_store import Neo4jStore
 
         options = {} if batch_size is None else {"batch_size": batch_size}
         return Neo4jStore.from_env(uri=None if spec == "neo4j" else spec, **options)

@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import networkx as nx
 import pandas as pd
 
-from graph.store import GraphStore
+from creditgraph.graph.store import GraphStore
 
 _CLUSTER = """
 MATCH (c:User {user_id: $user_id})-[:FRIEND*1..2]-(f:User)

@@ -28,7 +28,7 @@ from creditgraph.durable import (
     write_parquet,
     write_pointer,
 )
-from ingest.schemas import SCHEMAS
+from creditgraph.ingest.schemas import SCHEMAS
 
 HISTORY_TABLES = (
     "users", "merchants", "repayments", "bills", "balances", "labels", "transfers",

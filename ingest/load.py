@@ -11,9 +11,9 @@ import pandas as pd
 
 from creditgraph.durable import failpoint, replace_file
 from creditgraph.errors import SchemaError
-from graph.meta import LOAD_PROGRESS, PENDING_LOAD, read_meta, write_meta
-from graph.store import GraphStore
-from ingest.history import (
+from creditgraph.graph.meta import LOAD_PROGRESS, PENDING_LOAD, read_meta, write_meta
+from creditgraph.graph.store import GraphStore
+from creditgraph.ingest.history import (
     merge_history,
     new_load_id,
     publish_version,
@@ -21,8 +21,8 @@ from ingest.history import (
     stage_version,
     version_tables,
 )
-from ingest.schemas import LOAD_ORDER, SCHEMAS, DateWindow
-from ingest.validate import Validated, find_file, validate
+from creditgraph.ingest.schemas import LOAD_ORDER, SCHEMAS, DateWindow
+from creditgraph.ingest.validate import Validated, find_file, validate
 
 Progress = Callable[[str], None]
 _log = logging.getLogger(__name__)

@@ -22,7 +22,14 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ingest.schemas import BILL_KIND, EDUCATION, MERCHANT_CATEGORY, OCCUPATION, PRODUCT, SCHEMAS
+from creditgraph.ingest.schemas import (
+    BILL_KIND,
+    EDUCATION,
+    MERCHANT_CATEGORY,
+    OCCUPATION,
+    PRODUCT,
+    SCHEMAS,
+)
 
 __all__ = ["WORLD_DESCRIPTION", "WORLD_TRUTH_COLUMNS", "generate_world"]
 

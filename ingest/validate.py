@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from creditgraph.errors import SchemaError
-from ingest.schemas import Column, DateWindow, FileSchema
+from creditgraph.ingest.schemas import Column, DateWindow, FileSchema
 
 REJECT_COLUMNS = ["file", "row", "field", "value", "reason"]
 _TRUE = {"true", "1", "yes", "y", "t"}

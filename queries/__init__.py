@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from queries.library import Param, QuerySpec, describe, list_queries, show
-from queries.runner import dialect_of, format_result, parse_params, run, run_cypher
+from creditgraph.queries.library import Param, QuerySpec, describe, list_queries, show
+from creditgraph.queries.runner import dialect_of, format_result, parse_params, run, run_cypher
 
 list = list_queries  # noqa: A001 - the documented name: ``queries.list()``
 

@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from creditgraph.errors import QueryError
-from graph.readonly import check_read_only, with_limit
-from graph.store import GraphStore, open_store
-from queries.library import TYPES, Param, describe
+from creditgraph.graph.readonly import check_read_only, with_limit
+from creditgraph.graph.store import GraphStore, open_store
+from creditgraph.queries.library import TYPES, Param, describe
 
 FORMATS = ("table", "csv", "json")
 _ADHOC_PARAM = re.compile(r"^(?P<name>[A-Za-z_]\w*)(?::(?P<type>\w+))?=(?P<value>.*)$", re.DOTALL)
@@ -40,7 +40,7 @@ def dialect_of(store: GraphStore) -> str:
     """``embedded`` or ``neo4j``: the store's ``dialect`` attribute, else guessed from its class."""
     dialect = getattr(store, "dialect", None)
     if dialect is None:
-        from graph.embedded import EmbeddedStore
+        from creditgraph.graph.embedded import EmbeddedStore
 
         dialect = "embedded" if isinstance(store, EmbeddedStore) else "neo4j"
     return str(dialect)
@@ -153,7 +153,7 @@ def open_for_reading(spec: str, path: Path | None) -> GraphStore:
     run in READ sessions anyway; an in-memory store holds nothing to protect).
     """
     if spec == "embedded":
-        from graph.embedded import EmbeddedStore
+        from creditgraph.graph.embedded import EmbeddedStore
 
         return EmbeddedStore(path, read_only=True)
     return open_store(spec, path)

@@ -18,10 +18,10 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from creditgraph.errors import SchemaError
-from graph.features.exposure import exposure_features
-from graph.features.position import position_features
-from graph.network import FriendGraph
-from graph.store import EdgeArrays
+from creditgraph.graph.features.exposure import exposure_features
+from creditgraph.graph.features.position import position_features
+from creditgraph.graph.network import FriendGraph
+from creditgraph.graph.store import EdgeArrays
 
 # Candidate settings, simplest first; inner validation on the training rows picks one per
 # run by the one-standard-error rule: the simplest setting whose inner-CV ROC-AUC is within

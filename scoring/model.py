@@ -37,11 +37,11 @@ from creditgraph.durable import (
     write_pointer,
 )
 from creditgraph.errors import ModelNotFound, TrainingError, TrainingWarning
+from creditgraph.scoring import scale as scoring_scale
+from creditgraph.scoring.design import categories_of, design_matrix, dmatrix
+from creditgraph.scoring.dictionary import FACTORS, FEATURES, reason_words, spec
+from creditgraph.scoring.metrics import summary
 from creditgraph.settings import ScoreScale
-from scoring import scale as scoring_scale
-from scoring.design import categories_of, design_matrix, dmatrix
-from scoring.dictionary import FACTORS, FEATURES, reason_words, spec
-from scoring.metrics import summary
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary:logistic",

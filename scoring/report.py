@@ -18,10 +18,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
-from scoring import metrics  # noqa: E402
-from scoring.dictionary import FACTOR_TITLES, FACTORS  # noqa: E402
-from scoring.model import CreditModel  # noqa: E402
-from scoring.scale import pd_per_band  # noqa: E402
+from creditgraph.scoring import metrics  # noqa: E402
+from creditgraph.scoring.dictionary import FACTOR_TITLES, FACTORS  # noqa: E402
+from creditgraph.scoring.model import CreditModel  # noqa: E402
+from creditgraph.scoring.scale import pd_per_band  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from creditgraph.graph.embedded import EmbeddedStore
 from creditgraph.settings import load_settings
-from graph.embedded import EmbeddedStore
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -24,7 +24,7 @@ from creditgraph.access.pii import decrypt_column, generate_key
 from creditgraph.access.scores import ParquetScoreSource
 from creditgraph.access.service import create_app, running_server
 from creditgraph.cli import app
-from ingest.history import read_history
+from creditgraph.ingest.history import read_history
 
 
 def test_partner_subject_and_audit_commands(tmp_path):

@@ -142,7 +142,7 @@ def test_a_repeated_subject_reads_its_last_row(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("with_reasons", [False, True])
 def test_store_source_reads_user_nodes(with_reasons: bool) -> None:
-    from graph.embedded import EmbeddedStore
+    from creditgraph.graph.embedded import EmbeddedStore
 
     with EmbeddedStore(None) as store:
         store.ensure_schema()

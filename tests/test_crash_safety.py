@@ -24,11 +24,11 @@ import pytest
 
 from creditgraph import catalog, pipeline
 from creditgraph.durable import FAILPOINT_VARIABLE
+from creditgraph.graph.meta import LOAD_ID, SCORE_RUN, read_meta
+from creditgraph.ingest.history import current_load_id, load_tables
+from creditgraph.ingest.synthetic import generate_world
+from creditgraph.scoring.model import latest_model
 from creditgraph.settings import load_settings
-from graph.meta import LOAD_ID, SCORE_RUN, read_meta
-from ingest.history import current_load_id, load_tables
-from ingest.synthetic import generate_world
-from scoring.model import latest_model
 
 pytestmark = pytest.mark.slow
 CLI = str(Path(sys.executable).with_name("creditgraph"))

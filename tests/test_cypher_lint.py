@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from graph.cypher_lint import (
+from cypher_lint import (
     INSTALL_HINT,
     LinterUnavailable,
     LintProblem,
@@ -22,8 +21,9 @@ from graph.cypher_lint import (
     lint_statements,
     query_files,
 )
-from graph.neo4j_store import all_statements
-from graph.readonly import with_limit
+
+from creditgraph.graph.neo4j_store import all_statements
+from creditgraph.graph.readonly import with_limit
 
 STORE = [tuple(s) for s in all_statements()]
 LIBRARY = query_files()

@@ -11,10 +11,10 @@ from conftest import tiny_world
 
 from creditgraph import catalog, durable
 from creditgraph.errors import CreditGraphError
-from graph.embedded import EmbeddedStore
-from graph.meta import LOAD_ID, PENDING_LOAD, SCORE_RUN, read_meta, write_meta
-from ingest.history import current_load_id, load_tables, read_history, stage_version
-from ingest.load import load_directory
+from creditgraph.graph.embedded import EmbeddedStore
+from creditgraph.graph.meta import LOAD_ID, PENDING_LOAD, SCORE_RUN, read_meta, write_meta
+from creditgraph.ingest.history import current_load_id, load_tables, read_history, stage_version
+from creditgraph.ingest.load import load_directory
 
 
 def _load(source: Path, store: EmbeddedStore, data: Path):

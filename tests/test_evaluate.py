@@ -101,7 +101,7 @@ def test_bad_label_names_file_row_and_field(tmp_path):
 
 
 def test_one_standard_error_keeps_the_simplest_setting_within_noise():
-    from scoring.evaluate import Trial, one_standard_error
+    from creditgraph.scoring.evaluate import Trial, one_standard_error
 
     simple, medium, deep = (
         Trial(auc, 0.01, {"max_depth": depth}, 100)
@@ -114,7 +114,13 @@ def test_one_standard_error_keeps_the_simplest_setting_within_noise():
 
 
 def test_the_search_budget_is_an_argument(tmp_path):
-    from scoring.evaluate import CANDIDATES, SearchBudget, evaluate, random_splits, read_nodes
+    from creditgraph.scoring.evaluate import (
+        CANDIDATES,
+        SearchBudget,
+        evaluate,
+        random_splits,
+        read_nodes,
+    )
 
     nodes, _ = _table(tmp_path)
     features, labels = read_nodes(nodes, "id", "target")

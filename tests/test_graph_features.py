@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from graph.features.friends import friend_features
-from graph.features.position import pagerank, position_features
-from graph.features.ties import tie_features
-from graph.network import FriendGraph
-from graph.store import EdgeArrays
+from creditgraph.graph.features.friends import friend_features
+from creditgraph.graph.features.position import pagerank, position_features
+from creditgraph.graph.features.ties import tie_features
+from creditgraph.graph.network import FriendGraph
+from creditgraph.graph.store import EdgeArrays
 
 IDS = pd.Index([f"u{i}" for i in range(7)], name="user_id")
 # A triangle u0-u1-u2 with a tail u2-u3, a separate pair u4-u5, u6 isolated; one duplicate

@@ -9,8 +9,8 @@ import pytest
 from conftest import write_csv
 
 from creditgraph.errors import SchemaError
-from ingest.history import read_history, version_dir
-from ingest.load import load_directory
+from creditgraph.ingest.history import read_history, version_dir
+from creditgraph.ingest.load import load_directory
 
 
 def _load(source: Path, store, tmp_path: Path):

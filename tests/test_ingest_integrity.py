@@ -13,10 +13,10 @@ from conftest import write_csv
 
 from creditgraph import pipeline
 from creditgraph.errors import SchemaError
+from creditgraph.ingest.history import read_history
+from creditgraph.ingest.load import load_directory
+from creditgraph.ingest.schemas import DateWindow
 from creditgraph.settings import load_settings
-from ingest.history import read_history
-from ingest.load import load_directory
-from ingest.schemas import DateWindow
 
 PAY = {"user_id": "u1", "merchant_id": "m1", "date": "2024-02-01", "amount": 20.5}
 SENT = {"src": "u1", "dst": "u2", "date": "2024-03-01", "amount": 50.0}

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scoring import metrics
+from creditgraph.scoring import metrics
 
 
 def test_ks_perfect_and_useless():

@@ -23,10 +23,9 @@ import pytest
 
 from creditgraph import pipeline
 from creditgraph.errors import ModelNotFound, TrainingError, TrainingWarning
-from creditgraph.settings import ScoreScale
-from ingest.synthetic import generate_world
-from scoring.features import observation_dates, tabular_features
-from scoring.model import (
+from creditgraph.ingest.synthetic import generate_world
+from creditgraph.scoring.features import observation_dates, tabular_features
+from creditgraph.scoring.model import (
     LATEST,
     MIN_TRAIN_OUTCOMES,
     MIN_VALID_OUTCOMES,
@@ -35,6 +34,7 @@ from scoring.model import (
     list_models,
     train_model,
 )
+from creditgraph.settings import ScoreScale
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,7 +87,7 @@ SAVER = """
 import sys
 from pathlib import Path
 
-from scoring.model import CreditModel
+from creditgraph.scoring.model import CreditModel
 
 source, models_dir = Path(sys.argv[1]), Path(sys.argv[2])
 model = CreditModel.load(source)

@@ -41,8 +41,8 @@ import neo4j.exceptions as ne
 import networkx as nx
 import pytest
 
-from graph import neo4j_store as ns
-from graph.schema import NODE_TYPES, REL_TYPES, USER
+from creditgraph.graph import neo4j_store as ns
+from creditgraph.graph.schema import NODE_TYPES, REL_TYPES, USER
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "neo4j"
@@ -579,7 +579,7 @@ def test_fake_loses_the_kth_write_transaction_whole_and_reads_meta_back() -> Non
     assert list(fake.server.nodes["User"]) == ["u1"]  # u2 ran, then went with its transaction
     assert [e[0] for e in fake.log if e[0] in ("execute_write", "lost")] == [
         "execute_write", "execute_write", "lost"]  # fmt: skip
-    from graph.meta import read_meta, write_meta
+    from creditgraph.graph.meta import read_meta, write_meta
 
     write_meta(store, load_id="L1", pending_load="L2")
     write_meta(store, pending_load=None)  # a cleared value reads as absent

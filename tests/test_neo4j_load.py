@@ -21,12 +21,12 @@ from test_neo4j_fake import FakeDriver, fake_store
 
 from creditgraph import catalog
 from creditgraph.errors import CreditGraphError, StoreUnavailable
-from graph import neo4j_store as ns
-from graph.meta import LOAD_ID, LOAD_PROGRESS, PENDING_LOAD
-from graph.schema import META
-from ingest import load as ingest_load
-from ingest.history import current_load_id
-from ingest.load import load_directory
+from creditgraph.graph import neo4j_store as ns
+from creditgraph.graph.meta import LOAD_ID, LOAD_PROGRESS, PENDING_LOAD
+from creditgraph.graph.schema import META
+from creditgraph.ingest import load as ingest_load
+from creditgraph.ingest.history import current_load_id
+from creditgraph.ingest.load import load_directory
 
 SCALE_NODES = {"User": 1_000_000, "Merchant": 20_000, "Device": 900_000}
 SCALE_EDGES = {  # 10M relationships, shaped like the synthetic world

@@ -21,9 +21,9 @@ import networkx as nx
 import pandas as pd
 import pytest
 
-import queries
-from graph.embedded import EmbeddedStore
-from graph.store import GraphStore
+from creditgraph import queries
+from creditgraph.graph.embedded import EmbeddedStore
+from creditgraph.graph.store import GraphStore
 
 # a⇄b stored both ways, a-b-c-d-a a cycle, e alone; b and d defaulted.
 USERS = ["a", "b", "c", "d", "e"]

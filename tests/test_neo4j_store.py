@@ -22,13 +22,13 @@ import pytest
 from test_neo4j_fake import FakeDriver, FakeTx, fake_store
 
 from creditgraph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
-from graph import neo4j_store as ns
-from graph.embedded import EmbeddedStore
-from graph.features.position import position_features
-from graph.meta import write_meta
-from graph.network import FriendGraph
-from graph.schema import FRIEND, NODE_TYPES, REL_TYPES, USER
-from graph.store import EdgeArrays, GraphStore
+from creditgraph.graph import neo4j_store as ns
+from creditgraph.graph.embedded import EmbeddedStore
+from creditgraph.graph.features.position import position_features
+from creditgraph.graph.meta import write_meta
+from creditgraph.graph.network import FriendGraph
+from creditgraph.graph.schema import FRIEND, NODE_TYPES, REL_TYPES, USER
+from creditgraph.graph.store import EdgeArrays, GraphStore
 
 HOSTILE = "u1'}) DETACH DELETE n //"
 READS = ("missing_keys:", "node_ids:", "export_edges:", "gds_version", "gds_read", "read_meta",

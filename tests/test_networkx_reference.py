@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import networkx_reference as ref  # noqa: E402
 from graph_features import World, make_world  # noqa: E402
 
-from graph.features import compute_graph_features  # noqa: E402
-from graph.features.exposure import EXPOSURE_COLUMNS, LabelContext, exposure_from_labels  # noqa: E402
-from graph.store import EdgeArrays  # noqa: E402
+from creditgraph.graph.features import compute_graph_features  # noqa: E402
+from creditgraph.graph.features.exposure import EXPOSURE_COLUMNS, LabelContext, exposure_from_labels  # noqa: E402
+from creditgraph.graph.store import EdgeArrays  # noqa: E402
 
 
 def _with_isolated_users(world: World, count: int = 12) -> World:

@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from creditgraph import catalog, pipeline
 from creditgraph.cli import app
+from creditgraph.ingest.history import read_history
+from creditgraph.scoring.dictionary import FACTORS
+from creditgraph.scoring.model import CreditModel
 from creditgraph.settings import load_settings
-from ingest.history import read_history
-from scoring.dictionary import FACTORS
-from scoring.model import CreditModel
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_every_tree_uses_one_factor(world):
     model = world["trained"].model
     nodes = model.booster.trees_to_dataframe()
     splits = nodes[nodes["Feature"] != "Leaf"]
-    from scoring.dictionary import spec
+    from creditgraph.scoring.dictionary import spec
 
     factors = splits.assign(f=splits["Feature"].map(lambda f: spec(f).factor))
     assert (factors.groupby("Tree")["f"].nunique() == 1).all()
@@ -70,7 +70,7 @@ def test_factor_points_match_exact_shap_per_factor(world):
     model = world["trained"].model
     rows = world["features"].head(50)
     exact = model.feature_points(rows, exact=True)
-    from scoring.dictionary import spec
+    from creditgraph.scoring.dictionary import spec
 
     by_factor = exact.T.groupby(lambda f: spec(f).factor).sum().T
     scored = model.score(rows)
@@ -261,7 +261,7 @@ def test_single_record_matches_batch(world):
 
 
 def test_out_of_time_split_tests_on_latest_cohort(world):
-    from ingest.history import load_tables
+    from creditgraph.ingest.history import load_tables
 
     settings = world["settings"]
     labels = pipeline.read_labels(settings)
@@ -274,7 +274,7 @@ def test_out_of_time_split_tests_on_latest_cohort(world):
 
 
 def test_isotonic_calibration_round_trips_and_sums(world, tmp_path):
-    from scoring.model import train_model
+    from creditgraph.scoring.model import train_model
 
     features, labels = world["features"], pipeline.read_labels(world["settings"])
     split = pipeline.split_users(labels, 3)
@@ -289,7 +289,7 @@ def test_isotonic_calibration_round_trips_and_sums(world, tmp_path):
 
 
 def test_friend_cluster_view(world):
-    from graph.views import friend_cluster, plot_cluster
+    from creditgraph.graph.views import friend_cluster, plot_cluster
 
     settings = world["settings"]
     with pipeline.open_configured_store(settings) as store:
@@ -323,7 +323,7 @@ def test_notebook_runs_end_to_end(world, monkeypatch):
 
 
 def test_export_neo4j_import_bundle(world, tmp_path):
-    from graph.neo4j_import import read_import_file
+    from creditgraph.graph.neo4j_import import read_import_file
 
     settings = world["settings"]
     result = CliRunner().invoke(
@@ -347,8 +347,8 @@ def test_in_database_features_refused_on_embedded_store(world):
 
 def test_factor_margins_equal_their_trees_leaf_sums(world):
     """Each factor's margin is exactly the sum of its own trees' leaves (independent check)."""
-    from scoring.design import design_matrix, dmatrix
-    from scoring.dictionary import spec
+    from creditgraph.scoring.design import design_matrix, dmatrix
+    from creditgraph.scoring.dictionary import spec
 
     model = world["trained"].model
     rows = world["features"].head(200)

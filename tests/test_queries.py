@@ -39,19 +39,19 @@ import pytest
 from test_store_contract import NEO4J_SKIP_REASON
 from typer.testing import CliRunner, Result
 
-import queries
+from creditgraph import queries
 from creditgraph.cli import FormatOpt, app
 from creditgraph.errors import QueryError, ReadOnlyViolation
+from creditgraph.graph.embedded import EmbeddedStore
+from creditgraph.graph.features.position import pagerank
+from creditgraph.graph.network import FriendGraph
+from creditgraph.graph.readonly import check_read_only, strip_literals
+from creditgraph.graph.store import GraphStore
+from creditgraph.ingest.load import load_directory
+from creditgraph.ingest.synthetic import generate_world
+from creditgraph.queries.library import ROOT, parse_header
+from creditgraph.queries.runner import FORMATS, jsonable
 from creditgraph.settings import load_settings
-from graph.embedded import EmbeddedStore
-from graph.features.position import pagerank
-from graph.network import FriendGraph
-from graph.readonly import check_read_only, strip_literals
-from graph.store import GraphStore
-from ingest.load import load_directory
-from ingest.synthetic import generate_world
-from queries.library import ROOT, parse_header
-from queries.runner import FORMATS, jsonable
 
 SPECS = queries.list()
 NAMES = [s.name for s in SPECS]
@@ -610,7 +610,7 @@ def test_cli_format_is_checked_before_anything_runs(cli_dir, monkeypatch, comman
     def must_not_run(*args: Any, **kwargs: Any) -> pd.DataFrame:
         raise AssertionError("the statement ran before the format was checked")
 
-    monkeypatch.setattr("queries.runner._read", must_not_run)
+    monkeypatch.setattr("creditgraph.queries.runner._read", must_not_run)
     out = _cli(cli_dir, *command, "--format", "xml")
     assert out.exit_code == 2 and isinstance(out.exception, SystemExit)
     assert "'xml' is not one of" in out.output and "Traceback" not in out.output
@@ -626,9 +626,10 @@ def test_cli_cypher_limit_stops_a_huge_result_early(cli_dir):
 def test_cli_opens_the_embedded_store_read_only(tmp_path, monkeypatch):
     """With the text check switched off, the engine itself refuses: nothing persists."""
     data = _hand_data_dir(tmp_path / "data")
-    for where in ("queries.runner.check_read_only", "graph.embedded.check_read_only"):
+    for where in ("creditgraph.queries.runner.check_read_only",
+                  "creditgraph.graph.embedded.check_read_only"):  # fmt: skip
         monkeypatch.setattr(where, lambda cypher: None)
-    monkeypatch.setattr("queries.runner.with_limit", lambda cypher, limit: cypher)
+    monkeypatch.setattr("creditgraph.queries.runner.with_limit", lambda cypher, limit: cypher)
     out = _cli(data, "cypher", "COMMENT ON TABLE User IS 'pwned'")
     assert out.exit_code == 2 and "read-only" in out.output
     counted = _cli(data, "cypher", "MATCH (u:User) RETURN count(u) AS n", "--format", "json")
@@ -715,7 +716,7 @@ def test_a_library_text_that_writes_is_refused_before_it_runs(hand, tmp_path, mo
         "// example: creditgraph query run wipe_scores\n"
         "MATCH (u:User) SET u.score = null RETURN count(u) AS n\n"
     )
-    monkeypatch.setattr("queries.runner.describe", lambda name: parse_header(path))
+    monkeypatch.setattr("creditgraph.queries.runner.describe", lambda name: parse_header(path))
     before = snapshot(hand)
     with pytest.raises(ReadOnlyViolation, match="SET"):
         queries.run(hand, "wipe_scores")

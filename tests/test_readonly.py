@@ -16,11 +16,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import queries
+from creditgraph import queries
 from creditgraph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
-from graph import views
-from graph.embedded import EmbeddedStore
-from graph.readonly import check_read_only, with_limit
+from creditgraph.graph import views
+from creditgraph.graph.embedded import EmbeddedStore
+from creditgraph.graph.readonly import check_read_only, with_limit
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -184,7 +184,7 @@ def test_comment_on_table_does_not_persist(store_path, monkeypatch):
     with EmbeddedStore(store_path) as store, pytest.raises(ReadOnlyViolation, match="COMMENT"):
         store.query("COMMENT ON TABLE User IS 'pwned'")
     assert _comments(store_path)["User"] == ""
-    monkeypatch.setattr("graph.embedded.check_read_only", lambda cypher: None)
+    monkeypatch.setattr("creditgraph.graph.embedded.check_read_only", lambda cypher: None)
     with EmbeddedStore(store_path, read_only=True) as store:
         with pytest.raises(QueryError, match="read-only"):
             store.query("COMMENT ON TABLE User IS 'pwned'")

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from creditgraph import pipeline
+from creditgraph.scoring.dictionary import FEATURES, NO_REPAYMENTS, spec
 from creditgraph.settings import load_settings
-from scoring.dictionary import FEATURES, NO_REPAYMENTS, spec
 
 # Everything the credit-history features say about a user's own repayment behaviour.
 REPAYMENT_CLAIMS = {

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from creditgraph.errors import QueryError, ReadOnlyViolation
-from graph.store import GraphStore
+from creditgraph.graph.store import GraphStore
 
 NEO4J_SKIP_REASON = (
     "Neo4j contract tests did not run: NEO4J_URI is not set "
@@ -38,7 +38,7 @@ STORES = [
 
 
 def _open_neo4j() -> GraphStore:
-    from graph.neo4j_store import Neo4jStore
+    from creditgraph.graph.neo4j_store import Neo4jStore
 
     store = Neo4jStore.from_env(batch_size=2, progress=False)  # tiny batches: several per load
     with store._new_session() as session:
@@ -54,7 +54,7 @@ def _open_neo4j() -> GraphStore:
 @pytest.fixture(params=STORES)
 def store(request: pytest.FixtureRequest) -> Iterator[GraphStore]:
     if request.param == "embedded":
-        from graph.embedded import EmbeddedStore
+        from creditgraph.graph.embedded import EmbeddedStore
 
         opened: GraphStore = EmbeddedStore(None)
     else:

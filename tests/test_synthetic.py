@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from ingest import synthetic
-from ingest.schemas import SCHEMAS
-from ingest.synthetic import WORLD_DESCRIPTION, WORLD_TRUTH_COLUMNS, generate_world
+from creditgraph.ingest import synthetic
+from creditgraph.ingest.schemas import SCHEMAS
+from creditgraph.ingest.synthetic import WORLD_DESCRIPTION, WORLD_TRUTH_COLUMNS, generate_world
 
 N = 2_000
 SEED = 7

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from graph.store import GraphStore
+    from creditgraph.graph.store import GraphStore
 
 FACTORS = ("credit_history", "behaviour", "capacity", "characteristics", "relationships")
 FACTOR_COLUMNS = tuple(f"f_{name}" for name in FACTORS)

@@ -14,15 +14,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graph.features.community import community_features, leiden
-from graph.features.exposure import LabelContext, exposure_features
-from graph.features.friends import friend_features
-from graph.features.merchants import bipartite, merchant_features
-from graph.features.position import position_features
-from graph.features.rings import ring_features
-from graph.features.ties import tie_features
-from graph.network import FriendGraph
-from graph.store import EdgeArrays, GraphStore
+from creditgraph.graph.features.community import community_features, leiden
+from creditgraph.graph.features.exposure import LabelContext, exposure_features
+from creditgraph.graph.features.friends import friend_features
+from creditgraph.graph.features.merchants import bipartite, merchant_features
+from creditgraph.graph.features.position import position_features
+from creditgraph.graph.features.rings import ring_features
+from creditgraph.graph.features.ties import tie_features
+from creditgraph.graph.network import FriendGraph
+from creditgraph.graph.store import EdgeArrays, GraphStore
 
 
 @dataclass

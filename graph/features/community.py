@@ -15,7 +15,7 @@ import igraph as ig
 import numpy as np
 import pandas as pd
 
-from graph.network import FriendGraph
+from creditgraph.graph.network import FriendGraph
 
 
 def leiden(

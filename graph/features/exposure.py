@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graph.features.position import pagerank
-from graph.network import FriendGraph
+from creditgraph.graph.features.position import pagerank
+from creditgraph.graph.network import FriendGraph
 
 EXPOSURE_COLUMNS = (
     "known_neighbours", "neighbour_default_share", "hop2_default_share", "default_ppr",

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from graph.network import FriendGraph
+from creditgraph.graph.network import FriendGraph
 
 # Tabular features whose friends' mean is informative (names from scoring.features).
 FRIEND_AVERAGED = (

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graph.network import FriendGraph
+from creditgraph.graph.network import FriendGraph
 
 
 def bipartite(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graph.network import FriendGraph
+from creditgraph.graph.network import FriendGraph
 
 
 def pagerank(

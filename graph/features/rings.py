@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from graph.network import FriendGraph
-from graph.store import EdgeArrays
+from creditgraph.graph.network import FriendGraph
+from creditgraph.graph.store import EdgeArrays
 
 NEW_ACCOUNT_DAYS = 180
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from graph.network import FriendGraph, distinct_pairs
-from graph.store import EdgeArrays
+from creditgraph.graph.network import FriendGraph, distinct_pairs
+from creditgraph.graph.store import EdgeArrays
 
 
 def tie_features(

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from scoring.features.behaviour import behaviour_features
-from scoring.features.capacity import capacity_features
-from scoring.features.characteristics import characteristic_features
-from scoring.features.dates import before_observation, observation_dates
+from creditgraph.scoring.features.behaviour import behaviour_features
+from creditgraph.scoring.features.capacity import capacity_features
+from creditgraph.scoring.features.characteristics import characteristic_features
+from creditgraph.scoring.features.dates import before_observation, observation_dates
 
 __all__ = ["before_observation", "observation_dates", "tabular_features"]
-from scoring.features.history import credit_history_features
+from creditgraph.scoring.features.history import credit_history_features
 
 
 def tabular_features(tables: dict[str, pd.DataFrame], observed: pd.Series) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from scoring.features.dates import before_observation
+from creditgraph.scoring.features.dates import before_observation
 
 
 def behaviour_features(tables: dict[str, pd.DataFrame], observed: pd.Series) -> pd.DataFrame:

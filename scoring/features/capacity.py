@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scoring.features.dates import before_observation
+from creditgraph.scoring.features.dates import before_observation
 
 
 def capacity_features(tables: dict[str, pd.DataFrame], observed: pd.Series) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ingest.schemas import EDUCATION, OCCUPATION
+from creditgraph.ingest.schemas import EDUCATION, OCCUPATION
 
 
 def characteristic_features(tables: dict[str, pd.DataFrame], observed: pd.Series) -> pd.DataFrame:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from creditgraph.errors import CreditGraphError
-from graph.schema import NODE_TYPES, REL_TYPES
+from creditgraph.graph.schema import NODE_TYPES, REL_TYPES
 
 PACKAGE = "@neo4j-cypher/language-support"
 PINNED_VERSION = "2.0.0-next.38"

@@ -1,0 +1,1 @@
+"""Input files: declared schemas, vectorised validation, loading into the store and history."""

@@ -1,0 +1,1 @@
+"""Credit scoring: feature families, the factor-grouped model, scale, reasons, reports."""
