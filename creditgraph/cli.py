@@ -625,6 +625,11 @@ def _print_load(report: pipeline.LoadReport) -> None:
             f"[red]{f.rows_rejected:,}[/]" if f.rows_rejected else "0",
         )
     console.print(table)
+    if report.finished_load:
+        console.print(f"completed the interrupted load {report.finished_load} first")
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print(f"[dim]load {report.load_id}[/]")
 
 
 def _print_metrics(metrics: dict[str, float], model_id: str) -> None:
