@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import click
 import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer import _click as click  # the click typer ships and types against
 from typer.core import TyperGroup
 
 from creditgraph.errors import CreditGraphError
@@ -30,7 +30,7 @@ console = Console()
 class _OneLineErrors(TyperGroup):
     """The one error handler: any CreditGraphError becomes one line and exit status 2."""
 
-    def invoke(self, ctx: click.Context) -> object:
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CreditGraphError as exc:

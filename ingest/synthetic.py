@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -232,7 +233,9 @@ def _unique(x: np.ndarray) -> np.ndarray:
     return x[np.concatenate(([True], x[1:] != x[:-1]))] if len(x) else x
 
 
-def _over_users(effect: np.ndarray, community: np.ndarray, sd: float) -> np.ndarray:
+def _over_users(
+    effect: np.ndarray, community: np.ndarray, sd: float | np.floating
+) -> np.ndarray:
     """Community effects shifted and scaled so that over users (``effect[community]``)
     they have mean 0 and standard deviation ``sd``; all 0 in a one-community world."""
     if len(effect) < 2:
@@ -689,7 +692,7 @@ def _devices(
 # --------------------------------------------------------------------------- history
 
 
-def _repayments(rng: np.random.Generator, p: _People) -> dict[str, object]:
+def _repayments(rng: np.random.Generator, p: _People) -> dict[str, np.ndarray]:
     users = np.flatnonzero(~p.thin)
     u = rng.random(len(users))
     acc_user = np.repeat(users, 1 + (u > 0.5) + (u > 0.85))  # 1-3 accounts (50/35/15%)
@@ -914,7 +917,7 @@ def generate_world(
         out_dir.mkdir(parents=True, exist_ok=True)
     tables: dict[str, pd.DataFrame] = {}
 
-    def emit(name: str, data: dict[str, object], user_cols: tuple[str, ...] = ()) -> None:
+    def emit(name: str, data: dict[str, Any], user_cols: tuple[str, ...] = ()) -> None:
         """Ids from indices, then Arrow table -> file -> DataFrame; one table at a time
         so the numpy intermediates of a table are freed before the next is built."""
         for column in user_cols:
