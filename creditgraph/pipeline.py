@@ -107,7 +107,7 @@ def _in_database_position(store: GraphStore) -> pd.DataFrame:
 
 def export_neo4j_import(settings: Settings, out_dir: Path) -> Path:
     """Write the ingested graph as ``neo4j-admin`` import CSVs plus ``import.sh``."""
-    from creditgraph.graph.neo4j_import import write_import_bundle
+    from creditgraph.graph.neo4j.bulk_import import write_import_bundle
     from creditgraph.ingest.load import edge_frames, node_frames
 
     history = load_tables(settings.history_dir)

@@ -1,7 +1,7 @@
 """The graph-store protocol: the only thing the rest of creditgraph knows about a store.
 
 Two implementations exist: :class:`graph.embedded.EmbeddedStore` (the default,
-no server) and :class:`graph.neo4j_store.Neo4jStore` (production). Nodes are
+no server) and :class:`graph.neo4j.store.Neo4jStore` (production). Nodes are
 addressed by their key property, relationships by ``src``/``dst`` key columns.
 """
 
@@ -131,7 +131,7 @@ def open_store(
 
         return EmbeddedStore(None if spec == "memory" else path)
     if spec == "neo4j" or "://" in spec:
-        from creditgraph.graph.neo4j_store import Neo4jStore
+        from creditgraph.graph.neo4j.store import Neo4jStore
 
         options = {} if batch_size is None else {"batch_size": batch_size}
         return Neo4jStore.from_env(uri=None if spec == "neo4j" else spec, **options)

@@ -1,10 +1,10 @@
 """An honest stand-in for the Neo4j driver and server, and the tests that keep it honest.
 
 ``FakeDriver`` plays a tiny Neo4j 5.26 server with GDS 2.13 behind the driver
-API :class:`graph.neo4j_store.Neo4jStore` uses (sessions, managed and explicit
+API :class:`graph.neo4j.store.Neo4jStore` uses (sessions, managed and explicit
 transactions, ``Result.fetch``). It never answers "len(rows)" blindly:
 
-* it knows only the statements :func:`graph.neo4j_store.all_statements` lists
+* it knows only the statements :func:`graph.neo4j.store.all_statements` lists
   (anything else is an error), and each is *executed* against an in-memory
   graph: MERGE semantics, missing endpoints, key order, relationship export;
 * every ``$name`` in a statement must be sent and every parameter sent must be
@@ -41,7 +41,7 @@ import neo4j.exceptions as ne
 import networkx as nx
 import pytest
 
-from creditgraph.graph import neo4j_store as ns
+from creditgraph.graph.neo4j import store as ns
 from creditgraph.graph.schema import NODE_TYPES, REL_TYPES, USER
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,8 +20,8 @@ import pytest
 from test_neo4j_fake import GDS_NAME, FakeDriver, fake_store, gds_names
 
 from creditgraph.errors import QueryError, StoreUnavailable
-from creditgraph.graph import neo4j_store as ns
 from creditgraph.graph.features.position import position_features
+from creditgraph.graph.neo4j import store as ns
 from creditgraph.graph.network import FriendGraph
 
 # Two triangles joined by a bridge, a tail, a reversed duplicate, a pair and an isolate.

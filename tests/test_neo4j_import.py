@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from creditgraph.errors import SchemaError
-from creditgraph.graph.neo4j_import import (
+from creditgraph.graph.neo4j.bulk_import import (
     COMMAND_FILE,
     node_file,
     read_import_file,
@@ -186,7 +186,7 @@ def test_round_trip_of_a_small_world(bundle: Path) -> None:
 
 def test_timestamps_are_local_datetimes_in_utc(tmp_path: Path) -> None:
     # No timestamp in the schema's import tables yet; the writer still handles scored_at-like data.
-    from creditgraph.graph.neo4j_import import _arrow_column
+    from creditgraph.graph.neo4j.bulk_import import _arrow_column
 
     stamps = pd.Series(pd.to_datetime(["2024-01-31 12:00:00+02:00", None], utc=True))
     rendered = _arrow_column(stamps, "TIMESTAMP", "x").to_pylist()

@@ -1,7 +1,7 @@
 """Loads on Neo4j: resumable, retried batch transactions, never one transaction for a load.
 
 Without a server: the plan at 1M users / 10M relationships is checked on
-:func:`graph.neo4j_store.load_plan` (row counts only), and real loads run on
+:func:`graph.neo4j.store.load_plan` (row counts only), and real loads run on
 :class:`test_neo4j_fake.FakeDriver`, which records every transaction and can
 lose the server while the k-th write transaction commits.
 """
@@ -21,8 +21,8 @@ from test_neo4j_fake import FakeDriver, fake_store
 
 from creditgraph import catalog
 from creditgraph.errors import CreditGraphError, StoreUnavailable
-from creditgraph.graph import neo4j_store as ns
 from creditgraph.graph.meta import LOAD_ID, LOAD_PROGRESS, PENDING_LOAD
+from creditgraph.graph.neo4j import store as ns
 from creditgraph.graph.schema import META
 from creditgraph.ingest import load as ingest_load
 from creditgraph.ingest.history import current_load_id

@@ -26,7 +26,7 @@ IMAGE_VARIABLES = {
     "NEO4J_ACCEPT_LICENSE_AGREEMENT", "NEO4J_AUTH", "NEO4J_AUTH_PATH", "NEO4J_DEBUG",
     "NEO4J_EDITION", "NEO4J_HOME", "NEO4J_PLUGINS", "NEO4J_SHA256", "NEO4J_TARBALL",
 }  # fmt: skip
-# Read by creditgraph (graph/neo4j_store.py, from_env) or substituted by compose into the
+# Read by creditgraph (graph/neo4j/store.py, from_env) or substituted by compose into the
 # file; never given to the server container, so never turned into settings.
 CLIENT_VARIABLES = {"NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE"}
 COMPOSE_VARIABLES = {

@@ -22,10 +22,10 @@ import pytest
 from test_neo4j_fake import FakeDriver, FakeTx, fake_store
 
 from creditgraph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
-from creditgraph.graph import neo4j_store as ns
 from creditgraph.graph.embedded import EmbeddedStore
 from creditgraph.graph.features.position import position_features
 from creditgraph.graph.meta import write_meta
+from creditgraph.graph.neo4j import store as ns
 from creditgraph.graph.network import FriendGraph
 from creditgraph.graph.schema import FRIEND, NODE_TYPES, REL_TYPES, USER
 from creditgraph.graph.store import EdgeArrays, GraphStore

@@ -323,7 +323,7 @@ def test_notebook_runs_end_to_end(world, monkeypatch):
 
 
 def test_export_neo4j_import_bundle(world, tmp_path):
-    from creditgraph.graph.neo4j_import import read_import_file
+    from creditgraph.graph.neo4j.bulk_import import read_import_file
 
     settings = world["settings"]
     result = CliRunner().invoke(

@@ -38,7 +38,7 @@ STORES = [
 
 
 def _open_neo4j() -> GraphStore:
-    from creditgraph.graph.neo4j_store import Neo4jStore
+    from creditgraph.graph.neo4j.store import Neo4jStore
 
     store = Neo4jStore.from_env(batch_size=2, progress=False)  # tiny batches: several per load
     with store._new_session() as session:

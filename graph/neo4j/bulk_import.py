@@ -1,6 +1,6 @@
 """The initial bulk load of Neo4j: CSV files and the exact ``neo4j-admin`` import command.
 
-Transactional loading (:class:`graph.neo4j_store.Neo4jStore`) runs at tens of
+Transactional loading (:class:`graph.neo4j.store.Neo4jStore`) runs at tens of
 thousands of rows a second; ``neo4j-admin database import full`` writes the
 store files directly and loads millions of rows a minute into a database that
 does not exist yet. :func:`write_import_bundle` writes one CSV per node label
@@ -16,7 +16,7 @@ Each label is its own ID space (``ID(User)``), so ids need only be unique per
 label; the key is stored as a string property of that name. Labels and types
 come from the command line (``--nodes=User=...``, ``--relationships=FRIEND=...``).
 A (src, dst) pair repeated in a relationship table is written once, the last
-row winning, as :meth:`graph.neo4j_store.Neo4jStore.upsert_edges` merges it.
+row winning, as :meth:`graph.neo4j.store.Neo4jStore.upsert_edges` merges it.
 Values: strings are always quoted (a quote inside is doubled, RFC 4180), so an
 empty string ``""`` stays an empty string while an empty unquoted field is a
 missing value; dates are ISO ``YYYY-MM-DD``; timestamps
@@ -238,7 +238,7 @@ def _write_command(out: Path, database: str, args: list[str]) -> Path:
     script = out / COMMAND_FILE
     script.write_text(
         "#!/bin/sh\n"
-        "# Initial bulk load written by creditgraph (graph/neo4j_import.py).\n"
+        "# Initial bulk load written by creditgraph (graph/neo4j/bulk_import.py).\n"
         "# Run with the Neo4j server STOPPED, into a database that does not exist yet:\n"
         "#   sh import.sh                      (on the server, neo4j-admin on PATH)\n"
         "#   docker compose run --rm --no-deps neo4j sh /import/import.sh\n"
