@@ -20,7 +20,8 @@ from creditgraph.durable import write_parquet
 from creditgraph.errors import CreditGraphError
 from creditgraph.graph.features import GraphData, compute_exposure, compute_graph_features
 from creditgraph.graph.schema import SCORE_PROPERTIES
-from creditgraph.graph.store import GraphStore, open_store
+from creditgraph.graph.store import GraphStore
+from creditgraph.graph.stores import open_store
 from creditgraph.ingest.history import current_load_id, load_tables
 from creditgraph.ingest.load import LoadReport, Progress, load_directory
 from creditgraph.ingest.schemas import DateWindow
@@ -99,10 +100,12 @@ def build_features(
 
 
 def _in_database_position(store: GraphStore) -> pd.DataFrame:
-    gds = getattr(store, "gds_features", None)
-    if gds is None or not store.has_gds():  # type: ignore[attr-defined]
+    from creditgraph.graph.neo4j.gds import gds_features, has_gds
+    from creditgraph.graph.neo4j.store import Neo4jStore
+
+    if not isinstance(store, Neo4jStore) or not has_gds(store):
         raise CreditGraphError("--in-database needs a Neo4j store with the GDS plugin")
-    return gds()
+    return gds_features(store)
 
 
 def export_neo4j_import(settings: Settings, out_dir: Path) -> Path:

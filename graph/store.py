@@ -1,16 +1,17 @@
 """The graph-store protocol: the only thing the rest of creditgraph knows about a store.
 
 Two implementations exist: :class:`graph.embedded.EmbeddedStore` (the default,
-no server) and :class:`graph.neo4j.store.Neo4jStore` (production). Nodes are
-addressed by their key property, relationships by ``src``/``dst`` key columns.
+no server) and :class:`graph.neo4j.store.Neo4jStore` (production); both import
+this module and it imports neither (:func:`graph.stores.open_store` picks one).
+Nodes are addressed by their key property, relationships by ``src``/``dst`` key
+columns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -116,29 +117,3 @@ class GraphStore(Protocol):
     def __enter__(self) -> GraphStore: ...
 
     def __exit__(self, *exc: object) -> None: ...
-
-
-def open_store(
-    spec: str = "embedded", path: Path | None = None, *, batch_size: int | None = None
-) -> GraphStore:
-    """Open a store from a spec: ``embedded`` (at ``path``), ``memory``, ``neo4j`` or a URI.
-
-    ``batch_size`` (rows per write transaction) applies to Neo4j; the embedded
-    store writes each frame in one bulk ``COPY``.
-    """
-    if spec in ("embedded", "memory"):
-        from creditgraph.graph.embedded import EmbeddedStore
-
-        return EmbeddedStore(None if spec == "memory" else path)
-    if spec == "neo4j" or "://" in spec:
-        from creditgraph.graph.neo4j.store import Neo4jStore
-
-        options = {} if batch_size is None else {"batch_size": batch_size}
-        return Neo4jStore.from_env(uri=None if spec == "neo4j" else spec, **options)
-    raise ValueError(f"unknown store {spec!r}: use 'embedded', 'memory', 'neo4j' or a bolt URI")
-
-
-def batches(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
-    """Split a frame into consecutive slices of at most ``size`` rows."""
-    for start in range(0, len(frame), size):
-        yield frame.iloc[start : start + size]

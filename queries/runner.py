@@ -29,7 +29,8 @@ import pandas as pd
 
 from creditgraph.errors import QueryError
 from creditgraph.graph.readonly import check_read_only, with_limit
-from creditgraph.graph.store import GraphStore, open_store
+from creditgraph.graph.store import GraphStore
+from creditgraph.graph.stores import open_store
 from creditgraph.queries.library import TYPES, Param, describe
 
 FORMATS = ("table", "csv", "json")

@@ -22,7 +22,7 @@ from cypher_lint import (
     query_files,
 )
 
-from creditgraph.graph.neo4j.store import all_statements
+from creditgraph.graph.neo4j.statements import all_statements
 from creditgraph.graph.readonly import with_limit
 
 STORE = [tuple(s) for s in all_statements()]

@@ -4,7 +4,7 @@
 API :class:`graph.neo4j.store.Neo4jStore` uses (sessions, managed and explicit
 transactions, ``Result.fetch``). It never answers "len(rows)" blindly:
 
-* it knows only the statements :func:`graph.neo4j.store.all_statements` lists
+* it knows only the statements :func:`graph.neo4j.statements.all_statements` lists
   (anything else is an error), and each is *executed* against an in-memory
   graph: MERGE semantics, missing endpoints, key order, relationship export;
 * every ``$name`` in a statement must be sent and every parameter sent must be
@@ -41,7 +41,15 @@ import neo4j.exceptions as ne
 import networkx as nx
 import pytest
 
-from creditgraph.graph.neo4j import store as ns
+from creditgraph.errors import StoreUnavailable
+from creditgraph.graph.neo4j.statements import (
+    all_statements,
+    cypher_gds_project,
+    cypher_missing_keys,
+    cypher_node_ids,
+    cypher_upsert_nodes,
+)
+from creditgraph.graph.neo4j.store import Neo4jStore
 from creditgraph.graph.schema import NODE_TYPES, REL_TYPES, USER
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,7 +180,7 @@ class FakeServer:
     results: list[FakeResult] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.statements = {s.cypher: s.name for s in ns.all_statements()}
+        self.statements = {s.cypher: s.name for s in all_statements()}
         self.gds = gds_names()
 
     # -- dispatch ------------------------------------------------------------------------------
@@ -503,27 +511,27 @@ class FakeDriver:
         return [c for c in self.server.calls if c.name.startswith(prefix)]
 
 
-def fake_store(batch_size: int = 2, **driver: Any) -> tuple[ns.Neo4jStore, FakeDriver]:
+def fake_store(batch_size: int = 2, **driver: Any) -> tuple[Neo4jStore, FakeDriver]:
     fake = FakeDriver(**driver)
-    store = ns.Neo4jStore("bolt://example:7687", driver=fake, batch_size=batch_size,
-                          progress=False)  # fmt: skip
+    store = Neo4jStore("bolt://example:7687", driver=fake, batch_size=batch_size,
+                       progress=False)  # fmt: skip
     return store, fake
 
 
 # -- the fake refuses what a server (or the driver) would refuse ------------------------------
 def test_fake_refuses_a_parameter_the_statement_does_not_use() -> None:
     fake = FakeDriver()
-    cypher = ns.cypher_node_ids(USER)
+    cypher = cypher_node_ids(USER)
     with pytest.raises(AssertionError, match="sent"):
         fake.session().execute_read(lambda tx: tx.run(cypher, {"limit": 3}))
     with pytest.raises(AssertionError, match="uses"):
-        fake.session().execute_read(lambda tx: tx.run(ns.cypher_missing_keys(USER), {}))
+        fake.session().execute_read(lambda tx: tx.run(cypher_missing_keys(USER), {}))
 
 
 def test_fake_refuses_rows_of_the_wrong_shape_and_numpy_values() -> None:
     import numpy as np
 
-    fake, cypher = FakeDriver(), ns.cypher_upsert_nodes(USER)
+    fake, cypher = FakeDriver(), cypher_upsert_nodes(USER)
     with pytest.raises(AssertionError, match="exactly"):
         fake.session().execute_write(lambda tx: tx.run(cypher, {"rows": [{"key": "u1"}]}))
     with pytest.raises(AssertionError, match="numpy"):
@@ -541,7 +549,7 @@ def test_fake_refuses_unknown_statements_session_keywords_and_writes_in_read_mod
     rows = {"rows": [{"key": "u1", "props": {}}]}
     with pytest.raises(ne.ClientError, match="read access mode"):
         fake.session(default_access_mode=neo4j.READ_ACCESS).execute_read(
-            lambda tx: tx.run(ns.cypher_upsert_nodes(USER), rows)
+            lambda tx: tx.run(cypher_upsert_nodes(USER), rows)
         )
 
 
@@ -550,7 +558,7 @@ def test_fake_refuses_names_outside_gds_213_and_more_than_four_threads() -> None
     fake.server.statements["CALL gds.pageRank.mutat($graph) YIELD x RETURN x"] = "gds_mutate:x"
     with pytest.raises(AssertionError, match="gds.pageRank.mutat is not a GDS 2.13"):
         fake.session().run("CALL gds.pageRank.mutat($graph) YIELD x RETURN x", {"graph": "g"})
-    project = ns.cypher_gds_project("FRIEND")
+    project = cypher_gds_project("FRIEND")
     with pytest.raises(ne.ClientError, match="maximum allowed"):
         fake.session().run(project, {"graph": "g", "concurrency": 8})
     fake.session().run(project, {"graph": "g", "concurrency": 4})
@@ -574,7 +582,7 @@ def test_fake_loses_the_kth_write_transaction_whole_and_reads_meta_back() -> Non
     store, fake = fake_store(batch_size=1)
     fake.fail_write_at = 2  # the second managed write transaction dies while committing
     frame = pd.DataFrame({"user_id": ["u1", "u2", "u3"]})
-    with pytest.raises(ns.StoreUnavailable, match="lost Neo4j"):
+    with pytest.raises(StoreUnavailable, match="lost Neo4j"):
         store.upsert_nodes("User", frame)
     assert list(fake.server.nodes["User"]) == ["u1"]  # u2 ran, then went with its transaction
     assert [e[0] for e in fake.log if e[0] in ("execute_write", "lost")] == [

@@ -1,7 +1,7 @@
 """Loads on Neo4j: resumable, retried batch transactions, never one transaction for a load.
 
 Without a server: the plan at 1M users / 10M relationships is checked on
-:func:`graph.neo4j.store.load_plan` (row counts only), and real loads run on
+:func:`graph.neo4j.plan.load_plan` (row counts only), and real loads run on
 :class:`test_neo4j_fake.FakeDriver`, which records every transaction and can
 lose the server while the k-th write transaction commits.
 """
@@ -20,9 +20,11 @@ from conftest import tiny_world, write_csv
 from test_neo4j_fake import FakeDriver, fake_store
 
 from creditgraph import catalog
-from creditgraph.errors import CreditGraphError, StoreUnavailable
+from creditgraph.errors import CreditGraphError, QueryError, StoreUnavailable
 from creditgraph.graph.meta import LOAD_ID, LOAD_PROGRESS, PENDING_LOAD
-from creditgraph.graph.neo4j import store as ns
+from creditgraph.graph.neo4j.plan import Batch, LoadKind, LoadProgress, load_plan
+from creditgraph.graph.neo4j.statements import cypher_upsert_nodes
+from creditgraph.graph.neo4j.store import DEFAULT_BATCH_SIZE, Neo4jStore, _load_batch, _run_single
 from creditgraph.graph.schema import META
 from creditgraph.ingest import load as ingest_load
 from creditgraph.ingest.history import current_load_id
@@ -35,8 +37,8 @@ SCALE_EDGES = {  # 10M relationships, shaped like the synthetic world
 }  # fmt: skip
 
 
-def scale_steps() -> list[tuple[ns.LoadKind, str, int]]:
-    steps: list[tuple[ns.LoadKind, str, int]] = [("nodes", n, r) for n, r in SCALE_NODES.items()]
+def scale_steps() -> list[tuple[LoadKind, str, int]]:
+    steps: list[tuple[LoadKind, str, int]] = [("nodes", n, r) for n, r in SCALE_NODES.items()]
     return steps + [("relationships", n, r) for n, r in SCALE_EDGES.items()]
 
 
@@ -44,9 +46,9 @@ def sent_batches(fake: FakeDriver, load_id: str | None = None) -> list[tuple[str
     """``(kind, name, start, stop)`` of every batch transaction begun (of ``load_id`` only)."""
     out = []
     for entry in fake.log:
-        if entry[0] == "execute_write" and entry[1] is ns._load_batch:
+        if entry[0] == "execute_write" and entry[1] is _load_batch:
             _, _, rows, progress = entry[2]
-            mark = ns.LoadProgress.decode(progress[0]["props"]["value"])
+            mark = LoadProgress.decode(progress[0]["props"]["value"])
             assert mark is not None
             if load_id is None or mark.load_id == load_id:
                 out.append((mark.kind, mark.name, mark.rows - len(rows), mark.rows))
@@ -59,8 +61,8 @@ def pending_marks(fake: FakeDriver, load_id: str) -> list[tuple]:
         entry
         for entry in fake.log
         if entry[0] == "execute_write"
-        and entry[1] is ns._run_single
-        and entry[2][0] == ns.cypher_upsert_nodes(META)
+        and entry[1] is _run_single
+        and entry[2][0] == cypher_upsert_nodes(META)
         and {"key": PENDING_LOAD, "props": {"value": load_id}} in entry[2][1]["rows"]
     ]
 
@@ -74,15 +76,15 @@ def graph_meta(fake: FakeDriver) -> dict[str, Any]:
 # -- the plan at 1M users / 10M relationships -------------------------------------------------
 def test_the_plan_at_1m_users_and_10m_relationships_stays_within_the_batch_size() -> None:
     steps = scale_steps()
-    plan = ns.load_plan(steps, ns.DEFAULT_BATCH_SIZE)
+    plan = load_plan(steps, DEFAULT_BATCH_SIZE)
     assert sum(SCALE_EDGES.values()) == 10_000_000
-    assert max(b.rows for b in plan) == ns.DEFAULT_BATCH_SIZE == 10_000
+    assert max(b.rows for b in plan) == DEFAULT_BATCH_SIZE == 10_000
     assert min(b.rows for b in plan) > 0
     assert len(plan) == 1_192  # 100 + 2 + 90 User/Merchant/Device, 500 + 200 + 200 + 2 + 98
     # every row once, in order, nodes before the relationships that need them
     for kind, name, rows in steps:
         mine = [b for b in plan if (b.kind, b.name) == (kind, name)]
-        assert [b.start for b in mine] == list(range(0, rows, ns.DEFAULT_BATCH_SIZE))
+        assert [b.start for b in mine] == list(range(0, rows, DEFAULT_BATCH_SIZE))
         assert mine[-1].stop == rows
     assert [b.name for b in plan].index("FRIEND") > [b.name for b in plan].index("Device")
     # the store opens one write transaction to mark the load, one per batch, one to finish
@@ -92,30 +94,30 @@ def test_the_plan_at_1m_users_and_10m_relationships_stays_within_the_batch_size(
 
 def test_a_resumed_plan_starts_at_the_first_row_not_committed() -> None:
     steps = scale_steps()
-    full = ns.load_plan(steps, 10_000)
-    done = ns.LoadProgress("L1", "relationships", "FRIEND", 1_230_000)  # 123 FRIEND batches
-    rest = ns.load_plan(steps, 10_000, done)
-    assert rest == full[full.index(ns.Batch("relationships", "FRIEND", 1_230_000, 1_240_000)) :]
+    full = load_plan(steps, 10_000)
+    done = LoadProgress("L1", "relationships", "FRIEND", 1_230_000)  # 123 FRIEND batches
+    rest = load_plan(steps, 10_000, done)
+    assert rest == full[full.index(Batch("relationships", "FRIEND", 1_230_000, 1_240_000)) :]
     # another batch size on the re-run: still from row 1,230,000, and never a row twice
-    other = ns.load_plan(steps, 7_000, done)
-    assert other[0] == ns.Batch("relationships", "FRIEND", 1_230_000, 1_237_000)
+    other = load_plan(steps, 7_000, done)
+    assert other[0] == Batch("relationships", "FRIEND", 1_230_000, 1_237_000)
     assert max(b.rows for b in other) == 7_000
     assert sum(b.rows for b in other) == sum(b.rows for b in rest)
     # a step finished exactly: the next one starts at row 0
-    end = ns.load_plan(steps, 10_000, ns.LoadProgress("L1", "nodes", "Device", 900_000))
-    assert end[0] == ns.Batch("relationships", "FRIEND", 0, 10_000)
+    end = load_plan(steps, 10_000, LoadProgress("L1", "nodes", "Device", 900_000))
+    assert end[0] == Batch("relationships", "FRIEND", 0, 10_000)
     # progress past the end of its step (not this data): that step again, from row 0
-    past = ns.load_plan(steps, 10_000, ns.LoadProgress("L1", "nodes", "Merchant", 30_000))
-    assert past[0] == ns.Batch("nodes", "Merchant", 0, 10_000) and past == full[100:]
+    past = load_plan(steps, 10_000, LoadProgress("L1", "nodes", "Merchant", 30_000))
+    assert past[0] == Batch("nodes", "Merchant", 0, 10_000) and past == full[100:]
     # progress naming no step of this plan: send everything again (idempotent MERGEs)
-    assert ns.load_plan(steps, 10_000, ns.LoadProgress("L1", "nodes", "Shop", 5)) == full
+    assert load_plan(steps, 10_000, LoadProgress("L1", "nodes", "Shop", 5)) == full
 
 
 def test_progress_marks_round_trip_and_refuse_garbage() -> None:
-    mark = ns.LoadProgress("L20240101T000000-abc123", "relationships", "FRIEND", 42)
-    assert ns.LoadProgress.decode(mark.encode()) == mark
+    mark = LoadProgress("L20240101T000000-abc123", "relationships", "FRIEND", 42)
+    assert LoadProgress.decode(mark.encode()) == mark
     for bad in (None, "", "L1 nodes User", "L1 nodes User x"):
-        assert ns.LoadProgress.decode(bad) is None
+        assert LoadProgress.decode(bad) is None
 
 
 # -- a real load on the fake driver -----------------------------------------------------------
@@ -132,11 +134,11 @@ def test_a_20k_row_load_sends_one_retried_transaction_per_batch_of_at_most_1000(
     kinds = [entry[0] for entry in fake.log]
     assert "begin" not in kinds  # never an explicit transaction around the load
     writes = [entry for entry in fake.log if entry[0] == "execute_write"]
-    plan = ns.load_plan([("nodes", "User", 8_000), ("relationships", "FRIEND", 12_000)], 1_000)
+    plan = load_plan([("nodes", "User", 8_000), ("relationships", "FRIEND", 12_000)], 1_000)
     assert len(plan) == written.batches == 20
     assert len(writes) == 1 + len(plan) + 1 == 22
     assert sent_batches(fake) == [tuple(b) for b in plan]
-    assert max(len(e[2][2]) for e in writes if e[1] is ns._load_batch) == 1_000
+    assert max(len(e[2][2]) for e in writes if e[1] is _load_batch) == 1_000
     # each batch's statement and its progress mark ran in one managed transaction
     runs = [c.name for c in fake.calls if c.via == "execute_write"]
     assert runs[1:3] == ["upsert_nodes:User", "upsert_nodes:Meta"]
@@ -155,7 +157,7 @@ def test_a_batch_is_retried_by_the_driver_and_counted_once() -> None:
 
 def test_bulk_load_refuses_to_run_inside_atomic() -> None:
     store, fake = fake_store()
-    with pytest.raises(ns.QueryError, match="batch by batch"), store.atomic():
+    with pytest.raises(QueryError, match="batch by batch"), store.atomic():
         store.bulk_load({"User": pd.DataFrame({"user_id": ["u1"]})}, {}, load_id="L1")
     assert fake.server.nodes["User"] == {}
 
@@ -178,7 +180,7 @@ def world(directory: Path, users: int = 40, city: str = "Hangzhou") -> Path:
     return directory
 
 
-def _load(source: Path, store: ns.Neo4jStore, data: Path) -> ingest_load.LoadReport:
+def _load(source: Path, store: Neo4jStore, data: Path) -> ingest_load.LoadReport:
     return load_directory(source, store, data / "history", data / "rejects")
 
 
@@ -250,8 +252,8 @@ def test_a_load_killed_at_batch_k_resumes_with_exactly_the_remaining_batches(
     sent = sent_batches(fake, pending)
     assert sent == plan[: k - 1]  # batch k-1 of the plan was sent and rolled back
     kind, name, _, stop = plan[k - 3]
-    done = ns.LoadProgress(pending, kind, name, stop)
-    assert ns.LoadProgress.decode(graph_meta(fake)[LOAD_PROGRESS]) == done
+    done = LoadProgress(pending, kind, name, stop)
+    assert LoadProgress.decode(graph_meta(fake)[LOAD_PROGRESS]) == done
     assert graph_meta(fake)[LOAD_ID] == state["first"].load_id == current_load_id(history)
     assert [p[0] for p in published.seen] == [state["first"].load_id]  # B was not published
     # Opening the data directory keeps B's staged version and refuses the half-loaded graph.
@@ -271,7 +273,7 @@ def test_a_load_killed_at_batch_k_resumes_with_exactly_the_remaining_batches(
         i
         for i, e in enumerate(fake.log)
         if e[0] == "execute_write"
-        and e[1] is ns._load_batch
+        and e[1] is _load_batch
         and pending in e[2][3][0]["props"]["value"]
     )
     assert last_b < b_at

@@ -25,9 +25,31 @@ from creditgraph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
 from creditgraph.graph.embedded import EmbeddedStore
 from creditgraph.graph.features.position import position_features
 from creditgraph.graph.meta import write_meta
-from creditgraph.graph.neo4j import store as ns
+from creditgraph.graph.neo4j.gds import GDS_FEATURE_COLUMNS, features_frame
+from creditgraph.graph.neo4j.statements import (
+    all_statements,
+    cypher_constraint,
+    cypher_gds_project,
+    cypher_upsert_edges,
+    cypher_upsert_nodes,
+    ident,
+    node_type,
+)
+from creditgraph.graph.neo4j.store import Neo4jStore, _merge_edges, _run_single
+from creditgraph.graph.neo4j.values import column_array, python_values
 from creditgraph.graph.network import FriendGraph
-from creditgraph.graph.schema import FRIEND, NODE_TYPES, REL_TYPES, USER
+from creditgraph.graph.schema import (
+    BOOL,
+    DATE,
+    FLOAT,
+    FRIEND,
+    INT,
+    NODE_TYPES,
+    REL_TYPES,
+    STRING,
+    TIMESTAMP,
+    USER,
+)
 from creditgraph.graph.store import EdgeArrays, GraphStore
 
 HOSTILE = "u1'}) DETACH DELETE n //"
@@ -41,7 +63,7 @@ def calls(fake: FakeDriver, kind: str) -> list:
 
 # -- statements -------------------------------------------------------------------------------
 def test_all_statements_cover_every_label_and_relationship() -> None:
-    names = [s.name for s in ns.all_statements()]
+    names = [s.name for s in all_statements()]
     assert len(names) == len(set(names))
     for label in NODE_TYPES:
         for op in ("constraint", "upsert_nodes", "missing_keys", "node_ids", "write_properties"):
@@ -55,29 +77,29 @@ def test_all_statements_cover_every_label_and_relationship() -> None:
 
 
 def test_every_statement_declares_exactly_the_parameters_it_uses() -> None:
-    for name, cypher, params in ns.all_statements():
+    for name, cypher, params in all_statements():
         used = set(re.findall(r"\$([A-Za-z_]\w*)", cypher))
         assert used == set(params), name
 
 
 def test_loads_merge_in_batches_with_two_matches_and_no_values_in_text() -> None:
-    nodes, edges = ns.cypher_upsert_nodes(USER), ns.cypher_upsert_edges(FRIEND)
+    nodes, edges = cypher_upsert_nodes(USER), cypher_upsert_edges(FRIEND)
     assert nodes.startswith("UNWIND $rows AS row") and "MERGE (n:User {user_id: row.key})" in nodes
     assert "CREATE" not in nodes and "CREATE" not in edges  # MERGE only: safe to re-run
     assert "MATCH (a:User {user_id: row.src})\nMATCH (b:User {user_id: row.dst})" in edges
     assert "), (" not in edges  # never a comma (cartesian) pattern
     assert "CREATE CONSTRAINT user_user_id_unique IF NOT EXISTS FOR (n:User) REQUIRE " \
-           "n.user_id IS UNIQUE" == ns.cypher_constraint(USER)
+           "n.user_id IS UNIQUE" == cypher_constraint(USER)
 
 
 def test_identifiers_are_validated_before_reaching_query_text() -> None:
     for bad in ("User) DETACH DELETE (n", "a b", "1x", "", "n`"):
         with pytest.raises(QueryError):
-            ns._ident(bad)
+            ident(bad)
     with pytest.raises(QueryError, match="unknown node label"):
-        ns.cypher_upsert_nodes(ns._node("Person"))
+        cypher_upsert_nodes(node_type("Person"))
     with pytest.raises(QueryError, match="User-User"):
-        ns.cypher_gds_project("PAYS")
+        cypher_gds_project("PAYS")
 
 
 def test_only_listed_statements_are_sent_and_values_stay_parameters() -> None:
@@ -87,7 +109,7 @@ def test_only_listed_statements_are_sent_and_values_stay_parameters() -> None:
     store.upsert_edges("FRIEND", pd.DataFrame({"src": [HOSTILE], "dst": ["u2"]}))
     store.write_properties("User", pd.DataFrame({"score": [700.0]}, index=[HOSTILE]))
     store.export_edges("FRIEND")
-    known = {s.cypher for s in ns.all_statements()}
+    known = {s.cypher for s in all_statements()}
     sent = [(call.cypher, call.params) for call in fake.calls]
     assert sent and all(cypher in known for cypher, _ in sent)
     assert all(HOSTILE not in cypher for cypher, _ in sent)
@@ -115,9 +137,9 @@ def test_upsert_nodes_sends_batches_to_execute_write() -> None:
     frame = pd.DataFrame({"user_id": [f"u{i}" for i in range(5)], "age": [30, 31, 32, 33, 34]})
     assert store.upsert_nodes("User", frame) == 5
     writes = calls(fake, "execute_write")
-    assert [work for _, work, _, _ in writes] == [ns._run_single] * 3
+    assert [work for _, work, _, _ in writes] == [_run_single] * 3
     assert [len(args[1]["rows"]) for _, _, args, _ in writes] == [2, 2, 1]
-    assert all(args[0] == ns.cypher_upsert_nodes(USER) for _, _, args, _ in writes)
+    assert all(args[0] == cypher_upsert_nodes(USER) for _, _, args, _ in writes)
     assert writes[0][2][1]["rows"][0] == {"key": "u0", "props": {"age": 30}}
     report = store.reports[-1]
     assert (report.kind, report.name, report.rows, report.changed, report.batches) == (
@@ -126,9 +148,9 @@ def test_upsert_nodes_sends_batches_to_execute_write() -> None:
 
 
 def test_batch_size_defaults_to_ten_thousand_and_is_validated() -> None:
-    assert ns.Neo4jStore("bolt://x", driver=FakeDriver()).batch_size == 10_000
+    assert Neo4jStore("bolt://x", driver=FakeDriver()).batch_size == 10_000
     with pytest.raises(ValueError, match="batch_size"):
-        ns.Neo4jStore("bolt://x", driver=FakeDriver(), batch_size=0)
+        Neo4jStore("bolt://x", driver=FakeDriver(), batch_size=0)
 
 
 def test_duplicate_keys_last_wins_and_unknown_columns_are_dropped() -> None:
@@ -147,9 +169,9 @@ def test_upsert_edges_checks_endpoints_in_a_read_then_writes_batches() -> None:
                           "src_interactions": [1, 2, 3]})
     assert store.upsert_edges("FRIEND", frame) == 3
     reads, writes = calls(fake, "execute_read"), calls(fake, "execute_write")
-    assert reads and all(work is ns._run_single and mode == neo4j.READ_ACCESS
+    assert reads and all(work is _run_single and mode == neo4j.READ_ACCESS
                          for _, work, _, mode in reads)
-    assert [work for _, work, _, _ in writes] == [ns._merge_edges] * 2
+    assert [work for _, work, _, _ in writes] == [_merge_edges] * 2
     assert fake.log.index(reads[-1]) < fake.log.index(writes[0])
     assert fake.server.rels["FRIEND"][("u2", "u3")] == {"src_interactions": 2}
 
@@ -178,8 +200,8 @@ def test_work_functions_are_pure() -> None:
     results = []
     for _ in range(2):  # the same call on two identical servers: the same answer
         fake = FakeDriver()
-        results.append(ns._run_single(FakeTx(fake, "WRITE", "explicit"),
-                                      ns.cypher_upsert_nodes(USER), params))  # fmt: skip
+        results.append(_run_single(FakeTx(fake, "WRITE", "explicit"),
+                                   cypher_upsert_nodes(USER), params))  # fmt: skip
     assert results[0] == results[1] == {"changed": 1} and params == before
 
 
@@ -208,7 +230,7 @@ def test_merge_edges_rolls_back_a_batch_that_lost_an_endpoint() -> None:
     fake.server.nodes["User"] = {"a": {"user_id": "a"}, "b": {"user_id": "b"}}
     rows = [{"src": "a", "dst": "b", "props": {}}, {"src": "a", "dst": "gone", "props": {}}]
     with pytest.raises(QueryError, match="rolled back"):
-        fake.session().execute_write(ns._merge_edges, ns.cypher_upsert_edges(FRIEND), rows)
+        fake.session().execute_write(_merge_edges, cypher_upsert_edges(FRIEND), rows)
     assert fake.server.rels["FRIEND"] == {}  # the batch's first edge went with it
 
 
@@ -336,42 +358,42 @@ def test_values_become_driver_types_and_missing_becomes_none() -> None:
         "d": ["2024-01-31", None], "t": pd.to_datetime(["2024-01-31 12:00", None], utc=True),
         "i": [np.int64(3), None], "f": [0.5, np.nan], "b": [True, None], "s": ["x", None],
     })  # fmt: skip
-    assert ns._python_values(frame["d"], ns.DATE) == [dt.date(2024, 1, 31), None]
-    assert ns._python_values(frame["t"], ns.TIMESTAMP) == [dt.datetime(2024, 1, 31, 12), None]
-    assert ns._python_values(frame["i"], ns.INT) == [3, None]
-    assert type(ns._python_values(frame["i"], ns.INT)[0]) is int
-    assert ns._python_values(frame["f"], ns.FLOAT) == [0.5, None]
-    assert ns._python_values(frame["b"], ns.BOOL) == [True, None]
-    assert ns._python_values(pd.Series(["false", "TRUE"]), ns.BOOL) == [False, True]
-    assert ns._python_values(frame["s"], ns.STRING) == ["x", None]
+    assert python_values(frame["d"], DATE) == [dt.date(2024, 1, 31), None]
+    assert python_values(frame["t"], TIMESTAMP) == [dt.datetime(2024, 1, 31, 12), None]
+    assert python_values(frame["i"], INT) == [3, None]
+    assert type(python_values(frame["i"], INT)[0]) is int
+    assert python_values(frame["f"], FLOAT) == [0.5, None]
+    assert python_values(frame["b"], BOOL) == [True, None]
+    assert python_values(pd.Series(["false", "TRUE"]), BOOL) == [False, True]
+    assert python_values(frame["s"], STRING) == ["x", None]
 
 
 def test_column_arrays_match_the_embedded_types() -> None:
-    dates = ns._column_array([dt.date(2024, 1, 1), None], ns.DATE)
+    dates = column_array([dt.date(2024, 1, 1), None], DATE)
     assert dates.dtype == np.dtype("datetime64[D]") and np.isnat(dates[1])
-    assert ns._column_array([1, 2], ns.INT).dtype == np.int64
-    assert np.isnan(ns._column_array([1, None], ns.INT)[1])
+    assert column_array([1, 2], INT).dtype == np.int64
+    assert np.isnan(column_array([1, None], INT)[1])
 
 
 # -- connection and credentials ---------------------------------------------------------------
 def test_from_env_needs_uri_and_password() -> None:
     with pytest.raises(StoreUnavailable, match="NEO4J_URI"):
-        ns.Neo4jStore.from_env(environ={"NEO4J_PASSWORD": "x"})
+        Neo4jStore.from_env(environ={"NEO4J_PASSWORD": "x"})
     with pytest.raises(StoreUnavailable, match="NEO4J_PASSWORD"):
-        ns.Neo4jStore.from_env(environ={"NEO4J_URI": "bolt://localhost:7687"})
+        Neo4jStore.from_env(environ={"NEO4J_URI": "bolt://localhost:7687"})
 
 
 def test_unreachable_server_is_store_unavailable_without_leaking_the_password() -> None:
     env = {"NEO4J_URI": "bolt://127.0.0.1:1", "NEO4J_USER": "neo4j",
            "NEO4J_PASSWORD": "s3cret-pw-123"}
     with pytest.raises(StoreUnavailable) as info:
-        ns.Neo4jStore.from_env(environ=env, max_retry_time_s=0.1)
+        Neo4jStore.from_env(environ=env, max_retry_time_s=0.1)
     assert "s3cret-pw-123" not in str(info.value) and "127.0.0.1:1" in str(info.value)
     assert info.value.__cause__ is None  # the driver's error (with its config) is not chained
 
 
 def test_messages_never_show_uri_credentials() -> None:
-    store = ns.Neo4jStore("bolt://neo4j:hunter22@db:7687", driver=FakeDriver())
+    store = Neo4jStore("bolt://neo4j:hunter22@db:7687", driver=FakeDriver())
     assert "hunter22" not in repr(store) and "hunter22" not in store.uri
 
 
@@ -393,6 +415,6 @@ def test_features_frame_matches_the_igraph_columns() -> None:
         "clustering": clustering[::-1], "community": [2, 1, 1, 1, 0, 0, 0],
         "degree": degree[::-1].astype(float),
     })  # fmt: skip
-    got = ns.features_frame(wide)
-    assert list(got.columns) == list(ns.GDS_FEATURE_COLUMNS)
+    got = features_frame(wide)
+    assert list(got.columns) == list(GDS_FEATURE_COLUMNS)
     pd.testing.assert_frame_equal(got[expected.columns], expected, check_exact=False, rtol=1e-6)
