@@ -16,7 +16,7 @@ from rich.table import Table
 from typer import _click as click  # the click typer ships and types against
 from typer.core import TyperGroup
 
-from creditgraph.errors import CreditGraphError
+from creditgraph.errors import CreditGraphError, InvalidArgument
 from creditgraph.graph.schema import NODE_TYPES, REL_TYPES
 from creditgraph.scoring.dictionary import FACTOR_TITLES, FACTORS
 from creditgraph.settings import Settings, load_settings
@@ -140,10 +140,10 @@ def _reset(settings: Settings) -> None:
     directory = settings.data_dir
     if directory.exists() and any(directory.iterdir()):
         if not (directory / DEMO_MARKER).exists():
-            raise _fail(CreditGraphError(
+            raise InvalidArgument(
                 f"{directory} holds data the demo did not make; "
                 "pass --data-dir to run the demo elsewhere"
-            ))  # fmt: skip
+            )
         if settings.store in ("embedded", "memory"):
             shutil.rmtree(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -326,13 +326,14 @@ def evaluate(
     import json
 
     from creditgraph.scoring import evaluate as byog
+    from creditgraph.scoring.splits import random_splits
 
     features, labels = byog.read_nodes(nodes, id_col, label_col)
     arrays = byog.read_edges(edges, features.index) if edges else None
     plan = (
         byog.read_splits(splits, id_col, features.index)
         if splits
-        else byog.random_splits(labels, folds, train_frac, seed)
+        else random_splits(labels, folds, train_frac, seed)
     )
     with console.status(f"evaluating on {len(plan)} splits"):
         result = byog.evaluate(features, labels, arrays, plan, seed).as_dict()
@@ -391,13 +392,10 @@ def cypher(statement: str, data_dir: DataDir = None, store: StoreOpt = None,
     from creditgraph.queries.runner import open_for_reading
 
     settings = _settings(data_dir, store)
-    try:
-        # Opened read-only: the embedded engine refuses writes too, behind the text check.
-        with open_for_reading(settings.store, settings.store_path) as graph_store:
-            frame = queries.run_cypher(graph_store, statement, queries.parse_params(param or []),
-                                       limit=limit, timeout_s=timeout)  # fmt: skip
-    except CreditGraphError as exc:
-        raise _fail(exc) from exc
+    # Opened read-only: the embedded engine refuses writes too, behind the text check.
+    with open_for_reading(settings.store, settings.store_path) as graph_store:
+        frame = queries.run_cypher(graph_store, statement, queries.parse_params(param or []),
+                                   limit=limit, timeout_s=timeout)  # fmt: skip
     _emit(frame, fmt)
 
 
@@ -412,10 +410,7 @@ def query_list() -> None:
 def query_show(name: str) -> None:
     """The text of an investigation (and its embedded-dialect variant)."""
     from creditgraph import queries
-    try:
-        console.print(queries.show(name), markup=False, highlight=False)
-    except CreditGraphError as exc:
-        raise _fail(exc) from exc
+    console.print(queries.show(name), markup=False, highlight=False)
 
 
 @query_app.command("run")
@@ -430,14 +425,11 @@ def query_run(name: str, data_dir: DataDir = None, store: StoreOpt = None,
     from creditgraph.queries.runner import open_for_reading
 
     settings = _settings(data_dir, store)
-    try:
-        params = queries.parse_params(param or [], name)
-        if limit is None and "limit" not in queries.describe(name).param_names:
-            limit = 1000
-        with open_for_reading(settings.store, settings.store_path) as graph_store:
-            frame = queries.run(graph_store, name, params, limit=limit, timeout_s=timeout)
-    except CreditGraphError as exc:
-        raise _fail(exc) from exc
+    params = queries.parse_params(param or [], name)
+    if limit is None and "limit" not in queries.describe(name).param_names:
+        limit = 1000
+    with open_for_reading(settings.store, settings.store_path) as graph_store:
+        frame = queries.run(graph_store, name, params, limit=limit, timeout_s=timeout)
     _emit(frame, fmt)
 
 
@@ -492,10 +484,7 @@ def partner_add(name: str, data_dir: DataDir = None) -> None:
     """Register a partner; prints its id and API key (shown once, stored hashed)."""
     from creditgraph.access import add_partner
 
-    try:
-        partner_id, key = add_partner(_access_db(data_dir), name)
-    except ValueError as exc:
-        raise _fail(exc) from exc
+    partner_id, key = add_partner(_access_db(data_dir), name)
     console.print(f"partner id: {partner_id}\nAPI key (shown once): {key}", soft_wrap=True)
 
 
@@ -530,10 +519,7 @@ def subject_token(subject_id: str, data_dir: DataDir = None) -> None:
     """Issue a token a subject uses to grant, list and revoke access (shown once)."""
     from creditgraph.access import issue_subject_token
 
-    try:
-        token = issue_subject_token(_access_db(data_dir), subject_id)
-    except ValueError as exc:
-        raise _fail(exc) from exc
+    token = issue_subject_token(_access_db(data_dir), subject_id)
     console.print(f"token (shown once): {token}", soft_wrap=True)
 
 
@@ -550,7 +536,7 @@ def subject_revoke_token(
     from creditgraph.access import revoke_subject_token, revoke_subject_tokens
 
     if (token is None) == (all_of is None):
-        raise _fail(CreditGraphError("give a token (or its id), or --all SUBJECT_ID"))
+        raise InvalidArgument("give a token (or its id), or --all SUBJECT_ID")
     if all_of is not None:
         count = revoke_subject_tokens(_access_db(data_dir), all_of)
         console.print(f"revoked {count} live token{'s' * (count != 1)}")
@@ -573,10 +559,7 @@ def audit_verify(
     """
     from creditgraph.access import verify_audit
 
-    try:
-        report = verify_audit(_access_db(data_dir), expect_head=expect_head)
-    except ValueError as exc:  # a malformed --expect-head
-        raise _fail(exc) from exc
+    report = verify_audit(_access_db(data_dir), expect_head=expect_head)
     if report.ok:
         console.print(f"audit log intact: {report.entries} entries", soft_wrap=True)
         if report.head_hash:
@@ -592,8 +575,8 @@ def audit_verify(
 @app.command("rotate-key")
 def rotate_key(data_dir: DataDir = None) -> None:
     """Re-encrypt personal data from CREDITGRAPH_KEY to CREDITGRAPH_NEW_KEY (no data loss)."""
-    from creditgraph.access.pii import load_key
-    from creditgraph.access.pii import rotate_key as rotate
+    from creditgraph.ingest.pii import load_key
+    from creditgraph.ingest.pii import rotate_key as rotate
 
     settings = _settings(data_dir)
     result = rotate(settings.data_dir, load_key(), load_key("CREDITGRAPH_NEW_KEY"))

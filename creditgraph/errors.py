@@ -1,4 +1,12 @@
-"""One exception tree for the whole project."""
+"""One exception tree for the whole project.
+
+Everything a user can cause (a bad file, setting, flag, argument or request; data
+that is missing) raises a :class:`CreditGraphError`, which the CLI prints as one
+line. Where a built-in error used to be raised the class subclasses it as well
+(``ConfigError`` is a ``ValueError``, ``DataMissing`` a ``FileNotFoundError``…),
+so ``except ValueError`` written against the old behaviour still catches it.
+Broken internal invariants stay ``AssertionError``/``RuntimeError``: they are bugs.
+"""
 
 from __future__ import annotations
 
@@ -32,8 +40,28 @@ class SchemaError(CreditGraphError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class MissingColumns(SchemaError, KeyError):
+    """A table lacks columns it must have (e.g. a model's features in the rows to score)."""
+
+    __str__ = Exception.__str__  # KeyError's would quote the whole message
+
+
 class ConfigError(CreditGraphError, ValueError):
     """A setting (file, environment variable or flag) has a value that cannot work."""
+
+
+class InvalidArgument(CreditGraphError, ValueError):
+    """A value given to a command, function or request cannot work (settings: ConfigError)."""
+
+
+class DataMissing(CreditGraphError, FileNotFoundError):
+    """Something the data directory should hold is not there (e.g. a history version)."""
+
+
+class UnknownFeature(CreditGraphError, KeyError):
+    """A feature name is not declared in the feature dictionary (e.g. in an older model)."""
+
+    __str__ = Exception.__str__  # KeyError's would quote the whole message
 
 
 class StoreUnavailable(CreditGraphError):
@@ -54,6 +82,18 @@ class NotAuthorized(CreditGraphError):
 
 class ModelNotFound(CreditGraphError):
     """No saved model matches the id or directory given."""
+
+
+class EncryptionKeyError(CreditGraphError):
+    """The encryption key is missing from the environment or malformed."""
+
+
+class DecryptionError(CreditGraphError):
+    """A ciphertext does not open under the key given (wrong key, or the data was altered)."""
+
+
+class NothingToRotate(CreditGraphError, FileNotFoundError):
+    """Key rotation found no Parquet file to re-encrypt."""
 
 
 class TrainingError(CreditGraphError):

@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from pandas import DataFrame  # Explanation has a field named ``pd``
-from sklearn.model_selection import train_test_split
 
 from creditgraph import catalog
 from creditgraph.durable import write_parquet
-from creditgraph.errors import CreditGraphError
+from creditgraph.errors import ConfigError, CreditGraphError
 from creditgraph.graph.features import GraphData, compute_exposure, compute_graph_features
 from creditgraph.graph.schema import SCORE_PROPERTIES
 from creditgraph.graph.store import GraphStore
@@ -29,6 +28,7 @@ from creditgraph.scoring.dictionary import FACTORS
 from creditgraph.scoring.features import observation_dates, tabular_features
 from creditgraph.scoring.metrics import summary
 from creditgraph.scoring.model import CreditModel, latest_model, train_model
+from creditgraph.scoring.splits import Split, split_users
 from creditgraph.settings import Settings
 
 Step = Progress  # one progress-callback type for every stage
@@ -140,7 +140,7 @@ def split_for(settings: Settings, labels: pd.Series) -> Split:
         observed = tables["labels"].set_index("user_id")["observation_date"]
         return split_users(labels, settings.seed, observed=observed)
     if settings.split != "random":
-        raise CreditGraphError(f"split must be 'random' or 'time', not {settings.split!r}")
+        raise ConfigError(f"split must be 'random' or 'time', not {settings.split!r}")
     return split_users(labels, settings.seed)
 
 
@@ -149,44 +149,6 @@ def read_labels(settings: Settings) -> pd.Series:
     if "labels" not in tables:
         raise CreditGraphError("no labels loaded: training needs a labels file (see README)")
     return tables["labels"].set_index("user_id")["defaulted"].astype(int)
-
-
-@dataclass(frozen=True)
-class Split:
-    train: pd.Index
-    valid: pd.Index
-    test: pd.Index
-
-
-def split_users(
-    labels: pd.Series, seed: int, valid: float = 0.2, test: float = 0.2,
-    observed: pd.Series | None = None,
-) -> Split:  # fmt: skip
-    """Train / validation (early stopping + calibration) / test split.
-
-    With ``observed`` (each user's observation date) the split is out of time:
-    the latest observation cohort is the test set and the earlier cohorts are
-    split, stratified, into train and validation. Otherwise it is a stratified
-    random split.
-    """
-    if observed is not None:
-        dates = pd.to_datetime(observed.reindex(labels.index))
-        later = (dates == dates.max()).to_numpy()
-        if later.all():
-            raise CreditGraphError("an out-of-time split needs at least two observation dates")
-        earlier = labels[~later]
-        train_pos, valid_pos = train_test_split(
-            np.arange(len(earlier)), test_size=valid / (1 - test), stratify=earlier,
-            random_state=seed,
-        )  # fmt: skip
-        return Split(earlier.index[train_pos], earlier.index[valid_pos], labels.index[later])
-    positions = np.arange(len(labels))  # positions, not ids: sklearn indexes arrays
-    rest, test_pos = train_test_split(positions, test_size=test, stratify=labels, random_state=seed)
-    train_pos, valid_pos = train_test_split(
-        rest, test_size=valid / (1 - test), stratify=labels.iloc[rest], random_state=seed
-    )
-    ids = labels.index
-    return Split(ids[train_pos], ids[valid_pos], ids[test_pos])
 
 
 @dataclass(frozen=True)

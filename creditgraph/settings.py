@@ -14,22 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from creditgraph.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class ScoreScale:
-    """Anchors of the score scale: ``score = offset + factor * ln(good:bad odds)``.
-
-    ``base_odds`` is good:bad (20 means 20 good payers for each defaulter, PD ≈ 4.8%)
-    and is scored ``base_score``; every ``points_to_double_odds`` points the
-    good:bad odds double. Scores are clipped to ``[min_score, max_score]``.
-    """
-
-    base_score: float = 650.0
-    base_odds: float = 20.0
-    points_to_double_odds: float = 60.0
-    min_score: float = 350.0
-    max_score: float = 950.0
+from creditgraph.scoring.scale import CALIBRATIONS, ScoreScale
 
 
 @dataclass(frozen=True)
@@ -98,7 +83,6 @@ def _config_path() -> Path | None:
 
 STORES = ("embedded", "memory", "neo4j")  # or a bolt:// / neo4j:// URI
 SPLITS = ("random", "time")
-CALIBRATIONS = ("platt", "isotonic")
 _CHOICES = {"split": SPLITS, "calibration": CALIBRATIONS}
 _INTEGERS = ("seed", "demo_users", "batch_size")
 

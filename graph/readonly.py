@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Final
 
-from creditgraph.errors import ReadOnlyViolation
+from creditgraph.errors import InvalidArgument, ReadOnlyViolation
 
 # Clauses a read may use; each must stand where a clause starts.
 READ_CLAUSES: Final = frozenset(
@@ -250,7 +250,7 @@ def with_limit(cypher: str, limit: int) -> str:
     statement that already limits itself, comes back unchanged (callers still trim).
     """
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-        raise ValueError(f"limit must be a positive int, got {limit!r}")
+        raise InvalidArgument(f"limit must be a positive int, got {limit!r}")
     found = scan(cypher)
     top = [keyword for keyword, depth in found.clauses if depth == 0]
     if "UNION" in top or "RETURN" not in top:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from creditgraph.errors import ConfigError
 from creditgraph.graph.store import GraphStore
 
 
@@ -29,4 +30,4 @@ def open_store(
 
         options: dict[str, Any] = {} if batch_size is None else {"batch_size": batch_size}
         return Neo4jStore.from_env(uri=None if spec == "neo4j" else spec, **options)
-    raise ValueError(f"unknown store {spec!r}: use 'embedded', 'memory', 'neo4j' or a bolt URI")
+    raise ConfigError(f"unknown store {spec!r}: use 'embedded', 'memory', 'neo4j' or a bolt URI")

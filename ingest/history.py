@@ -28,6 +28,7 @@ from creditgraph.durable import (
     write_parquet,
     write_pointer,
 )
+from creditgraph.errors import DataMissing
 from creditgraph.ingest.schemas import SCHEMAS
 
 HISTORY_TABLES = (
@@ -108,7 +109,7 @@ def version_tables(history_dir: Path, load_id: str) -> dict[str, pd.DataFrame]:
     """Every history table of version ``load_id``, current or only staged (no personal data)."""
     directory = history_dir / load_id
     if not directory.is_dir():
-        raise FileNotFoundError(f"history version {load_id} is missing in {history_dir}")
+        raise DataMissing(f"history version {load_id} is missing in {history_dir}")
     paths = {name: directory / f"{name}.parquet" for name in HISTORY_TABLES}
     return {name: pd.read_parquet(path) for name, path in paths.items() if path.exists()}
 
@@ -134,7 +135,7 @@ def stage_version(history_dir: Path, load_id: str, tables: Mapping[str, pd.DataF
 def publish_version(history_dir: Path, load_id: str, keep: frozenset[str] = frozenset()) -> None:
     """Make ``load_id`` the current version, then remove every other one (but ``keep``)."""
     if not (history_dir / load_id).is_dir():
-        raise FileNotFoundError(f"history version {load_id} is missing in {history_dir}")
+        raise DataMissing(f"history version {load_id} is missing in {history_dir}")
     write_pointer(history_dir / POINTER, load_id)
     prune_versions(history_dir, keep)
 

@@ -190,7 +190,7 @@ def _split_personal(validated: dict[str, Validated]) -> pd.DataFrame | None:
 
 
 def _personal_key() -> bytes:
-    from creditgraph.access.pii import load_key
+    from creditgraph.ingest.pii import load_key
 
     return load_key()
 
@@ -202,7 +202,7 @@ def encrypt_personal(history_dir: Path, personal: pd.DataFrame, key: bytes) -> p
     rewrites nothing that did not change. The table is kept as the history's
     ``personal.parquet``, readable by its owner only.
     """
-    from creditgraph.access.pii import decrypt_column, encrypt_column
+    from creditgraph.ingest.pii import decrypt_column, encrypt_column
 
     columns = [c for c in personal.columns if c != "user_id"]
     kept = read_history(history_dir, "personal")

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+from creditgraph.errors import ConfigError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -92,9 +94,9 @@ class DateWindow:
 
     def __post_init__(self) -> None:
         if not date(1678, 1, 1) <= self.earliest < self.last(False) <= date(2261, 12, 31):
-            raise ValueError(
-                f"date window: earliest {self.earliest} must precede latest {self.last(False)}"
-                " (both within 1678-2261)"
+            raise ConfigError(
+                f"date window (settings earliest_date, latest_date): earliest {self.earliest} "
+                f"must precede latest {self.last(False)} (both within 1678-2261)"
             )
 
     def last(self, scheduled: bool) -> date:
@@ -105,16 +107,19 @@ class DateWindow:
     @classmethod
     def of(cls, earliest: str | date, latest: str | date | None) -> DateWindow:
         """From ISO strings or dates, as settings hold them (``latest`` None: today)."""
-        return cls(_as_date(earliest), None if latest in (None, "") else _as_date(latest))
+        return cls(
+            _as_date(earliest, "earliest_date"),
+            None if latest in (None, "") else _as_date(latest, "latest_date"),
+        )
 
 
-def _as_date(value: str | date) -> date:
+def _as_date(value: str | date, setting: str) -> date:
     if isinstance(value, date):
         return value
     try:
         return date.fromisoformat(str(value))
     except ValueError:
-        raise ValueError(f"date window: {value!r} is not a YYYY-MM-DD date") from None
+        raise ConfigError(f"setting {setting!r}: {value!r} is not a YYYY-MM-DD date") from None
 
 
 USERS = FileSchema(

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from creditgraph.errors import InvalidArgument
 from creditgraph.ingest.schemas import (
     BILL_KIND,
     EDUCATION,
@@ -904,9 +905,12 @@ def generate_world(
     ``datetime64``, ids as strings), plus ``truth`` (:data:`WORLD_TRUTH_COLUMNS`).
     """
     if fmt not in ("csv", "parquet"):
-        raise ValueError(f"fmt must be 'csv' or 'parquet', not {fmt!r}")
+        raise InvalidArgument(f"fmt must be 'csv' or 'parquet', not {fmt!r}")
     if n_users < 200:
-        raise ValueError("n_users must be at least 200 (communities of 20+, 3+ fraud rings)")
+        raise InvalidArgument(
+            f"a synthetic world needs at least 200 users, not {n_users:,} "
+            "(communities of 20+, 3+ fraud rings)"
+        )
     rng = np.random.default_rng(seed)
     p = _people(rng, n_users)
     mer = _merchants(rng, p)

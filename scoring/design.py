@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
+from creditgraph.errors import MissingColumns
+
 
 def categories_of(frame: pd.DataFrame) -> dict[str, list[str]]:
     """The categories of every categorical or string column (fixed at training time)."""
@@ -29,7 +31,10 @@ def design_matrix(
     """
     missing = [f for f in features if f not in frame.columns]
     if missing:
-        raise KeyError(f"feature columns missing from input: {missing}")
+        raise MissingColumns(
+            f"feature columns missing from input: {missing[:12]}"
+            + (f" and {len(missing) - 12} more" if len(missing) > 12 else "")
+        )
     columns = {}
     for name in features:
         if name in categories:

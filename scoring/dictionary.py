@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from creditgraph.errors import UnknownFeature
+
 FACTORS = ("credit_history", "behaviour", "capacity", "characteristics", "relationships")
 FACTOR_TITLES = {
     "credit_history": "Credit history",
@@ -187,7 +189,10 @@ def spec(name: str) -> FeatureSpec:
     try:
         return FEATURES[name]
     except KeyError:
-        raise KeyError(f"feature {name!r} is not in scoring.dictionary.FEATURES") from None
+        raise UnknownFeature(
+            f"feature {name!r} is not in scoring.dictionary.FEATURES (a model saved by another "
+            "version? train again)"
+        ) from None
 
 
 def reason_words(features: list[str]) -> tuple[list[str], list[int], list[int]]:

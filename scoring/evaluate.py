@@ -15,13 +15,14 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 from sklearn.metrics import average_precision_score, roc_auc_score
-from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from creditgraph.errors import SchemaError
 from creditgraph.graph.features.exposure import exposure_features
 from creditgraph.graph.features.position import position_features
 from creditgraph.graph.network import FriendGraph
 from creditgraph.graph.store import EdgeArrays
+from creditgraph.scoring.boosting import boost
+from creditgraph.scoring.splits import Split
 
 # Candidate settings, simplest first; inner validation on the training rows picks one per
 # run by the one-standard-error rule: the simplest setting whose inner-CV ROC-AUC is within
@@ -47,19 +48,13 @@ class SearchBudget:
     patience: int = 200  # rounds without improvement before stopping; small-data AUC is noisy
     inner_folds: int = 5
 
+
 BASE_PARAMS = {
     "objective": "binary:logistic",
     "eval_metric": "auc",
     "tree_method": "hist",
     "max_cat_to_onehot": 64,
 }
-
-
-@dataclass(frozen=True)
-class SplitSpec:
-    train: pd.Index
-    test: pd.Index
-    valid: pd.Index = field(default_factory=lambda: pd.Index([]))
 
 
 @dataclass
@@ -92,7 +87,7 @@ class Evaluation:
 
 def read_nodes(path: Path, id_col: str, label_col: str) -> tuple[pd.DataFrame, pd.Series]:
     """Node features (indexed by id) and 0/1 labels; errors name the file and column."""
-    nodes = pd.read_csv(path, low_memory=False)
+    nodes = _read_csv(path, low_memory=False)
     for column in (id_col, label_col):
         if column not in nodes.columns:
             raise SchemaError(
@@ -124,7 +119,7 @@ def read_nodes(path: Path, id_col: str, label_col: str) -> tuple[pd.DataFrame, p
 
 
 def read_edges(path: Path, ids: pd.Index) -> EdgeArrays:
-    edges = pd.read_csv(path, dtype=str)
+    edges = _read_csv(path, dtype=str)
     for column in ("src", "dst"):
         if column not in edges.columns:
             raise SchemaError("edge list needs src and dst columns", file=path.name, field=column)
@@ -143,33 +138,31 @@ def read_edges(path: Path, ids: pd.Index) -> EdgeArrays:
     return EdgeArrays(src, dst, ids, ids)
 
 
-def random_splits(
-    labels: pd.Series, folds: int, train_frac: float | None, seed: int
-) -> list[SplitSpec]:
-    """K stratified random splits with ``train_frac`` of the rows for training.
-
-    Without ``train_frac`` the splits are the K folds of stratified K-fold
-    cross-validation (every row is tested exactly once).
-    """
-    if train_frac is None:
-        kfold = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        return [SplitSpec(labels.index[tr], labels.index[te])
-                for tr, te in kfold.split(np.zeros(len(labels)), labels)]  # fmt: skip
-    splitter = StratifiedShuffleSplit(n_splits=folds, train_size=train_frac, random_state=seed)
-    return [SplitSpec(labels.index[tr], labels.index[te])
-            for tr, te in splitter.split(np.zeros(len(labels)), labels)]  # fmt: skip
-
-
-def read_splits(path: Path, id_col: str, ids: pd.Index) -> list[SplitSpec]:
+def read_splits(path: Path, id_col: str, ids: pd.Index) -> list[Split]:
     """Splits from a CSV: the id column and ``split_0..split_k`` holding train/valid/test."""
-    table = pd.read_csv(path, dtype=str).set_index(id_col).reindex(ids)
+    table = _read_csv(path, dtype=str)
+    if id_col not in table.columns:
+        raise SchemaError(f"column not found; columns are {list(table.columns)[:12]}…",
+                          file=path.name, field=id_col)  # fmt: skip
+    if table[id_col].duplicated().any():
+        row = int(np.flatnonzero(table[id_col].duplicated())[0]) + 1
+        raise SchemaError("duplicate id", file=path.name, row=row, field=id_col)
+    table = table.set_index(id_col).reindex(ids)
     columns = sorted(
         (c for c in table.columns if c.startswith("split_")), key=lambda c: int(c.split("_")[1])
     )
     if not columns:
         raise SchemaError("no split_<k> columns", file=path.name)
-    return [SplitSpec(ids[table[c] == "train"], ids[table[c] == "test"], ids[table[c] == "valid"])
-            for c in columns]  # fmt: skip
+    return [Split(train=ids[table[c] == "train"], test=ids[table[c] == "test"],
+                  valid=ids[table[c] == "valid"]) for c in columns]  # fmt: skip
+
+
+def _read_csv(path: Path, **options: object) -> pd.DataFrame:
+    """``pd.read_csv``; a missing, unreadable or malformed file is a SchemaError naming it."""
+    try:
+        return pd.read_csv(path, **options)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise SchemaError(f"cannot read: {exc}", file=path.name) from exc
 
 
 def graph_features(
@@ -202,13 +195,16 @@ def _trial(
 ) -> Trial:
     """Inner validation of one setting: early stopping on ``check``, else stratified CV."""
     if check is not None:
-        booster = xgb.train(params, train, budget.max_rounds, evals=[(check, "valid")],
-                            early_stopping_rounds=budget.patience, verbose_eval=False,
-                            maximize=True)  # fmt: skip
-        return Trial(float(booster.best_score), 0.0, params, booster.best_iteration + 1)
-    history = xgb.cv(params, train, budget.max_rounds, nfold=budget.inner_folds, stratified=True,
-                     seed=seed, early_stopping_rounds=budget.patience, verbose_eval=False,
-                     maximize=True)  # fmt: skip
+        fitted = boost(params, train, budget.max_rounds, valid=check, patience=budget.patience,
+                       maximize=True)  # fmt: skip
+        return Trial(fitted.best_score, 0.0, params, fitted.rounds)
+    # No validation rows: cross-validation estimates the AUC and round count; it keeps no
+    # model (the one used is refitted below through boost), so it is not a training loop.
+    history = pd.DataFrame(  # it is one already (as_pandas); typed as a dict or a frame
+        xgb.cv(params, train, budget.max_rounds, nfold=budget.inner_folds, stratified=True,
+               seed=seed, early_stopping_rounds=budget.patience, verbose_eval=False,
+               maximize=True)
+    )  # fmt: skip
     last = history.iloc[-1]
     se = float(last["test-auc-std"]) / np.sqrt(budget.inner_folds)
     return Trial(float(last["test-auc-mean"]), se, params, len(history))
@@ -248,7 +244,7 @@ def fit_predict(
     name = max(kept, key=lambda k: kept[k].auc)
     train_x, test_x = alternatives[name]
     train = xgb.DMatrix(train_x, train_y, enable_categorical=True)
-    booster = xgb.train(kept[name].params, train, kept[name].rounds)
+    booster = boost(kept[name].params, train, kept[name].rounds).booster
     return booster.predict(xgb.DMatrix(test_x, enable_categorical=True)), name
 
 
@@ -268,7 +264,7 @@ def evaluate(
     features: pd.DataFrame,
     labels: pd.Series,
     edges: EdgeArrays | None,
-    splits: list[SplitSpec],
+    splits: list[Split],
     seed: int = 42,
     *,
     budget: SearchBudget = SearchBudget(),

@@ -36,12 +36,13 @@ from creditgraph.durable import (
     temporary_sibling,
     write_pointer,
 )
-from creditgraph.errors import ModelNotFound, TrainingError, TrainingWarning
+from creditgraph.errors import ConfigError, ModelNotFound, TrainingError, TrainingWarning
 from creditgraph.scoring import scale as scoring_scale
+from creditgraph.scoring.boosting import boost
 from creditgraph.scoring.design import categories_of, design_matrix, dmatrix
 from creditgraph.scoring.dictionary import FACTORS, FEATURES, reason_words, spec
 from creditgraph.scoring.metrics import summary
-from creditgraph.settings import ScoreScale
+from creditgraph.scoring.scale import CALIBRATIONS, ScoreScale
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary:logistic",
@@ -432,6 +433,8 @@ def train_model(
     Only features declared in :mod:`scoring.dictionary` are used; monotone
     directions come from there, and interactions are kept within factors.
     """
+    if calibration not in CALIBRATIONS:  # checked before training, not after it
+        raise ConfigError(f"calibration must be 'platt' or 'isotonic', not {calibration!r}")
     names = [c for c in features.columns if c in FEATURES]
     y = labels.reindex(features.index).astype(float)
     _check_outcomes(y.loc[train_index], y.loc[valid_index])
@@ -445,11 +448,7 @@ def train_model(
     config["interaction_constraints"] = json.dumps([g for g in groups if g])
     train = dmatrix(design.loc[train_index], y.loc[train_index].to_numpy())
     valid = dmatrix(design.loc[valid_index], y.loc[valid_index].to_numpy())
-    booster = xgb.train(
-        config, train, num_boost_round=MAX_ROUNDS, evals=[(valid, "valid")],
-        early_stopping_rounds=EARLY_STOPPING, verbose_eval=False,
-    )  # fmt: skip
-    booster = booster[: booster.best_iteration + 1]
+    booster = boost(config, train, MAX_ROUNDS, valid=valid, patience=EARLY_STOPPING).booster
     tree_factor = _tree_factors(booster, names)
     fingerprint = _fingerprint(design.loc[train_index], y.loc[train_index])
     model = CreditModel(
@@ -479,8 +478,6 @@ def train_model(
     model.calibration = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
     if calibration == "isotonic":
         model.isotonic = _fit_isotonic(valid_margin, y.loc[valid_index].to_numpy())
-    elif calibration != "platt":
-        raise ValueError(f"calibration must be 'platt' or 'isotonic', not {calibration!r}")
     model.model_id = (
         "cg-"
         + hashlib.sha256(

@@ -7,10 +7,29 @@ to [350, 950]. A score depends only on the user's own PD, never on the batch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from creditgraph.settings import ScoreScale
+CALIBRATIONS = ("platt", "isotonic")  # margin → PD; platt keeps factor points additive
+
+
+@dataclass(frozen=True)
+class ScoreScale:
+    """Anchors of the score scale: ``score = offset + factor * ln(good:bad odds)``.
+
+    ``base_odds`` is good:bad (20 means 20 good payers for each defaulter, PD ≈ 4.8%)
+    and is scored ``base_score``; every ``points_to_double_odds`` points the
+    good:bad odds double. Scores are clipped to ``[min_score, max_score]``.
+    Settings hold one (``Settings.scale``, checked when loaded).
+    """
+
+    base_score: float = 650.0
+    base_odds: float = 20.0
+    points_to_double_odds: float = 60.0
+    min_score: float = 350.0
+    max_score: float = 950.0
 
 
 def factor(scale: ScoreScale) -> float:

@@ -20,11 +20,11 @@ from typer.testing import CliRunner
 from creditgraph.access.audit import all_entries
 from creditgraph.access.db import AccessDB, default_db_path
 from creditgraph.access.grants import create_grant
-from creditgraph.access.pii import decrypt_column, generate_key
 from creditgraph.access.scores import ParquetScoreSource
 from creditgraph.access.service import create_app, running_server
 from creditgraph.cli import app
 from creditgraph.ingest.history import read_history
+from creditgraph.ingest.pii import decrypt_column, generate_key
 
 
 def test_partner_subject_and_audit_commands(tmp_path):
@@ -65,7 +65,7 @@ def test_rotate_key_command_reencrypts_personal_data(tmp_path, monkeypatch):
     rotated = runner.invoke(app, ["rotate-key", *data])
     assert rotated.exit_code == 0, rotated.output
     stored = read_history(tmp_path / "d" / "history", "personal")
-    from creditgraph.access.pii import load_key
+    from creditgraph.ingest.pii import load_key
 
     monkeypatch.setenv("CREDITGRAPH_KEY", new)
     names = decrypt_column(stored["name"], load_key(), "name")

@@ -11,8 +11,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from creditgraph.access import pii
-from creditgraph.access.errors import DecryptionError, EncryptionKeyError
+from creditgraph.errors import DecryptionError, EncryptionKeyError
+from creditgraph.ingest import pii
 
 PEOPLE = pd.DataFrame({
     "user_id": ["u1", "u2", "u3"],

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from creditgraph.access.pii import generate_key
 from creditgraph.cli import app
+from creditgraph.ingest.pii import generate_key
 
 
 def _invoke(args: list[str], env: dict[str, str] | None = None):

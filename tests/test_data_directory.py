@@ -66,7 +66,7 @@ def test_each_load_is_a_version_and_unchanged_tables_are_shared(tmp_path, memory
 
 
 def test_personal_data_at_rest_is_owner_only(tmp_path, memory_store, monkeypatch) -> None:
-    from creditgraph.access.pii import generate_key
+    from creditgraph.ingest.pii import generate_key
 
     monkeypatch.setenv("CREDITGRAPH_KEY", generate_key())
     source = tiny_world(tmp_path / "in")

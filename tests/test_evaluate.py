@@ -114,13 +114,8 @@ def test_one_standard_error_keeps_the_simplest_setting_within_noise():
 
 
 def test_the_search_budget_is_an_argument(tmp_path):
-    from creditgraph.scoring.evaluate import (
-        CANDIDATES,
-        SearchBudget,
-        evaluate,
-        random_splits,
-        read_nodes,
-    )
+    from creditgraph.scoring.evaluate import CANDIDATES, SearchBudget, evaluate, read_nodes
+    from creditgraph.scoring.splits import random_splits
 
     nodes, _ = _table(tmp_path)
     features, labels = read_nodes(nodes, "id", "target")

@@ -157,7 +157,7 @@ def _with_personal_columns(source: Path) -> None:
 
 def test_personal_fields_are_encrypted_and_kept_out_of_graph(tiny_dir, memory_store, tmp_path,
                                                              monkeypatch):  # fmt: skip
-    from creditgraph.access.pii import decrypt_column, generate_key, load_key
+    from creditgraph.ingest.pii import decrypt_column, generate_key, load_key
 
     monkeypatch.setenv("CREDITGRAPH_KEY", generate_key())
     _with_personal_columns(tiny_dir)

@@ -34,7 +34,7 @@ from creditgraph.scoring.model import (
     list_models,
     train_model,
 )
-from creditgraph.settings import ScoreScale
+from creditgraph.scoring.scale import ScoreScale
 
 ROOT = Path(__file__).resolve().parents[1]
 

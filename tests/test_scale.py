@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from creditgraph.scoring.scale import pd_from_score, pd_per_band, score_from_pd
-from creditgraph.settings import ScoreScale
+from creditgraph.scoring.scale import ScoreScale, pd_from_score, pd_per_band, score_from_pd
 
 
 def test_anchors():

@@ -1,5 +1,5 @@
-"""Authorized score access for partners: grants, scoped answers, a hash-chained audit log,
-and personal data encrypted at rest. See the project README, "Partner access"."""
+"""Authorized score access for partners: grants, scoped answers, a hash-chained audit log.
+See the project README, "Partner access" (personal data at rest: :mod:`creditgraph.ingest.pii`)."""
 
 from creditgraph.access.audit import AuditEntry, AuditReport, verify_audit
 from creditgraph.access.registry import (

@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from creditgraph.access.db import AccessDB, from_text, to_text
+from creditgraph.errors import InvalidArgument
 
 GENESIS = "0" * 64
 HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -161,7 +162,7 @@ def verify_audit(
     if expect_head is not None:
         expect_head = expect_head.strip().lower()
         if not HASH.match(expect_head):
-            raise ValueError("an anchored head is a SHA-256 hash: 64 hexadecimal characters")
+            raise InvalidArgument("an anchored head is a SHA-256 hash: 64 hexadecimal characters")
     with AccessDB(db_path, create=False) as db, db.reading() as conn:
         head = conn.execute("SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
         cursor = conn.execute(

@@ -1,16 +1,11 @@
-"""Errors of the access service and personal-data encryption (all under ``CreditGraphError``)."""
+"""Errors of the access service (all under ``CreditGraphError``).
+
+Personal-data encryption's errors are in :mod:`creditgraph.errors`: ingest raises them too.
+"""
 
 from __future__ import annotations
 
 from creditgraph.errors import CreditGraphError, NotAuthorized
-
-
-class EncryptionKeyError(CreditGraphError):
-    """The encryption key is missing from the environment or malformed."""
-
-
-class DecryptionError(CreditGraphError):
-    """A ciphertext does not open under the key given (wrong key, or the data was altered)."""
 
 
 class UnknownPartner(CreditGraphError):
@@ -25,16 +20,16 @@ class ScoresNotReady(CreditGraphError):
     """No scores are loaded yet (still loading at start-up, or the published file is unreadable)."""
 
 
+class ServerNotStarted(CreditGraphError, RuntimeError):
+    """The access server did not come up (e.g. the port is taken)."""
+
+
 class AccessDatabaseMissing(CreditGraphError):
     """The access database does not exist where it was looked for."""
 
 
 class AccessDatabaseCorrupt(CreditGraphError):
     """The access database file exists but SQLite cannot read it."""
-
-
-class NothingToRotate(CreditGraphError, FileNotFoundError):
-    """Key rotation found no Parquet file to re-encrypt."""
 
 
 class Refused(NotAuthorized):

@@ -17,6 +17,7 @@ from creditgraph.access import audit, tokens
 from creditgraph.access.db import AccessDB, from_text, to_text
 from creditgraph.access.errors import Refused, UnknownPartner
 from creditgraph.access.scopes import Scope
+from creditgraph.errors import InvalidArgument
 
 PURPOSE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 MAX_GRANT_LIFETIME = timedelta(days=366)
@@ -76,20 +77,20 @@ def create_grant(
     max_uses: int | None = None,
     threshold: int | None = None,
 ) -> Grant:
-    """Record a subject's grant; raises ``ValueError`` naming the bad argument."""
+    """Record a subject's grant; raises :class:`InvalidArgument` (a ``ValueError``) naming it."""
     scope = Scope(scope)
     now = db.now()
     # The messages never repeat the values given: the API passes them on to the caller.
     if not PURPOSE.match(purpose):
-        raise ValueError("purpose must be snake_case, e.g. 'hotel_deposit'")
+        raise InvalidArgument("purpose must be snake_case, e.g. 'hotel_deposit'")
     if expires_at.tzinfo is None:
-        raise ValueError("expires_at needs a timezone")
+        raise InvalidArgument("expires_at needs a timezone")
     if not now < expires_at <= now + MAX_GRANT_LIFETIME:
-        raise ValueError("expires_at must be in the future and at most 366 days away")
+        raise InvalidArgument("expires_at must be in the future and at most 366 days away")
     if max_uses is not None and max_uses < 1:
-        raise ValueError("max_uses must be at least 1")
+        raise InvalidArgument("max_uses must be at least 1")
     if threshold is not None and not 0 <= threshold <= 2000:
-        raise ValueError("threshold must be between 0 and 2000")
+        raise InvalidArgument("threshold must be between 0 and 2000")
     grant = Grant(
         tokens.new_id(),
         subject_id,

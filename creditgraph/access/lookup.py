@@ -13,6 +13,7 @@ from creditgraph.access.errors import Refused
 from creditgraph.access.grants import match_grant, spend
 from creditgraph.access.scopes import DISCLOSED, Scope, disclose
 from creditgraph.access.scores import ScoreRecord, ScoreSource
+from creditgraph.errors import InvalidArgument
 
 _log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def lookup(
     """
     scope = Scope(scope)
     if (threshold is None) == (scope is Scope.THRESHOLD):
-        raise ValueError("give a threshold exactly when the scope is 'threshold'")
+        raise InvalidArgument("give a threshold exactly when the scope is 'threshold'")
 
     # Fetch the score before joining the group commit, so a slow source (a graph store)
     # does not hold up other lookups; only when a grant matches, so the refusal path

@@ -15,6 +15,7 @@ from pathlib import Path
 from creditgraph.access import audit, tokens
 from creditgraph.access.db import AccessDB, from_text, to_text
 from creditgraph.access.errors import UnknownPartner, UnknownToken
+from creditgraph.errors import InvalidArgument
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def add_partner(db_path: Path | str, name: str) -> tuple[str, str]:
     """Register a partner; returns ``(partner_id, api_key)``. The key is shown only now."""
     name = name.strip()
     if not name or len(name) > 200:
-        raise ValueError(f"partner name must be 1-200 characters, got {len(name)}")
+        raise InvalidArgument(f"partner name must be 1-200 characters, got {len(name)}")
     with AccessDB(db_path) as db, db.transaction() as conn:
         partner_id = tokens.new_id()
         api_key, key_hash = tokens.new_token(tokens.PARTNER_PREFIX, partner_id)
@@ -155,7 +156,7 @@ def issue_subject_token(db_path: Path | str, subject_id: str) -> str:
     """Issue a bearer token that lets ``subject_id`` manage their grants and read their log."""
     subject_id = subject_id.strip()
     if not subject_id or len(subject_id) > 200:
-        raise ValueError("subject id must be 1-200 characters")
+        raise InvalidArgument(f"subject id must be 1-200 characters, got {len(subject_id)}")
     with AccessDB(db_path) as db, db.transaction() as conn:
         token_id = tokens.new_id()
         token, token_hash = tokens.new_token(tokens.SUBJECT_PREFIX, token_id)

@@ -13,7 +13,8 @@ from enum import StrEnum
 from typing import Any
 
 from creditgraph.access.scores import ScoreRecord
-from creditgraph.settings import ScoreScale
+from creditgraph.errors import InvalidArgument
+from creditgraph.scoring.scale import ScoreScale
 
 BAND_WIDTH = 50
 
@@ -61,7 +62,7 @@ def disclose(record: ScoreRecord, scope: Scope, threshold: int | None = None) ->
     """The answer for ``scope``: exactly the fields in :data:`DISCLOSED`, nothing else."""
     if scope is Scope.THRESHOLD:
         if threshold is None:
-            raise ValueError("a threshold lookup needs a threshold")
+            raise InvalidArgument("a threshold lookup needs a threshold")
         return {"meets_threshold": public_score(record.score) >= threshold}
     if scope is Scope.BAND:
         low, high = band_of(record.score)

@@ -22,6 +22,7 @@ import numpy as np
 
 from creditgraph.access.errors import ScoresNotReady
 from creditgraph.errors import QueryError, SchemaError
+from creditgraph.scoring.dictionary import FACTORS  # the one definition (no heavy imports)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 
     from creditgraph.graph.store import GraphStore
 
-FACTORS = ("credit_history", "behaviour", "capacity", "characteristics", "relationships")
 FACTOR_COLUMNS = tuple(f"f_{name}" for name in FACTORS)
 REQUIRED_COLUMNS = ("user_id", "score", "pd", "scored_at", "model_id", *FACTOR_COLUMNS)
 REASON_SEPARATOR = "; "
@@ -260,7 +260,8 @@ class ParquetScoreSource:
             data = self._data
             if data is None:
                 raise ScoresNotReady(
-                    f"scores not loaded ({self._failure})" if self._failure
+                    f"scores not loaded ({self._failure})"
+                    if self._failure
                     else "scores are still loading"
                 )
         row = data.index.get(subject_id)

@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from creditgraph.access import audit, grants, registry
 from creditgraph.access.db import AccessDB, Clock, utc_now
-from creditgraph.access.errors import Refused, UnknownPartner
+from creditgraph.access.errors import Refused, ServerNotStarted, UnknownPartner
 from creditgraph.access.lookup import lookup
 from creditgraph.access.scopes import Scope
 from creditgraph.access.scores import ScoreSource
@@ -434,7 +434,10 @@ def running_server(app: FastAPI, host: str = "127.0.0.1", port: int = 0) -> Iter
     deadline = time.monotonic() + 10
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the access server did not start")
+            raise ServerNotStarted(
+                f"the access server did not start on {host}:{port or 'a free port'} within 10 s "
+                "(is the port taken?)"
+            )
         time.sleep(0.01)
     bound = server.servers[0].sockets[0].getsockname()[1]  # the real port when port=0
     try:

@@ -15,6 +15,8 @@ from typing import Literal, NamedTuple
 
 import pandas as pd
 
+from creditgraph.errors import InvalidArgument
+
 LoadKind = Literal["nodes", "relationships"]
 
 
@@ -86,7 +88,7 @@ def resume_at(names: Sequence[tuple[str, str]], done: LoadProgress | None) -> tu
 def step_batches(kind: LoadKind, name: str, rows: int, size: int, first: int) -> list[Batch]:
     """One step's batches from row ``first`` (from 0 if ``first`` is past its end)."""
     if size < 1:
-        raise ValueError(f"batch_size must be a positive number of rows, got {size!r}")
+        raise InvalidArgument(f"batch_size must be a positive number of rows, got {size!r}")
     starts = range(first if 0 <= first <= rows else 0, rows, size)
     return [Batch(kind, name, start, min(start + size, rows)) for start in starts]
 

@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from creditgraph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
+from creditgraph.errors import InvalidArgument, QueryError, ReadOnlyViolation, StoreUnavailable
 from creditgraph.graph.meta import LOAD_ID, LOAD_PROGRESS, PENDING_LOAD, read_meta
 from creditgraph.graph.neo4j.plan import (
     Batch,
@@ -257,7 +257,9 @@ class Neo4jStore:
         driver: Any = None,
     ) -> None:
         if batch_size < 1:
-            raise ValueError(f"batch_size must be a positive number of rows, got {batch_size!r}")
+            raise InvalidArgument(
+                f"batch_size must be a positive number of rows, got {batch_size!r}"
+            )
         self.uri = _redact(uri)
         self.database = database or None
         self.batch_size = int(batch_size)

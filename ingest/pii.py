@@ -1,5 +1,8 @@
 """Personal data at rest: AES-GCM encrypted columns and keyed-HMAC pseudonyms.
 
+Ingest encrypts personal columns with it, the ``rotate-key`` command re-encrypts them,
+and callers make pseudonymous ids (``devices.device_id``) with :func:`pseudonymize`.
+
 One master key, from ``CREDITGRAPH_KEY`` (urlsafe base64 of 32 random bytes), never a
 default. Two keys are derived from it with HKDF-SHA256 under different labels, one for
 encryption and one for pseudonyms, so neither use can stand in for the other.
@@ -33,14 +36,19 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from creditgraph.access.errors import DecryptionError, EncryptionKeyError, NothingToRotate
+from creditgraph.errors import (
+    DecryptionError,
+    EncryptionKeyError,
+    InvalidArgument,
+    NothingToRotate,
+)
 
 KEY_VARIABLE = "CREDITGRAPH_KEY"
 NONCE_BYTES = 12
 _ENCRYPTION_INFO = b"creditgraph/pii/aes-256-gcm/v1"
 _PSEUDONYM_INFO = b"creditgraph/pseudonym/hmac-sha256/v1"
 _HOW_TO_MAKE = (
-    "make one with: python -c 'from creditgraph.access.pii import generate_key; "
+    "make one with: python -c 'from creditgraph.ingest.pii import generate_key; "
     "print(generate_key())' and keep it in a secret store"
 )
 
@@ -100,7 +108,7 @@ def pseudonymize(values: pd.Series, key: bytes) -> pd.Series:
 def _column_name(values: pd.Series, column: str | None) -> str:
     name = column if column is not None else values.name
     if not isinstance(name, str) or not name:
-        raise ValueError("name the column (Series.name or column=): it is the associated data")
+        raise InvalidArgument("name the column (Series.name or column=): it is the associated data")
     return name
 
 
