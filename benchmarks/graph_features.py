@@ -8,9 +8,10 @@ sociability, ``users * degree / 2`` undirected friendships; transfers along
 friendships (~3 per user), devices (~1.5 uses per user, some shared),
 merchants (users / 25) with payments (~8 per user) and one owner each, the
 tabular columns the families read, labels (8% bad) and a 60% training set.
-:class:`graph.features.GraphData` is built from those arrays and every family
-is timed on its own (seconds and peak RSS per stage), then the total is
-compared with the targets (90 s, 6 GB at 1M users / 10M friendships).
+:class:`graph.network.GraphData` is built from those arrays and every family
+(``scoring/features/``, on the algorithms of ``graph/``) is timed on its own
+(seconds and peak RSS per stage), then the total is compared with the targets
+(90 s, 6 GB at 1M users / 10M friendships).
 
 ``make_world`` is shared by ``benchmarks/networkx_reference.py`` and
 ``tests/test_networkx_reference.py``.
@@ -31,15 +32,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _measure import Stages  # noqa: E402
 
-from creditgraph.graph.features import GraphData, compute_exposure  # noqa: E402
-from creditgraph.graph.features.community import community_features, leiden  # noqa: E402
-from creditgraph.graph.features.friends import FRIEND_AVERAGED, friend_features  # noqa: E402
-from creditgraph.graph.features.merchants import bipartite, merchant_features  # noqa: E402
-from creditgraph.graph.features.position import pagerank, position_features  # noqa: E402
-from creditgraph.graph.features.rings import ring_features  # noqa: E402
-from creditgraph.graph.features.ties import tie_features  # noqa: E402
-from creditgraph.graph.network import FriendGraph  # noqa: E402
+from creditgraph.graph.algorithms import leiden, pagerank  # noqa: E402
+from creditgraph.graph.network import FriendGraph, GraphData, incidence  # noqa: E402
 from creditgraph.graph.store import EdgeArrays  # noqa: E402
+from creditgraph.scoring.features.community import community_features  # noqa: E402
+from creditgraph.scoring.features.friends import FRIEND_AVERAGED, friend_features  # noqa: E402
+from creditgraph.scoring.features.merchants import merchant_features  # noqa: E402
+from creditgraph.scoring.features.position import position_features  # noqa: E402
+from creditgraph.scoring.features.relationships import label_aware_features  # noqa: E402
+from creditgraph.scoring.features.rings import ring_features  # noqa: E402
+from creditgraph.scoring.features.ties import tie_features  # noqa: E402
 
 TARGET_SECONDS = 90.0
 TARGET_RSS_MIB = 6 * 1024.0
@@ -77,7 +79,7 @@ class World:
         )
 
     def merchant_matrix(self, arrays: EdgeArrays) -> sp.csr_matrix:
-        return bipartite(arrays.src, arrays.dst, (len(arrays.source_ids), len(arrays.target_ids)))
+        return incidence(arrays.src, arrays.dst, (len(arrays.source_ids), len(arrays.target_ids)))
 
 
 def _ids(prefix: str, count: int) -> pd.Index:
@@ -231,7 +233,7 @@ def make_world(users: int, degree: float = 20.0, seed: int = 0) -> World:
 def run(
     world: World, stages: Stages, *, seed: int = 42
 ) -> tuple[pd.DataFrame, pd.DataFrame, GraphData]:
-    """Every family, timed on its own, in the order of ``compute_graph_features``.
+    """Every family, timed on its own, in the order of ``relationship_features``.
 
     Returns the label-free features, the out-of-fold exposure and the :class:`GraphData`.
     """
@@ -268,7 +270,7 @@ def run(
     with stages.stage("assemble label-free"):
         features = pd.concat([ties, position, friends, community, rings, merchants], axis=1)
     with stages.stage("exposure (6 label sets)"):
-        exposure = compute_exposure(data, features, world.labels, world.train_ids, seed=seed)
+        exposure = label_aware_features(data, features, world.labels, world.train_ids, seed=seed)
     return features, exposure, data
 
 

@@ -44,10 +44,10 @@ import xgboost as xgb
 from sklearn.metrics import roc_auc_score
 
 from creditgraph import pipeline
-from creditgraph.graph.features import GraphData
-from creditgraph.graph.features.friends import friend_features
+from creditgraph.graph.network import GraphData
 from creditgraph.scoring.design import categories_of, design_matrix, dmatrix
-from creditgraph.scoring.dictionary import FEATURES, FeatureSpec, spec
+from creditgraph.scoring.dictionary import FEATURES, FeatureSpec, declared, model_features, spec
+from creditgraph.scoring.features.friends import friend_features
 from creditgraph.scoring.metrics import expected_calibration_error
 from creditgraph.scoring.model import DEFAULT_PARAMS, EARLY_STOPPING, MAX_ROUNDS, train_model
 from creditgraph.settings import load_settings
@@ -56,6 +56,10 @@ TARGET_THIN_FILE_LIFT = 0.05
 COMMUNITY = ("oracle_community_latent", "oracle_friends_latent", "oracle_community_norm")
 MERCHANTS = ("oracle_outside_merchant_tier", "oracle_inside_merchant_tier")
 PREVIOUS = ("friends_prev_score_mean", "friends_prev_score_min")
+# The oracle columns, declared for the models of this benchmark only (never a model input
+# elsewhere: see scoring.dictionary.declared).
+ORACLE_SPECS = tuple(FeatureSpec(name, "relationships", -1, "oracle")
+                     for name in COMMUNITY + MERCHANTS)  # fmt: skip
 DEFAULT = "all five factors (default)"
 SECOND = "second run (friends' prev scores)"
 ORACLE_COMMUNITY = "+ oracle community"
@@ -146,9 +150,11 @@ def measure_world(users: int, seed: int, split: str = "random") -> dict[str, dic
     rescored = features.assign(**{c: previous[c].reindex(features.index) for c in PREVIOUS})
     record(SECOND, fit(rescored).predict_pd(rescored.loc[split.test]))
     oracle = _oracle_features(truth.set_index("user_id"), data).reindex(features.index)
-    for name, columns in ((ORACLE_COMMUNITY, COMMUNITY), (ORACLE_ALL, COMMUNITY + MERCHANTS)):
-        frame = features.assign(**oracle[list(columns)])
-        record(name, fit(frame).predict_pd(frame.loc[split.test]))
+    with declared(*ORACLE_SPECS):
+        for name, columns in ((ORACLE_COMMUNITY, COMMUNITY),
+                              (ORACLE_ALL, COMMUNITY + MERCHANTS)):  # fmt: skip
+            frame = features.assign(**oracle[list(columns)])
+            record(name, fit(frame).predict_pd(frame.loc[split.test]))
     no_graph = features[[c for c in features.columns
                          if c not in FEATURES or spec(c).factor != "relationships"]]  # fmt: skip
     record(WITHOUT, fit(no_graph).predict_pd(no_graph.loc[split.test]))
@@ -187,14 +193,12 @@ def _oracle_features(truth: pd.DataFrame, data: GraphData) -> pd.DataFrame:
         count = pick.sum(axis=1).A1
         with np.errstate(invalid="ignore", divide="ignore"):
             columns[name] = np.where(count > 0, (pick @ merchant_tier) / count, np.nan)
-    for name in COMMUNITY + MERCHANTS:
-        FEATURES.setdefault(name, FeatureSpec(name, "relationships", -1, "oracle"))
     return graph.frame(columns)
 
 
 def _unconstrained(features, labels, split, seed: int) -> np.ndarray:  # noqa: ANN001
     """The same model without interaction constraints (factors then are not exact)."""
-    names = [c for c in features.columns if c in FEATURES]
+    names = model_features(features.columns)
     categories = categories_of(features[names])
     design = design_matrix(features, names, categories)
     params = {**DEFAULT_PARAMS, "seed": seed, "monotone_constraints": "(" + ",".join(

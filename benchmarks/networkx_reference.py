@@ -4,11 +4,11 @@
 
 Builds one synthetic world (``graph_features.make_world``), computes every
 graph feature family with the vectorised implementation in
-``graph.features`` and again with the plain networkx / Python code below, on
-the same arrays, and prints the seconds of each per family, the speed-up
-ratios (target >= 50x) and the largest difference of every column (the
-communities differ by design: Leiden there, networkx's Louvain here, so only
-their timing is compared).
+``scoring.features`` (on ``graph.algorithms``) and again with the plain
+networkx / Python code below, on the same arrays, and prints the seconds of
+each per family, the speed-up ratios (target >= 50x) and the largest
+difference of every column (the communities differ by design: Leiden there,
+networkx's Louvain here, so only their timing is compared).
 
 The reference is idiomatic networkx: graphs built from the relationship
 lists, networkx's own algorithms where it has one (pagerank, personalized
@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _measure import Stages  # noqa: E402
 from graph_features import World, make_world  # noqa: E402
 
-from creditgraph.graph.features.exposure import LabelContext, exposure_from_labels  # noqa: E402
-from creditgraph.graph.features.friends import FRIEND_AVERAGED  # noqa: E402
-from creditgraph.graph.features.rings import NEW_ACCOUNT_DAYS  # noqa: E402
+from creditgraph.scoring.features.exposure import LabelContext, exposure_from_labels  # noqa: E402
+from creditgraph.scoring.features.friends import FRIEND_AVERAGED  # noqa: E402
+from creditgraph.scoring.features.rings import NEW_ACCOUNT_DAYS  # noqa: E402
 
 FRIEND_FLAGS = (("thin_file", "friends_thin_file_share"),
                 ("past_default", "friends_past_default_share"))  # fmt: skip
@@ -348,7 +348,7 @@ def main() -> None:
     print(f"{world.n:,} users, {len(world.friends):,} friendships, "
           f"{len(world.transfers):,} transfers, {len(world.pays):,} payments\n")  # fmt: skip
 
-    print("-- vectorised (graph.features)")
+    print("-- vectorised (scoring.features)")
     ours = Stages()
     features, _, data = run(world, ours)
     bad, known = training_labels(world)

@@ -17,7 +17,7 @@ from pandas import DataFrame  # Explanation has a field named ``pd``
 from creditgraph import catalog
 from creditgraph.durable import write_parquet
 from creditgraph.errors import ConfigError, CreditGraphError
-from creditgraph.graph.features import GraphData, compute_exposure, compute_graph_features
+from creditgraph.graph.network import GraphData
 from creditgraph.graph.schema import SCORE_PROPERTIES
 from creditgraph.graph.store import GraphStore
 from creditgraph.graph.stores import open_store
@@ -25,7 +25,12 @@ from creditgraph.ingest.history import current_load_id, load_tables
 from creditgraph.ingest.load import LoadReport, Progress, load_directory
 from creditgraph.ingest.schemas import DateWindow
 from creditgraph.scoring.dictionary import FACTORS
-from creditgraph.scoring.features import observation_dates, tabular_features
+from creditgraph.scoring.features import (
+    label_aware_features,
+    observation_dates,
+    relationship_features,
+    tabular_features,
+)
 from creditgraph.scoring.metrics import summary
 from creditgraph.scoring.model import CreditModel, latest_model, train_model
 from creditgraph.scoring.splits import Split, split_users
@@ -86,7 +91,7 @@ def build_features(
     observed = observation_dates(tables)
     tabular = tabular_features(tables, observed)
     previous = catalog.read_current(settings.scores_dir)
-    graph = compute_graph_features(
+    graph = relationship_features(
         data or GraphData.export(store), tabular, observed.max(), seed=settings.seed,
         previous_scores=None if previous is None else previous.set_index("user_id"),
     )  # fmt: skip
@@ -163,7 +168,7 @@ def with_exposure(
     train_ids: pd.Index,
 ) -> pd.DataFrame:  # fmt: skip
     """Features plus the label-aware family (out-of-fold for ``train_ids``)."""
-    exposure = compute_exposure(data, features, labels, train_ids, seed=settings.seed)
+    exposure = label_aware_features(data, features, labels, train_ids, seed=settings.seed)
     return features.join(exposure.reindex(features.index))
 
 

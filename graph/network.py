@@ -1,8 +1,12 @@
-"""One undirected friendship graph built once from exported arrays and shared by every family.
+"""The relationships exported once as arrays, and the one undirected graph built from them.
 
-The adjacency is a symmetric scipy CSR matrix (fast sparse products for
-neighbour aggregates and PageRank); an igraph view of the same edges is made
-lazily for the algorithms written in C (clustering, coreness, communities).
+:class:`GraphData` reads every relationship type the analyses use from any
+store once (integer arrays, see :class:`graph.store.EdgeArrays`), turns the
+user–merchant ones into 0/1 incidence matrices (:func:`incidence`) and builds
+one :class:`FriendGraph` from the friendships. :class:`FriendGraph` keeps a
+symmetric scipy CSR adjacency (fast sparse products for neighbour aggregation
+and PageRank) and, lazily, an igraph view of the same edges for the algorithms
+written in C (see :mod:`graph.algorithms`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from creditgraph.graph.store import EdgeArrays
+from creditgraph.graph.store import EdgeArrays, GraphStore
 
 
 @dataclass
@@ -58,8 +62,12 @@ class FriendGraph:
 
     @cached_property
     def local_transitivity(self) -> np.ndarray:
-        """Local clustering coefficient per node, NaN below 2 friends (computed once, shared)."""
+        """Local clustering coefficient per node, NaN below 2 neighbours (computed once, shared)."""
         return np.asarray(self.igraph.transitivity_local_undirected(mode="nan"), dtype=float)
+
+    def neighbour_sum(self, values: np.ndarray) -> np.ndarray:
+        """Sum of ``values`` (one column, or several as (n, k)) over each node's neighbours."""
+        return self.adjacency @ values
 
     def neighbour_mean(self, values: np.ndarray) -> np.ndarray:
         """Mean of each column of ``values`` over a node's neighbours, ignoring missing values.
@@ -94,6 +102,45 @@ class FriendGraph:
     def frame(self, columns: dict[str, np.ndarray]) -> pd.DataFrame:
         """Columns aligned with ``ids`` as a DataFrame indexed by id."""
         return pd.DataFrame(columns, index=self.ids)
+
+
+@dataclass
+class GraphData:
+    """Every relationship the analyses read, as arrays, plus the friendship graph.
+
+    ``pays`` and ``owns`` are users × merchants incidence matrices (1 where
+    the user paid / owns the merchant); ``devices`` (USES: user → device) and
+    ``transfers`` (TRANSFER, with ``amount``) stay as edge arrays.
+    """
+
+    friends: EdgeArrays
+    transfers: EdgeArrays
+    devices: EdgeArrays
+    pays: sp.csr_matrix
+    owns: sp.csr_matrix
+    graph: FriendGraph
+
+    @classmethod
+    def export(cls, store: GraphStore) -> GraphData:
+        friends = store.export_edges("FRIEND", ("since", "src_interactions", "dst_interactions"))
+        pays = store.export_edges("PAYS")
+        owns = store.export_edges("OWNS")
+        shape = (len(pays.source_ids), len(pays.target_ids))
+        return cls(
+            friends=friends,
+            transfers=store.export_edges("TRANSFER", ("amount",)),
+            devices=store.export_edges("USES"),
+            pays=incidence(pays.src, pays.dst, shape),
+            owns=incidence(owns.src, owns.dst, shape),
+            graph=FriendGraph.from_arrays(friends),
+        )
+
+
+def incidence(src: np.ndarray, dst: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """A 0/1 rows × columns matrix from relationship arrays (repeated pairs count once)."""
+    matrix = sp.csr_matrix((np.ones(len(src)), (src, dst)), shape=shape)
+    matrix.data[:] = 1.0
+    return matrix
 
 
 def distinct_pairs(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

@@ -1,6 +1,11 @@
 """The feature dictionary: every model feature's factor, known direction and plain words.
 
-This is the one declared place for the feature → factor mapping. ``risk`` is
+This is the one declared place for every column the feature families
+(:mod:`scoring.features`) compute: :data:`FEATURES` holds the model inputs with
+their factor, :data:`AUXILIARY` the columns computed alongside that are never a
+model input. ``train_model`` refuses a column declared in neither
+(:func:`model_features`), and ``tests/test_feature_dictionary.py`` fails when a
+computed column is undeclared or a declared one is never computed. ``risk`` is
 the monotone direction on the probability of default: +1 means more of the
 feature never lowers PD (never raises the score), -1 the reverse, 0 unknown.
 
@@ -13,6 +18,8 @@ wording make one reason together, their points summed (see :func:`reason_words`)
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from creditgraph.errors import UnknownFeature
@@ -78,103 +85,101 @@ MISSING_WORDS: dict[str, tuple[str, ...]] = {
 ABSENT_VALUES = {"thin_file": 1.0}  # thin_file = 1 is itself "no repayment record"
 
 
-_DECLARED: dict[str, FeatureSpec] = {
-    spec.name: spec
-    for spec in [
-        *_specs(
-            "credit_history",
-            [
-                ("thin_file", 0, ""),  # a reason only as "no record" (= 1)
-                ("accounts", 0, "Few credit accounts"),
-                ("credit_months", -1, "Short credit history"),
-                ("on_time_share", -1, "Instalments not paid on time"),
-                ("max_days_late", 1, "A repayment was very late"),
-                ("late_30_count", 1, "Repayments 30+ days late"),
-                ("late_90_count", 1, "Repayments 90+ days late"),
-                ("shortfall_ratio", 1, "Instalments not paid in full"),
-                ("months_since_delinquency", -1, "A recent delinquency"),
-            ],
-        ),
-        *_specs(
-            "behaviour",
-            [
-                ("payment_count", 0, "Few payments to merchants"),
-                ("payment_amount", 0, "Low spending with merchants"),
-                ("merchant_diversity", 0, "Payments concentrated on few merchants"),
-                ("bill_late_share", 1, "Utility bills paid late"),
-                ("bill_mean_days_late", 1, "Utility bills paid late on average"),
-                ("bill_kinds", -1, "Few utility accounts in own name"),
-            ],
-        ),
-        *_specs(
-            "capacity",
-            [
-                ("balance_mean", -1, "Low average balance"),
-                ("balance_min", -1, "Balance ran low"),
-                ("balance_trend", -1, "Balance has been falling"),
-                ("products_held", -1, "Few financial products held"),
-            ],
-        ),
-        *_specs(
-            "characteristics",
-            [
-                ("age", 0, "Age group"),
-                ("account_age_days", -1, "Recently opened account"),
-                ("phone_tenure_months", -1, "Short time on current phone number"),
-                ("address_tenure_months", -1, "Short time at current address"),
-                ("real_name_verified", -1, "Identity not verified"),
-                ("education_level", 0, "Education level"),
-                ("occupation", 0, "Occupation"),
-            ],
-        ),
-        *_specs(
-            "relationships",
-            [
-                ("friend_count", 0, "Few friends on the platform"),
-                ("interaction_strength", 0, "Weak interaction with friends"),
-                ("reciprocity", -1, "Friendships are one-sided"),
-                ("tie_age_days", -1, "Friendships are recent"),
-                ("transfer_out_amount", 0, "Money sent to others"),
-                ("transfer_in_amount", 0, "Money received from others"),
-                ("transfer_counterparties", 0, "Transfers with many people"),
-                ("pagerank_scaled", 0, "Peripheral position in the network"),
-                ("component_size", 0, "Small isolated friend group"),
-                ("clustering", 0, "Tightly closed friend group"),
-                ("coreness", 0, "Loosely embedded in the network"),
-                ("friends_mean_on_time_share", -1, "Friends often repay late"),
-                ("friends_mean_max_days_late", 1, "Friends have had very late repayments"),
-                ("friends_mean_shortfall_ratio", 1, "Friends often underpay instalments"),
-                ("friends_mean_bill_late_share", 1, "Friends often pay bills late"),
-                ("friends_mean_balance_mean", -1, "Friends keep low balances"),
-                ("friends_mean_products_held", -1, "Friends hold few financial products"),
-                ("friends_mean_account_age_days", -1, "Friends' accounts are new"),
-                ("friends_mean_real_name_verified", -1, "Many friends are unverified"),
-                ("friends_thin_file_share", 0, "Many friends have no credit history"),
-                ("friends_past_default_share", 1, "Friends have defaulted before"),
-                ("friends_prev_score_mean", -1, "Friends' own credit scores are low"),
-                ("friends_prev_score_min", -1, "A friend has a very low credit score"),
-                ("community_size", 0, "Small or unusual community"),
-                ("community_density", 0, "Community is unusually dense"),
-                ("shared_device_users", 0, "Devices shared with other accounts"),
-                ("new_friends_share", 0, "Many friends have new accounts"),
-                ("new_account_triangles", 0, "New account in a dense group of friends"),
-                ("reciprocal_transfer_partners", 0, "Money moving back and forth with others"),
-                ("merchant_customer_on_time_share", -1, "Shops where customers often repay late"),
-                ("owned_customer_count", 0, "Own business has few customers"),
-                ("owned_customer_on_time_share", -1, "Own business's customers often repay late"),
-                # Label-aware (exposure): out-of-fold in training, training labels when scoring.
-                ("known_neighbours", 0, "Few friends with a known track record"),
-                ("neighbour_default_share", 1, "Friends have defaulted"),
-                ("hop2_default_share", 1, "Friends of friends have defaulted"),
-                ("default_ppr", 1, "Close in the network to people who defaulted"),
-                ("trust_ppr", -1, "Far in the network from reliable payers"),
-                ("community_default_rate", 1, "Community with many defaults"),
-                ("merchant_customer_default_rate", 1, "Shops whose customers often default"),
-                ("owned_customer_default_rate", 1, "Own business's customers often default"),
-            ],
-        ),
-    ]
-}
+_SPECS: list[FeatureSpec] = [  # each name once (tests/test_feature_dictionary.py)
+    *_specs(
+        "credit_history",
+        [
+            ("thin_file", 0, ""),  # a reason only as "no record" (= 1)
+            ("accounts", 0, "Few credit accounts"),
+            ("credit_months", -1, "Short credit history"),
+            ("on_time_share", -1, "Instalments not paid on time"),
+            ("max_days_late", 1, "A repayment was very late"),
+            ("late_30_count", 1, "Repayments 30+ days late"),
+            ("late_90_count", 1, "Repayments 90+ days late"),
+            ("shortfall_ratio", 1, "Instalments not paid in full"),
+            ("months_since_delinquency", -1, "A recent delinquency"),
+        ],
+    ),
+    *_specs(
+        "behaviour",
+        [
+            ("payment_count", 0, "Few payments to merchants"),
+            ("payment_amount", 0, "Low spending with merchants"),
+            ("merchant_diversity", 0, "Payments concentrated on few merchants"),
+            ("bill_late_share", 1, "Utility bills paid late"),
+            ("bill_mean_days_late", 1, "Utility bills paid late on average"),
+            ("bill_kinds", -1, "Few utility accounts in own name"),
+        ],
+    ),
+    *_specs(
+        "capacity",
+        [
+            ("balance_mean", -1, "Low average balance"),
+            ("balance_min", -1, "Balance ran low"),
+            ("balance_trend", -1, "Balance has been falling"),
+            ("products_held", -1, "Few financial products held"),
+        ],
+    ),
+    *_specs(
+        "characteristics",
+        [
+            ("age", 0, "Age group"),
+            ("account_age_days", -1, "Recently opened account"),
+            ("phone_tenure_months", -1, "Short time on current phone number"),
+            ("address_tenure_months", -1, "Short time at current address"),
+            ("real_name_verified", -1, "Identity not verified"),
+            ("education_level", 0, "Education level"),
+            ("occupation", 0, "Occupation"),
+        ],
+    ),
+    *_specs(
+        "relationships",
+        [
+            ("friend_count", 0, "Few friends on the platform"),
+            ("interaction_strength", 0, "Weak interaction with friends"),
+            ("reciprocity", -1, "Friendships are one-sided"),
+            ("tie_age_days", -1, "Friendships are recent"),
+            ("transfer_out_amount", 0, "Money sent to others"),
+            ("transfer_in_amount", 0, "Money received from others"),
+            ("transfer_counterparties", 0, "Transfers with many people"),
+            ("pagerank_scaled", 0, "Peripheral position in the network"),
+            ("component_size", 0, "Small isolated friend group"),
+            ("clustering", 0, "Tightly closed friend group"),
+            ("coreness", 0, "Loosely embedded in the network"),
+            ("friends_mean_on_time_share", -1, "Friends often repay late"),
+            ("friends_mean_max_days_late", 1, "Friends have had very late repayments"),
+            ("friends_mean_shortfall_ratio", 1, "Friends often underpay instalments"),
+            ("friends_mean_bill_late_share", 1, "Friends often pay bills late"),
+            ("friends_mean_balance_mean", -1, "Friends keep low balances"),
+            ("friends_mean_products_held", -1, "Friends hold few financial products"),
+            ("friends_mean_account_age_days", -1, "Friends' accounts are new"),
+            ("friends_mean_real_name_verified", -1, "Many friends are unverified"),
+            ("friends_thin_file_share", 0, "Many friends have no credit history"),
+            ("friends_past_default_share", 1, "Friends have defaulted before"),
+            ("friends_prev_score_mean", -1, "Friends' own credit scores are low"),
+            ("friends_prev_score_min", -1, "A friend has a very low credit score"),
+            ("community_size", 0, "Small or unusual community"),
+            ("community_density", 0, "Community is unusually dense"),
+            ("shared_device_users", 0, "Devices shared with other accounts"),
+            ("new_friends_share", 0, "Many friends have new accounts"),
+            ("new_account_triangles", 0, "New account in a dense group of friends"),
+            ("reciprocal_transfer_partners", 0, "Money moving back and forth with others"),
+            ("merchant_customer_on_time_share", -1, "Shops where customers often repay late"),
+            ("owned_customer_count", 0, "Own business has few customers"),
+            ("owned_customer_on_time_share", -1, "Own business's customers often repay late"),
+            # Label-aware (exposure): out-of-fold in training, training labels when scoring.
+            ("known_neighbours", 0, "Few friends with a known track record"),
+            ("neighbour_default_share", 1, "Friends have defaulted"),
+            ("hop2_default_share", 1, "Friends of friends have defaulted"),
+            ("default_ppr", 1, "Close in the network to people who defaulted"),
+            ("trust_ppr", -1, "Far in the network from reliable payers"),
+            ("community_default_rate", 1, "Community with many defaults"),
+            ("merchant_customer_default_rate", 1, "Shops whose customers often default"),
+            ("owned_customer_default_rate", 1, "Own business's customers often default"),
+        ],
+    ),
+]
+_DECLARED = {spec.name: spec for spec in _SPECS}
 _MISSING_OF = {name: words for words, names in MISSING_WORDS.items() for name in names}
 FEATURES: dict[str, FeatureSpec] = {
     name: replace(
@@ -182,6 +187,50 @@ FEATURES: dict[str, FeatureSpec] = {
     )
     for name, declared in _DECLARED.items()
 }
+# Computed with the features (kept in features.parquet and the scored inputs) but never a
+# model input; train_model leaves them out.
+AUXILIARY: dict[str, str] = {
+    "community": "community id, an identifier (read by the exposure family, written with "
+    "the scores)",
+    "past_default": "1 when any instalment was 90+ days late (read by friends' features; "
+    "late_90_count is the model's)",
+}
+
+
+def model_features(columns: Iterable[str]) -> list[str]:
+    """The model inputs among ``columns``, in their order.
+
+    Declared auxiliary columns are left out; a column declared nowhere raises
+    :class:`~creditgraph.errors.UnknownFeature` instead of being dropped
+    silently: a new column must be declared before a model can use it.
+    """
+    columns = list(columns)
+    unknown = [c for c in columns if c not in FEATURES and c not in AUXILIARY]
+    if unknown:
+        raise UnknownFeature(
+            f"column(s) {', '.join(map(repr, unknown))} not declared in scoring.dictionary: "
+            "add each to FEATURES (a model input) or AUXILIARY (never a model input)"
+        )
+    return [c for c in columns if c in FEATURES]
+
+
+@contextmanager
+def declared(*extra: FeatureSpec) -> Iterator[None]:
+    """Declare ``extra`` features for the length of a ``with`` block, then forget them.
+
+    For experiments that add their own columns (``benchmarks/model_quality.py``'s
+    oracles): models trained inside the block can use them. A name already
+    declared is refused.
+    """
+    taken = [f.name for f in extra if f.name in FEATURES or f.name in AUXILIARY]
+    if taken:
+        raise ValueError(f"already declared: {', '.join(taken)}")
+    FEATURES.update({f.name: f for f in extra})
+    try:
+        yield
+    finally:
+        for f in extra:
+            FEATURES.pop(f.name, None)
 
 
 def spec(name: str) -> FeatureSpec:

@@ -17,11 +17,11 @@ import xgboost as xgb
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from creditgraph.errors import SchemaError
-from creditgraph.graph.features.exposure import exposure_features
-from creditgraph.graph.features.position import position_features
 from creditgraph.graph.network import FriendGraph
 from creditgraph.graph.store import EdgeArrays
 from creditgraph.scoring.boosting import boost
+from creditgraph.scoring.features.exposure import exposure_features
+from creditgraph.scoring.features.position import position_features
 from creditgraph.scoring.splits import Split
 
 # Candidate settings, simplest first; inner validation on the training rows picks one per

@@ -40,7 +40,7 @@ from creditgraph.errors import ConfigError, ModelNotFound, TrainingError, Traini
 from creditgraph.scoring import scale as scoring_scale
 from creditgraph.scoring.boosting import boost
 from creditgraph.scoring.design import categories_of, design_matrix, dmatrix
-from creditgraph.scoring.dictionary import FACTORS, FEATURES, reason_words, spec
+from creditgraph.scoring.dictionary import FACTORS, model_features, reason_words, spec
 from creditgraph.scoring.metrics import summary
 from creditgraph.scoring.scale import CALIBRATIONS, ScoreScale
 
@@ -430,12 +430,14 @@ def train_model(
 ) -> CreditModel:
     """Fit on ``train_index``; early-stop and Platt-calibrate on ``valid_index``.
 
-    Only features declared in :mod:`scoring.dictionary` are used; monotone
-    directions come from there, and interactions are kept within factors.
+    Every column must be declared in :mod:`scoring.dictionary`: features are
+    used, auxiliary columns left out, any other column raises ``UnknownFeature``
+    (:func:`~scoring.dictionary.model_features`); monotone directions come from
+    there, and interactions are kept within factors.
     """
     if calibration not in CALIBRATIONS:  # checked before training, not after it
         raise ConfigError(f"calibration must be 'platt' or 'isotonic', not {calibration!r}")
-    names = [c for c in features.columns if c in FEATURES]
+    names = model_features(features.columns)
     y = labels.reindex(features.index).astype(float)
     _check_outcomes(y.loc[train_index], y.loc[valid_index])
     categories = {k: v for k, v in categories_of(features[names]).items()}

@@ -7,11 +7,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from creditgraph.graph.features.friends import friend_features
-from creditgraph.graph.features.position import pagerank, position_features
-from creditgraph.graph.features.ties import tie_features
-from creditgraph.graph.network import FriendGraph
+from creditgraph.graph.algorithms import (
+    co_member_mean,
+    group_density,
+    incident_totals,
+    member_mean,
+    member_totals,
+    pagerank,
+    partner_counts,
+    projection_degree,
+    reciprocal_counts,
+    triangle_counts,
+)
+from creditgraph.graph.network import FriendGraph, incidence
 from creditgraph.graph.store import EdgeArrays
+from creditgraph.scoring.features.friends import friend_features
+from creditgraph.scoring.features.position import position_features
+from creditgraph.scoring.features.ties import tie_features
 
 IDS = pd.Index([f"u{i}" for i in range(7)], name="user_id")
 # A triangle u0-u1-u2 with a tail u2-u3, a separate pair u4-u5, u6 isolated; one duplicate
@@ -115,3 +127,22 @@ def test_friends_previous_scores_use_own_file_points_only():
     # u3's only friend is u2 (800): its own score never enters its own features.
     assert out.loc["u3", "friends_prev_score_mean"] == pytest.approx(800)
     assert np.isnan(out.loc["u6", "friends_prev_score_min"])  # no friends
+
+
+def test_graph_algorithms_hand_computed():
+    graph = FriendGraph.from_arrays(_arrays())
+    assert triangle_counts(graph).tolist() == [1, 1, 1, 0, 0, 0, 0]
+    assert group_density(graph, np.array([0, 0, 0, 0, 1, 1, 2])).tolist() == [4 / 6, 1.0, 0.0]
+    src, dst = np.array([0, 0, 1, 2, 2]), np.array([1, 1, 0, 0, 2])  # 0<->1 both ways, 2->0
+    assert incident_totals(src, dst, 3).tolist() == [4, 3, 3]
+    assert partner_counts(src, dst, 3).tolist() == [2, 1, 3]  # 2's edge to itself counts twice
+    assert reciprocal_counts(src, dst, 3).tolist() == [1, 1, 0]
+    # Rows 0, 1, 2 × columns a, b: 0 and 1 share a (twice for 0), 2 is alone on b.
+    rows = incidence(np.array([0, 0, 1, 2]), np.array([0, 0, 0, 1]), (3, 2))
+    assert rows.toarray().tolist() == [[1, 0], [1, 0], [0, 1]]
+    assert projection_degree(rows).tolist() == [1, 1, 0]
+    values = np.array([0.2, 0.6, np.nan])
+    np.testing.assert_allclose(co_member_mean(rows, values), [0.6, 0.2, np.nan])
+    owner = incidence(np.array([2]), np.array([0]), (3, 2))  # row 2 also owns column a
+    assert member_totals(owner, rows, np.ones(3)).tolist() == [0, 0, 2]
+    np.testing.assert_allclose(member_mean(owner, rows, values), [np.nan, np.nan, 0.4])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from creditgraph.graph.features.exposure import exposure_features
 from creditgraph.graph.network import FriendGraph
 from creditgraph.graph.store import EdgeArrays
+from creditgraph.scoring.features.exposure import exposure_features
 
 
 def _random_graph(n: int = 400, m: int = 2400, seed: int = 3) -> FriendGraph:

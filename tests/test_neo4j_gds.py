@@ -20,11 +20,11 @@ import pytest
 from test_neo4j_fake import GDS_NAME, FakeDriver, fake_store, gds_names
 
 from creditgraph.errors import QueryError, StoreUnavailable
-from creditgraph.graph.features.position import position_features
 from creditgraph.graph.neo4j.gds import gds_features, has_gds
 from creditgraph.graph.neo4j.statements import GDS_MAX_CONCURRENCY, cypher_gds_personalized_pagerank
 from creditgraph.graph.neo4j.store import Neo4jStore
 from creditgraph.graph.network import FriendGraph
+from creditgraph.scoring.features.position import position_features
 
 # Two triangles joined by a bridge, a tail, a reversed duplicate, a pair and an isolate.
 IDS = [f"u{i}" for i in range(10)]

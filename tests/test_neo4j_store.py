@@ -23,7 +23,6 @@ from test_neo4j_fake import FakeDriver, FakeTx, fake_store
 
 from creditgraph.errors import QueryError, ReadOnlyViolation, StoreUnavailable
 from creditgraph.graph.embedded import EmbeddedStore
-from creditgraph.graph.features.position import position_features
 from creditgraph.graph.meta import write_meta
 from creditgraph.graph.neo4j.gds import GDS_FEATURE_COLUMNS, features_frame
 from creditgraph.graph.neo4j.statements import (
@@ -51,6 +50,7 @@ from creditgraph.graph.schema import (
     USER,
 )
 from creditgraph.graph.store import EdgeArrays, GraphStore
+from creditgraph.scoring.features.position import position_features
 
 HOSTILE = "u1'}) DETACH DELETE n //"
 READS = ("missing_keys:", "node_ids:", "export_edges:", "gds_version", "gds_read", "read_meta",

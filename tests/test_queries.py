@@ -42,8 +42,8 @@ from typer.testing import CliRunner, Result
 from creditgraph import queries
 from creditgraph.cli import FormatOpt, app
 from creditgraph.errors import QueryError, ReadOnlyViolation
+from creditgraph.graph.algorithms import pagerank
 from creditgraph.graph.embedded import EmbeddedStore
-from creditgraph.graph.features.position import pagerank
 from creditgraph.graph.network import FriendGraph
 from creditgraph.graph.readonly import check_read_only, strip_literals
 from creditgraph.graph.store import GraphStore

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from creditgraph.graph.network import FriendGraph
+from creditgraph.graph.algorithms import projection_degree, reciprocal_counts, triangle_counts
+from creditgraph.graph.network import FriendGraph, incidence
 from creditgraph.graph.store import EdgeArrays
 
 NEW_ACCOUNT_DAYS = 180
@@ -29,12 +29,10 @@ def ring_features(
     """``account_age_days`` is aligned with ``graph.ids`` (NaN when unknown)."""
     n = graph.n
     new = (account_age_days < NEW_ACCOUNT_DAYS).astype(float)
-    triangles = np.nan_to_num(graph.local_transitivity, nan=0.0)  # 0 below 2 friends
-    pairs = graph.degree * (graph.degree - 1) / 2
     return graph.frame({
         "shared_device_users": _shared_device_users(devices, n),
         "new_friends_share": graph.neighbour_mean(new),
-        "new_account_triangles": new * triangles * pairs,
+        "new_account_triangles": new * triangle_counts(graph),  # 0 below 2 friends
         "reciprocal_transfer_partners": _reciprocal_partners(transfers, n),
     })  # fmt: skip
 
@@ -42,23 +40,11 @@ def ring_features(
 def _shared_device_users(devices: EdgeArrays | None, n: int) -> np.ndarray:
     if devices is None or len(devices) == 0:
         return np.zeros(n)
-    uses = sp.csr_matrix(
-        (np.ones(len(devices)), (devices.src, devices.dst)), shape=(n, len(devices.target_ids))
-    )
-    uses.data[:] = 1.0
     # Users per device minus the user, but a user counted once however many devices they share.
-    co = (uses @ uses.T).tocsr()
-    co.setdiag(0)
-    co.eliminate_zeros()
-    return np.diff(co.indptr).astype(float)
+    return projection_degree(incidence(devices.src, devices.dst, (n, len(devices.target_ids))))
 
 
 def _reciprocal_partners(transfers: EdgeArrays | None, n: int) -> np.ndarray:
     if transfers is None or len(transfers) == 0:
         return np.zeros(n)
-    sent = sp.csr_matrix((np.ones(len(transfers)), (transfers.src, transfers.dst)), shape=(n, n))
-    sent.data[:] = 1.0
-    both = sent.multiply(sent.T).tocsr()
-    both.setdiag(0)
-    both.eliminate_zeros()
-    return np.diff(both.indptr).astype(float)
+    return reciprocal_counts(transfers.src, transfers.dst, n)

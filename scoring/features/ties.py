@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from creditgraph.graph.network import FriendGraph, distinct_pairs
+from creditgraph.graph.algorithms import incident_totals, partner_counts
+from creditgraph.graph.network import FriendGraph
 from creditgraph.graph.store import EdgeArrays
 
 
@@ -27,22 +28,16 @@ def tie_features(
     src, dst = friends.src, friends.dst
     a = np.nan_to_num(friends.properties["src_interactions"].astype(float))
     b = np.nan_to_num(friends.properties["dst_interactions"].astype(float))
-    both = np.concatenate([src, dst])
-    strength = np.bincount(both, weights=np.concatenate([a + b, a + b]), minlength=n)
     mutual = ((a > 0) & (b > 0)).astype(float)
-    ties = np.bincount(both, minlength=n).astype(float)
+    ties = incident_totals(src, dst, n)
     since = pd.to_datetime(friends.properties["since"])
     age_days = np.asarray((as_of - since).days, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        reciprocity = (
-            np.bincount(both, weights=np.concatenate([mutual, mutual]), minlength=n) / ties
-        )
-        tie_age = (
-            np.bincount(both, weights=np.concatenate([age_days, age_days]), minlength=n) / ties
-        )
+        reciprocity = incident_totals(src, dst, n, mutual) / ties
+        tie_age = incident_totals(src, dst, n, age_days) / ties
     columns = {
         "friend_count": graph.degree,
-        "interaction_strength": strength,
+        "interaction_strength": incident_totals(src, dst, n, a + b),
         "reciprocity": reciprocity,
         "tie_age_days": tie_age,
     }
@@ -59,11 +54,8 @@ def _transfer_columns(transfers: EdgeArrays | None, n: int) -> dict[str, np.ndar
             "transfer_counterparties": zero,
         }
     amount = np.nan_to_num(transfers.properties["amount"].astype(float))
-    pairs = distinct_pairs(
-        np.minimum(transfers.src, transfers.dst), np.maximum(transfers.src, transfers.dst)
-    )
     return {
         "transfer_out_amount": np.bincount(transfers.src, weights=amount, minlength=n),
         "transfer_in_amount": np.bincount(transfers.dst, weights=amount, minlength=n),
-        "transfer_counterparties": np.bincount(pairs.ravel(), minlength=n).astype(float),
+        "transfer_counterparties": partner_counts(transfers.src, transfers.dst, n),
     }

@@ -26,14 +26,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from creditgraph.graph.features.position import pagerank
+from creditgraph.graph.algorithms import member_totals, pagerank
 from creditgraph.graph.network import FriendGraph
 
-EXPOSURE_COLUMNS = (
-    "known_neighbours", "neighbour_default_share", "hop2_default_share", "default_ppr",
-    "trust_ppr", "community_default_rate", "merchant_customer_default_rate",
-    "owned_customer_default_rate",
-)  # fmt: skip
 PPR_DAMPING = 0.5  # exposure is local: half the walk's mass stays within ~2 hops
 
 
@@ -57,16 +52,23 @@ def exposure_from_labels(ctx: LabelContext, bad: np.ndarray, known: np.ndarray) 
     bad = (bad & known).astype(float)
     known_f = known.astype(float)
     good = known_f - bad
-    a = ctx.graph.adjacency
-    known_1, bad_1 = a @ known_f, a @ bad
-    known_2, bad_2 = a @ known_1, a @ bad_1
+    graph = ctx.graph
+    known_1, bad_1 = graph.neighbour_sum(known_f), graph.neighbour_sum(bad)
+    known_2, bad_2 = graph.neighbour_sum(known_1), graph.neighbour_sum(bad_1)
     n, sets = bad.shape
     seeds = np.concatenate([bad, good], axis=1)
     has_seed = seeds.sum(axis=0) > 0
     ppr = np.zeros_like(seeds)
     if has_seed.any():
-        ppr[:, has_seed] = pagerank(a, damping=PPR_DAMPING, personalization=seeds[:, has_seed],
-                                    tol=1e-8, max_iter=100, symmetric=True) * n  # fmt: skip
+        walks = pagerank(graph.adjacency, damping=PPR_DAMPING, personalization=seeds[:, has_seed],
+                         tol=1e-8, max_iter=100, symmetric=True)  # fmt: skip
+        ppr[:, has_seed] = walks * n
+    if ctx.pays is not None:  # every label set in one product: customers of the merchants
+        paid_bad = member_totals(ctx.pays, ctx.pays, bad)
+        paid_known = member_totals(ctx.pays, ctx.pays, known_f)
+        if ctx.owns is not None:
+            owned_bad = member_totals(ctx.owns, ctx.pays, bad)
+            owned_known = member_totals(ctx.owns, ctx.pays, known_f)
     out = []
     for j in range(sets):
         columns = {
@@ -81,15 +83,9 @@ def exposure_from_labels(ctx: LabelContext, bad: np.ndarray, known: np.ndarray) 
                           np.bincount(ctx.community, known_f[:, j]))  # fmt: skip
             columns["community_default_rate"] = rate[ctx.community]
         if ctx.pays is not None:
-            merchant_bad = ctx.pays.T @ bad[:, j]
-            merchant_known = ctx.pays.T @ known_f[:, j]
-            columns["merchant_customer_default_rate"] = _ratio(
-                ctx.pays @ merchant_bad, ctx.pays @ merchant_known
-            )
+            columns["merchant_customer_default_rate"] = _ratio(paid_bad[:, j], paid_known[:, j])
             if ctx.owns is not None:
-                columns["owned_customer_default_rate"] = _ratio(
-                    ctx.owns @ merchant_bad, ctx.owns @ merchant_known
-                )
+                columns["owned_customer_default_rate"] = _ratio(owned_bad[:, j], owned_known[:, j])
         out.append(columns)
     return out
 

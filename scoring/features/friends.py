@@ -25,7 +25,7 @@ import pandas as pd
 
 from creditgraph.graph.network import FriendGraph
 
-# Tabular features whose friends' mean is informative (names from scoring.features).
+# Tabular features whose friends' mean is informative (the other families' columns).
 FRIEND_AVERAGED = (
     "on_time_share", "max_days_late", "shortfall_ratio", "bill_late_share",
     "balance_mean", "products_held", "account_age_days", "real_name_verified",
