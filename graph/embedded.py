@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import ladybug
 import numpy as np
@@ -395,7 +395,7 @@ def _arrow_type(kind: str) -> pa.DataType | None:
 
 def _first_rows(result: ladybug.QueryResult, n: int) -> pa.Table:
     """The first ``n`` rows of a result, read one by one, typed as ``get_as_arrow`` would."""
-    rows = [result.get_next() for _ in range(n) if result.has_next()]
+    rows = [cast(list[Any], result.get_next()) for _ in range(n) if result.has_next()]
     arrays = []
     for i, kind in enumerate(result.get_column_data_types()):
         values = [row[i] for row in rows]

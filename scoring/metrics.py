@@ -61,9 +61,9 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
     expected = np.asarray(expected, dtype=float)
     actual = np.asarray(actual, dtype=float)
     known = expected[~np.isnan(expected)]
-    edges = np.unique(np.quantile(known, np.linspace(0, 1, bins + 1))) if len(known) else []
-    if len(edges) < 2:  # one present value (or none): present vs missing only
-        edges = [-np.inf, np.inf]
+    edges = np.unique(np.quantile(known, np.linspace(0, 1, bins + 1))) if len(known) else None
+    if edges is None or len(edges) < 2:  # one present value (or none): present vs missing only
+        edges = np.array([-np.inf, np.inf])
 
     def shares(values: np.ndarray) -> np.ndarray:
         present = values[~np.isnan(values)]

@@ -270,7 +270,7 @@ class AccessDB:
                     self._wake.notify_all()
         if work.error is not None:
             raise work.error
-        return work.result  # type: ignore[no-any-return]
+        return work.result
 
     def _commit(self, batch: list[_Work]) -> None:
         with self._write_lock:
