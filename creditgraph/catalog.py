@@ -1,4 +1,8 @@
-"""The data directory's published state: scoring runs, and recovery after a kill.
+"""The data directory: where everything lives, typed reads and writes, and recovery.
+
+:class:`DataDir` is the one place that knows the layout (README, "The data
+directory"); everything else asks it for a path or a frame.
+
 
 A scoring run is published whole: its files are written under
 ``scores/runs/<run_id>/`` aside, the graph store takes the scores and records
@@ -43,10 +47,109 @@ from creditgraph.durable import (
     write_parquet,
     write_pointer,
 )
-from creditgraph.errors import CreditGraphError
+from creditgraph.errors import CreditGraphError, DataMissing
 from creditgraph.graph.meta import LOAD_ID, PENDING_LOAD, SCORE_RUN, read_meta, write_meta
+from creditgraph.graph.schema import SCORE_PROPERTIES
 from creditgraph.graph.store import GraphStore
-from creditgraph.ingest.history import current_load_id, prune_versions, publish_version
+from creditgraph.ingest.history import (
+    current_load_id,
+    load_tables,
+    prune_versions,
+    publish_version,
+    read_history,
+)
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """Every path of one data directory, and typed reads and writes of what it holds."""
+
+    root: Path
+
+    @property
+    def graph(self) -> Path:  # the embedded store
+        return self.root / "graph"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history"
+
+    @property
+    def rejects(self) -> Path:
+        return self.root / "rejects"
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def scores(self) -> Path:
+        return self.root / "scores"
+
+    @property
+    def features(self) -> Path:
+        return self.root / "features.parquet"
+
+    @property
+    def access_db(self) -> Path:
+        return self.root / "access" / "access.sqlite"
+
+    @property
+    def world(self) -> Path:  # the demo's synthetic input files
+        return self.root / "world"
+
+    @property
+    def demo_marker(self) -> Path:  # present only in a directory the demo made
+        return self.root / ".creditgraph-demo"
+
+    def report(self, model_id: str) -> Path:
+        return self.root / "reports" / model_id
+
+    # -- typed reads and writes ---------------------------------------------
+    def read_tables(self) -> dict[str, pd.DataFrame]:
+        """Every history table of the current load; refuses an empty directory."""
+        tables = load_tables(self.history)
+        if "users" not in tables:
+            raise DataMissing(f"no data in {self.history}; run `creditgraph ingest` first")
+        return tables
+
+    def read_labels(self) -> pd.DataFrame:
+        """The labels table alone (user_id, observation_date, defaulted)."""
+        labels = read_history(self.history, "labels")
+        if labels is None:
+            raise DataMissing("no labels loaded: training needs a labels file (see README)")
+        return labels
+
+    def write_features(self, features: pd.DataFrame, load_id: str | None) -> Path:
+        """Keep ``features`` (indexed by user id), stamped with the load they were built from."""
+        frame = features.reset_index()
+        frame.attrs = {"load_id": load_id}  # kept in the Parquet metadata
+        return write_parquet(self.features, frame)
+
+    def read_features(self) -> pd.DataFrame:
+        """The kept features; refuses features built from another load than the current one."""
+        if not self.features.exists():
+            raise DataMissing(f"no features at {self.features}; run `creditgraph features` first")
+        frame = pd.read_parquet(self.features)
+        built_from, current = frame.attrs.get("load_id"), current_load_id(self.history)
+        if current is not None and built_from != current:
+            raise CreditGraphError(
+                f"features were built from load {built_from or 'unknown'} but the current load "
+                f"is {current}; run `creditgraph features` first"
+            )
+        return frame.set_index("user_id")
+
+    def read_scores(self) -> pd.DataFrame | None:
+        """The published run's scores, or None before the first scoring run."""
+        return read_current(self.scores)
+
+    def read_inputs(self) -> pd.DataFrame:
+        """The model inputs of the published run, indexed by user id."""
+        inputs = read_current(self.scores, INPUTS_FILE)
+        if inputs is None:
+            raise DataMissing("nothing scored yet; run `creditgraph score` first")
+        return inputs.set_index("user_id")
+
 
 RUNS = "runs"
 POINTER = "CURRENT"
@@ -131,14 +234,41 @@ def publish_run(
     return PublishedRun(run_id, final)
 
 
-def recover(data_dir: Path, store: GraphStore) -> list[str]:
+def publish_scores(
+    paths: DataDir, store: GraphStore, scores: pd.DataFrame, inputs: pd.DataFrame
+) -> PublishedRun:
+    """Publish one scoring run of ``scores`` (indexed by user id) and the model inputs behind it.
+
+    The store's users get the score properties, their network position and
+    community (for investigations) and, when the model changed, the previous
+    run's score; the manifest records the model, the load, the count and the time.
+    """
+    previous = read_current(paths.scores)
+    written = scores[list(SCORE_PROPERTIES)].copy()
+    written["pagerank"] = inputs["pagerank_scaled"].reindex(written.index).astype(float)
+    written["community"] = inputs["community"].reindex(written.index).astype("int64")
+    if previous is not None and previous["model_id"].iloc[0] != scores["model_id"].iloc[0]:
+        before = previous.set_index("user_id").reindex(written.index)
+        written["prev_score"] = before["score"].astype(float)
+        written["prev_model_id"] = before["model_id"].astype(object)
+    manifest = {
+        "model_id": str(scores["model_id"].iloc[0]),
+        "load_id": current_load_id(paths.history),
+        "users": len(scores),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return publish_run(paths.scores, store, scores=scores, inputs=inputs, store_rows=written,
+                       manifest=manifest)  # fmt: skip
+
+
+def recover(paths: DataDir, store: GraphStore) -> list[str]:
     """Finish or discard what a killed command left; returns what was done, in words.
 
     Never raises on a mismatch it cannot mend: :func:`check_consistent` says so
     to the commands that depend on it, while ``ingest`` can still repair it.
     """
-    history_dir, scores_dir = data_dir / "history", data_dir / "scores"
-    for directory in (data_dir, data_dir / "models", scores_dir, scores_dir / RUNS, history_dir):
+    history_dir, scores_dir = paths.history, paths.scores
+    for directory in (paths.root, paths.models, scores_dir, scores_dir / RUNS, history_dir):
         sweep(directory)
     done: list[str] = []
     meta = read_meta(store)
@@ -164,7 +294,7 @@ def recover(data_dir: Path, store: GraphStore) -> list[str]:
     return done
 
 
-def check_consistent(data_dir: Path, store: GraphStore) -> str | None:
+def check_consistent(paths: DataDir, store: GraphStore) -> str | None:
     """Raise unless the graph and the history hold the same, whole load; returns its id."""
     meta = read_meta(store)
     graph_load, pending = meta.get(LOAD_ID), meta.get(PENDING_LOAD)
@@ -173,7 +303,7 @@ def check_consistent(data_dir: Path, store: GraphStore) -> str | None:
             f"the graph holds part of load {pending} (a load stopped half-way): "
             "run `creditgraph ingest` (e.g. on the same files) to complete it first"
         )
-    history_load = current_load_id(data_dir / "history")
+    history_load = current_load_id(paths.history)
     if graph_load != history_load and history_load is not None:
         raise CreditGraphError(
             f"the graph holds load {graph_load or 'none'} but the history holds {history_load}: "

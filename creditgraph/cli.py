@@ -115,7 +115,7 @@ def demo(
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     console.print(f"[dim]stages: {timing}; total {sum(result.timings.values()):.1f}s[/]")
     console.print(
-        f"Scores written to the store and {settings.scores_dir}/. "
+        f"Scores written to the store and {settings.paths.scores}/. "
         f"Try: {_invoked()} explain {result.scores.index[0]}"
     )
 
@@ -127,9 +127,6 @@ def _invoked() -> str:
     return sys.argv[0] if sys.argv and sys.argv[0].endswith("creditgraph") else "creditgraph"
 
 
-DEMO_MARKER = ".creditgraph-demo"
-
-
 def _reset(settings: Settings) -> None:
     """The demo starts from an empty data directory so it always tells the same story.
 
@@ -137,9 +134,9 @@ def _reset(settings: Settings) -> None:
     """
     import shutil
 
-    directory = settings.data_dir
+    directory, marker = settings.data_dir, settings.paths.demo_marker
     if directory.exists() and any(directory.iterdir()):
-        if not (directory / DEMO_MARKER).exists():
+        if not marker.exists():
             raise InvalidArgument(
                 f"{directory} holds data the demo did not make; "
                 "pass --data-dir to run the demo elsewhere"
@@ -147,7 +144,7 @@ def _reset(settings: Settings) -> None:
         if settings.store in ("embedded", "memory"):
             shutil.rmtree(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / DEMO_MARKER).write_text("made by `creditgraph demo`; safe to delete\n")
+    marker.write_text("made by `creditgraph demo`; safe to delete\n")
 
 
 @app.command()
@@ -184,7 +181,7 @@ def ingest(
     if not report.ok:
         console.print(
             f"[bold red]{report.rows_rejected} rows rejected[/]; "
-            f"see {settings.rejects_dir}/ (row, field, value, reason)"
+            f"see {settings.paths.rejects}/ (row, field, value, reason)"
         )
         raise typer.Exit(code=1)
 
@@ -203,7 +200,7 @@ def features(
         frame = pipeline.build_features(settings, graph_store, in_database=in_database)
     console.print(
         f"{len(frame):,} users × {frame.shape[1]} features → "
-        f"{settings.data_dir / 'features.parquet'}"
+        f"{settings.paths.features}"
     )
 
 
@@ -393,7 +390,7 @@ def cypher(statement: str, data_dir: DataDir = None, store: StoreOpt = None,
 
     settings = _settings(data_dir, store)
     # Opened read-only: the embedded engine refuses writes too, behind the text check.
-    with open_for_reading(settings.store, settings.store_path) as graph_store:
+    with open_for_reading(settings.store, settings.paths.graph) as graph_store:
         frame = queries.run_cypher(graph_store, statement, queries.parse_params(param or []),
                                    limit=limit, timeout_s=timeout)  # fmt: skip
     _emit(frame, fmt)
@@ -428,7 +425,7 @@ def query_run(name: str, data_dir: DataDir = None, store: StoreOpt = None,
     params = queries.parse_params(param or [], name)
     if limit is None and "limit" not in queries.describe(name).param_names:
         limit = 1000
-    with open_for_reading(settings.store, settings.store_path) as graph_store:
+    with open_for_reading(settings.store, settings.paths.graph) as graph_store:
         frame = queries.run(graph_store, name, params, limit=limit, timeout_s=timeout)
     _emit(frame, fmt)
 
@@ -453,9 +450,7 @@ app.add_typer(audit_app, name="audit")
 
 
 def _access_db(data_dir: Path | None) -> Path:
-    from creditgraph.access.db import default_db_path
-
-    return default_db_path(_settings(data_dir).data_dir)
+    return _settings(data_dir).paths.access_db
 
 
 @app.command()
@@ -470,7 +465,7 @@ def serve(data_dir: DataDir = None, store: StoreOpt = None,
     source: ScoreSource
     if settings.store in ("embedded", "memory"):
         # The run scores/CURRENT names, loaded in the background: /healthz answers at once.
-        source = ParquetScoreSource(settings.scores_dir, lazy=True)
+        source = ParquetScoreSource(settings.paths.scores, lazy=True)
     else:
         from creditgraph import pipeline
 

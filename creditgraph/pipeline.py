@@ -1,42 +1,45 @@
-"""The pipeline stages as plain functions, and the one place that wires them.
+"""The pipeline stages as plain functions: the one place that wires the layers together.
 
 Each stage takes settings (and a store where it needs one) and returns a
-typed result; the CLI and notebooks call these same functions.
+typed result; the CLI and notebooks call these same functions. Files are read
+and written through :class:`creditgraph.catalog.DataDir`, the computing is in
+``scoring``, ``graph`` and ``ingest``.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
-from pandas import DataFrame  # Explanation has a field named ``pd``
 
 from creditgraph import catalog
-from creditgraph.durable import write_parquet
-from creditgraph.errors import ConfigError, CreditGraphError
+from creditgraph.errors import CreditGraphError
 from creditgraph.graph.network import GraphData
-from creditgraph.graph.schema import SCORE_PROPERTIES
 from creditgraph.graph.store import GraphStore
 from creditgraph.graph.stores import open_store
-from creditgraph.ingest.history import current_load_id, load_tables
 from creditgraph.ingest.load import LoadReport, Progress, load_directory
 from creditgraph.ingest.schemas import DateWindow
-from creditgraph.scoring.dictionary import FACTORS
+from creditgraph.scoring.explain import Explanation, explain_user
 from creditgraph.scoring.features import (
     label_aware_features,
     observation_dates,
     relationship_features,
     tabular_features,
 )
-from creditgraph.scoring.metrics import summary
+from creditgraph.scoring.metrics import score_shift, summary
 from creditgraph.scoring.model import CreditModel, latest_model, train_model
 from creditgraph.scoring.splits import Split, split_users
 from creditgraph.settings import Settings
 
+if TYPE_CHECKING:
+    from creditgraph.scoring.report import Report
+
 Step = Progress  # one progress-callback type for every stage
+__all__ = ["Explanation", "LoadReport", "Step"]  # re-exported for the CLI and notebooks
 
 
 def _quiet(_message: str) -> None:
@@ -45,9 +48,9 @@ def _quiet(_message: str) -> None:
 
 def open_configured_store(settings: Settings) -> GraphStore:
     """Open the configured store and finish whatever a killed command left half-published."""
-    store = open_store(settings.store, settings.store_path, batch_size=settings.batch_size)
+    store = open_store(settings.store, settings.paths.graph, batch_size=settings.batch_size)
     try:
-        catalog.recover(settings.data_dir, store)
+        catalog.recover(settings.paths, store)
     except BaseException:
         store.close()
         raise
@@ -66,7 +69,7 @@ def generate(settings: Settings, out_dir: Path, users: int | None = None) -> dic
 def ingest(settings: Settings, store: GraphStore, source: Path, step: Step = _quiet) -> LoadReport:
     """Validate and load ``source`` into the store and the Parquet history."""
     return load_directory(
-        source, store, settings.history_dir, settings.rejects_dir, step,
+        source, store, settings.paths.history, settings.paths.rejects, step,
         window=DateWindow.of(settings.earliest_date, settings.latest_date),
     )  # fmt: skip
 
@@ -75,22 +78,20 @@ def build_features(
     settings: Settings, store: GraphStore, *, in_database: bool = False,
     data: GraphData | None = None,
 ) -> pd.DataFrame:  # fmt: skip
-    """Tabular families ⨝ graph families for every user; kept as ``features.parquet``.
+    """Tabular families ⨝ relationship families for every user; kept as ``features.parquet``.
 
-    Friends' previous scores come from the latest written scoring run, if any.
-
+    Friends' previous scores come from the published scoring run, if any.
     ``in_database`` (Neo4j with GDS) computes PageRank, components, k-core,
     clustering and communities in the database instead of igraph; same columns.
     ``data`` passes relationships already exported from ``store`` (each stage
     otherwise exports them itself).
     """
-    load_id = catalog.check_consistent(settings.data_dir, store)
-    tables = load_tables(settings.history_dir)
-    if "users" not in tables:
-        raise CreditGraphError(f"no data in {settings.history_dir}; run `creditgraph ingest` first")
+    paths = settings.paths
+    load_id = catalog.check_consistent(paths, store)
+    tables = paths.read_tables()
     observed = observation_dates(tables)
     tabular = tabular_features(tables, observed)
-    previous = catalog.read_current(settings.scores_dir)
+    previous = paths.read_scores()
     graph = relationship_features(
         data or GraphData.export(store), tabular, observed.max(), seed=settings.seed,
         previous_scores=None if previous is None else previous.set_index("user_id"),
@@ -98,9 +99,7 @@ def build_features(
     if in_database:
         graph.update(_in_database_position(store).reindex(graph.index))
     features = tabular.join(graph.reindex(tabular.index))
-    frame = features.reset_index()
-    frame.attrs = {"load_id": load_id}  # kept in the Parquet metadata; read_features checks it
-    write_parquet(settings.data_dir / "features.parquet", frame)
+    paths.write_features(features, load_id)
     return features
 
 
@@ -118,42 +117,24 @@ def export_neo4j_import(settings: Settings, out_dir: Path) -> Path:
     from creditgraph.graph.neo4j.bulk_import import write_import_bundle
     from creditgraph.ingest.load import edge_frames, node_frames
 
-    history = load_tables(settings.history_dir)
-    if "users" not in history:
-        raise CreditGraphError(f"no data in {settings.history_dir}; run `creditgraph ingest` first")
+    history = settings.paths.read_tables()
     return write_import_bundle({**node_frames(history), **edge_frames(history)}, out_dir)
 
 
 def read_features(settings: Settings) -> pd.DataFrame:
-    path = settings.data_dir / "features.parquet"
-    if not path.exists():
-        raise CreditGraphError(f"no features at {path}; run `creditgraph features` first")
-    frame = pd.read_parquet(path)
-    built_from, current = frame.attrs.get("load_id"), current_load_id(settings.history_dir)
-    if current is not None and built_from != current:
-        raise CreditGraphError(
-            f"features were built from load {built_from or 'unknown'} but the current load is "
-            f"{current}; run `creditgraph features` first"
-        )
-    return frame.set_index("user_id")
-
-
-def split_for(settings: Settings, labels: pd.Series) -> Split:
-    """The split the settings ask for (random or out of time)."""
-    if settings.split == "time":
-        tables = load_tables(settings.history_dir)
-        observed = tables["labels"].set_index("user_id")["observation_date"]
-        return split_users(labels, settings.seed, observed=observed)
-    if settings.split != "random":
-        raise ConfigError(f"split must be 'random' or 'time', not {settings.split!r}")
-    return split_users(labels, settings.seed)
+    return settings.paths.read_features()
 
 
 def read_labels(settings: Settings) -> pd.Series:
-    tables = load_tables(settings.history_dir)
-    if "labels" not in tables:
-        raise CreditGraphError("no labels loaded: training needs a labels file (see README)")
-    return tables["labels"].set_index("user_id")["defaulted"].astype(int)
+    return settings.paths.read_labels().set_index("user_id")["defaulted"].astype(int)
+
+
+def split_for(settings: Settings, labels: pd.Series) -> Split:
+    """The split the settings ask for: stratified random, or out of time."""
+    if settings.split == "time":
+        observed = settings.paths.read_labels().set_index("user_id")["observation_date"]
+        return split_users(labels, settings.seed, observed=observed)
+    return split_users(labels, settings.seed)
 
 
 @dataclass(frozen=True)
@@ -195,7 +176,7 @@ def train(
             "roc_auc"
         ]
     model.metrics["test"] = metrics
-    return TrainResult(model, model.save(settings.models_dir), metrics)
+    return TrainResult(model, model.save(settings.paths.models), metrics)
 
 
 def model_inputs(
@@ -222,59 +203,30 @@ def score_users(model: CreditModel, features: pd.DataFrame) -> pd.DataFrame:
 def write_scores(
     settings: Settings, store: GraphStore, scores: pd.DataFrame, inputs: pd.DataFrame
 ) -> Path:
-    """Publish one scoring run: Parquet under ``scores/runs/<run_id>/`` and the store, whole.
+    """Publish one scoring run whole (files, store, pointer); returns the run's directory.
 
     The model inputs are kept beside the scores so ``explain`` shows exactly
-    what was scored; returns the run's directory.
+    what was scored.
     """
-    previous = catalog.read_current(settings.scores_dir)
-    written = scores[list(SCORE_PROPERTIES)].copy()
-    # Network position and community travel with the scores, for investigations.
-    written["pagerank"] = inputs["pagerank_scaled"].reindex(written.index).astype(float)
-    written["community"] = inputs["community"].reindex(written.index).astype("int64")
-    if previous is not None and previous["model_id"].iloc[0] != scores["model_id"].iloc[0]:
-        before = previous.set_index("user_id").reindex(written.index)
-        written["prev_score"] = before["score"].astype(float)
-        written["prev_model_id"] = before["model_id"].astype(object)
-    manifest = {
-        "model_id": str(scores["model_id"].iloc[0]),
-        "load_id": current_load_id(settings.history_dir),
-        "users": len(scores),
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    published = catalog.publish_run(
-        settings.scores_dir, store, scores=scores, inputs=inputs, store_rows=written,
-        manifest=manifest,
-    )  # fmt: skip
-    return published.directory
+    return catalog.publish_scores(settings.paths, store, scores, inputs).directory
 
 
 def compare_scores(settings: Settings, scores: pd.DataFrame) -> dict[str, float] | None:
-    """How ``scores`` differ from the latest written version (None when there is none)."""
-    from creditgraph.scoring.metrics import psi
-
-    previous = catalog.read_current(settings.scores_dir)
+    """How ``scores`` differ from the published run (None before the first one)."""
+    previous = settings.paths.read_scores()
     if previous is None:
         return None
-    before = previous.set_index("user_id")["score"].reindex(scores.index)
-    both = before.notna()
-    change = scores["score"][both] - before[both]
-    return {
-        "users_compared": float(both.sum()),
-        "psi": psi(before[both].to_numpy(), scores["score"][both].to_numpy()),
-        "mean_change": float(change.mean()),
-        "share_moved_50_plus": float((change.abs() >= 50).mean()),
-    }
+    return score_shift(previous.set_index("user_id")["score"], scores["score"])
 
 
 def load_model(settings: Settings, model_id: str | None = None) -> CreditModel:
     if model_id:
-        return CreditModel.load(settings.models_dir / model_id)
-    return latest_model(settings.models_dir)
+        return CreditModel.load(settings.paths.models / model_id)
+    return latest_model(settings.paths.models)
 
 
-def report(settings: Settings, model: CreditModel | None = None):  # -> scoring.report.Report
-    """Write the HTML model report for the held-out test split of the latest scoring run."""
+def report(settings: Settings, model: CreditModel | None = None) -> Report:
+    """Write the HTML model report for the held-out test split of the published run."""
     from creditgraph.scoring.report import write_report
 
     model = model or load_model(settings)
@@ -287,64 +239,19 @@ def report(settings: Settings, model: CreditModel | None = None):  # -> scoring.
     age_group = pd.cut(inputs["age"], [0, 25, 40, 60, 200], labels=["18–25", "26–40", "41–60",
                                                                      "61+"])  # fmt: skip
     return write_report(
-        model, scored, labels, settings.data_dir / "reports" / model.model_id,
+        model, scored, labels, settings.paths.report(model.model_id),
         reference=(model.score(train_inputs), train_inputs), groups=age_group.astype(str),
     )  # fmt: skip
 
 
 def read_inputs(settings: Settings) -> pd.DataFrame:
-    """The model inputs of the latest scoring run."""
-    inputs = catalog.read_current(settings.scores_dir, catalog.INPUTS_FILE)
-    if inputs is None:
-        raise CreditGraphError("nothing scored yet; run `creditgraph score` first")
-    return inputs.set_index("user_id")
-
-
-# -- explanation --------------------------------------------------------------
-@dataclass(frozen=True)
-class Explanation:
-    """One user's score with its exact breakdown."""
-
-    user_id: str
-    score: float
-    pd: float
-    base_points: float
-    factors: dict[str, float]
-    reasons: list[str]
-    top_features: DataFrame  # feature, factor, value, points (exact TreeSHAP)
-    model_id: str
+    """The model inputs of the published scoring run."""
+    return settings.paths.read_inputs()
 
 
 def explain(settings: Settings, user_id: str, model: CreditModel | None = None) -> Explanation:
     """Score, PD, five factor points, reasons and the per-feature exact contributions."""
-    from creditgraph.scoring.dictionary import spec
-
-    model = model or load_model(settings)
-    features = read_inputs(settings)
-    if user_id not in features.index:
-        raise CreditGraphError(f"unknown user {user_id!r}")
-    row = features.loc[[user_id]]
-    scored = model.score(row).iloc[0]
-    points = model.feature_points(row, exact=True).iloc[0]
-    table = pd.DataFrame(
-        {
-            "feature": points.index,
-            "factor": [spec(f).factor for f in points.index],
-            "value": [row.iloc[0][f] for f in points.index],
-            "points": points.to_numpy(),
-        }
-    ).sort_values("points", key=np.abs, ascending=False)
-    reasons = model.reasons(row, exact=True).iloc[0]
-    return Explanation(
-        user_id=user_id,
-        score=float(scored["score"]),
-        pd=float(scored["pd"]),
-        base_points=float(model.score(row).attrs["base_points"]),
-        factors={name: float(scored[f"f_{name}"]) for name in FACTORS},
-        reasons=[r for r in reasons.split("; ") if r],
-        top_features=table.reset_index(drop=True),
-        model_id=model.model_id,
-    )
+    return explain_user(model or load_model(settings), read_inputs(settings), user_id)
 
 
 # -- the main job ---------------------------------------------------------------
@@ -358,8 +265,6 @@ class DemoResult:
 
 def run_demo(settings: Settings, step: Step = _quiet) -> DemoResult:
     """Generate → ingest → features → train → score → write back, on the configured store."""
-    import time
-
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -369,7 +274,7 @@ def run_demo(settings: Settings, step: Step = _quiet) -> DemoResult:
         timings[name] = now - started
         started = now
 
-    world = settings.data_dir / "world"
+    world = settings.paths.world
     step("generating a synthetic world")
     generate(settings, world)
     mark("generate")

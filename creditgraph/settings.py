@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from creditgraph.catalog import DataDir
 from creditgraph.errors import ConfigError
 from creditgraph.scoring.scale import CALIBRATIONS, ScoreScale
 
@@ -35,24 +36,9 @@ class Settings:
     latest_date: str | None = None
 
     @property
-    def store_path(self) -> Path:
-        return self.data_dir / "graph"
-
-    @property
-    def history_dir(self) -> Path:
-        return self.data_dir / "history"
-
-    @property
-    def models_dir(self) -> Path:
-        return self.data_dir / "models"
-
-    @property
-    def scores_dir(self) -> Path:
-        return self.data_dir / "scores"
-
-    @property
-    def rejects_dir(self) -> Path:
-        return self.data_dir / "rejects"
+    def paths(self) -> DataDir:
+        """Every path under ``data_dir`` (the layout lives in :mod:`creditgraph.catalog`)."""
+        return DataDir(self.data_dir)
 
 
 def load_settings(path: Path | None = None, **overrides: object) -> Settings:

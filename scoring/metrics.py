@@ -94,3 +94,16 @@ def band_table(y: np.ndarray, pd_: np.ndarray, score: np.ndarray, width: int = 5
                                       expected=("pd", "mean"))  # fmt: skip
     table.index = [f"{lo}–{lo + width - 1}" for lo in table.index]
     return table
+
+
+def score_shift(before: pd.Series, after: pd.Series) -> dict[str, float]:
+    """How scores moved between two runs, over the users scored in both."""
+    before = before.reindex(after.index)
+    both = before.notna()
+    change = after[both] - before[both]
+    return {
+        "users_compared": float(both.sum()),
+        "psi": psi(before[both].to_numpy(), after[both].to_numpy()),
+        "mean_change": float(change.mean()),
+        "share_moved_50_plus": float((change.abs() >= 50).mean()),
+    }

@@ -69,19 +69,19 @@ def state(data_dir: Path) -> dict[str, object]:
         friends = store.query("MATCH (:User)-[r:FRIEND]->(:User) RETURN count(r) AS n")
     finally:
         store.close()
-    assert meta.get(LOAD_ID) == current_load_id(settings.history_dir)
-    tables = load_tables(settings.history_dir)
-    scores = catalog.read_current(settings.scores_dir)
+    assert meta.get(LOAD_ID) == current_load_id(settings.paths.history)
+    tables = load_tables(settings.paths.history)
+    scores = catalog.read_current(settings.paths.scores)
     if scores is not None:
-        assert meta.get(SCORE_RUN) == catalog.current_run(settings.scores_dir)
+        assert meta.get(SCORE_RUN) == catalog.current_run(settings.paths.scores)
         published = scores.set_index("user_id")["score"].reindex(graph["user_id"])
         np.testing.assert_array_equal(published.to_numpy(), graph["score"].to_numpy())
     return {
         "history": {name: digest(frame) for name, frame in sorted(tables.items())},
         "graph": (digest(graph[["user_id", "city"]]), int(friends["n"].iloc[0])),
         "scores": None if scores is None else digest(scores[["user_id", "score", "model_id"]]),
-        "model": latest_model(settings.models_dir).model_id
-        if (settings.models_dir).exists() else None,
+        "model": latest_model(settings.paths.models).model_id
+        if (settings.paths.models).exists() else None,
     }
 
 

@@ -105,9 +105,9 @@ def test_recovery_rolls_forward_a_load_whose_graph_committed(tmp_path, memory_st
     stage_version(history, "L-next", {"users": read_history(history, "users")})
     with memory_store.atomic():
         write_meta(memory_store, **{LOAD_ID: "L-next"})
-    done = catalog.recover(tmp_path, memory_store)
+    done = catalog.recover(catalog.DataDir(tmp_path), memory_store)
     assert current_load_id(history) == "L-next" and "L-next" in done[0]
-    assert catalog.check_consistent(tmp_path, memory_store) == "L-next"
+    assert catalog.check_consistent(catalog.DataDir(tmp_path), memory_store) == "L-next"
 
 
 def test_recovery_keeps_the_staged_version_of_a_half_finished_load(tmp_path, memory_store) -> None:
@@ -119,17 +119,17 @@ def test_recovery_keeps_the_staged_version_of_a_half_finished_load(tmp_path, mem
     stage_version(history, "L-never", {"users": read_history(history, "users")})
     with memory_store.atomic():
         write_meta(memory_store, **{PENDING_LOAD: "L-half"})
-    done = catalog.recover(tmp_path, memory_store)
+    done = catalog.recover(catalog.DataDir(tmp_path), memory_store)
     assert (history / "L-half").is_dir() and "completes it" in done[-1]
     assert not (history / "L-never").exists()  # never reached the graph: pruned as before
     assert current_load_id(history) == first.load_id
     with pytest.raises(CreditGraphError, match="holds part of load L-half"):
-        catalog.check_consistent(tmp_path, memory_store)
+        catalog.check_consistent(catalog.DataDir(tmp_path), memory_store)
     # The next ingest completes L-half first, then loads the files anew.
     again = _load(source, memory_store, tmp_path)
     assert again.finished_load == "L-half" and again.load_id != "L-half"
     assert read_meta(memory_store) == {LOAD_ID: again.load_id}
-    assert catalog.check_consistent(tmp_path, memory_store) == again.load_id
+    assert catalog.check_consistent(catalog.DataDir(tmp_path), memory_store) == again.load_id
 
 
 def test_a_graph_holding_another_load_is_refused(tmp_path, memory_store) -> None:
@@ -137,7 +137,7 @@ def test_a_graph_holding_another_load_is_refused(tmp_path, memory_store) -> None
     other = EmbeddedStore(None)
     other.ensure_schema()
     with pytest.raises(CreditGraphError, match="holds load none"):
-        catalog.check_consistent(tmp_path, other)
+        catalog.check_consistent(catalog.DataDir(tmp_path), other)
     other.close()
 
 
@@ -158,5 +158,5 @@ def test_publish_run_switches_one_pointer(tmp_path, memory_store) -> None:
     assert (runs[0].directory / catalog.SCORES_FILE).exists()  # runs are kept
     # A kill after the graph took run 2 but before the pointer moved: recovery finishes it.
     durable.write_pointer(scores_dir / catalog.POINTER, runs[0].run_id)
-    catalog.recover(tmp_path, memory_store)
+    catalog.recover(catalog.DataDir(tmp_path), memory_store)
     assert catalog.current_run(scores_dir) == runs[1].run_id

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from creditgraph import pipeline
 from creditgraph.errors import ModelNotFound, TrainingError, TrainingWarning
 from creditgraph.ingest.synthetic import generate_world
 from creditgraph.scoring.features import observation_dates, tabular_features
@@ -35,6 +34,7 @@ from creditgraph.scoring.model import (
     train_model,
 )
 from creditgraph.scoring.scale import ScoreScale
+from creditgraph.scoring.splits import split_users
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +49,7 @@ def _tabular(users: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
 @pytest.fixture(scope="module")
 def data() -> dict:
     features, labels = _tabular(3000, seed=5)
-    split = pipeline.split_users(labels, 5)
+    split = split_users(labels, 5)
     return {"features": features, "labels": labels, "split": split}
 
 
@@ -245,7 +245,7 @@ def test_a_corrupt_file_with_its_recorded_size_is_still_model_not_found(small_mo
 # -- item 20: too little data --------------------------------------------------------
 def test_training_on_a_tiny_set_is_refused_naming_the_counts():
     features, labels = _tabular(300, seed=5)
-    split = pipeline.split_users(labels, 5)
+    split = split_users(labels, 5)
     train_bad = int(labels.loc[split.train].sum())
     valid_bad = int(labels.loc[split.valid].sum())
     assert train_bad < MIN_TRAIN_OUTCOMES and valid_bad < MIN_VALID_OUTCOMES

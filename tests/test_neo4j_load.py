@@ -257,10 +257,10 @@ def test_a_load_killed_at_batch_k_resumes_with_exactly_the_remaining_batches(
     assert graph_meta(fake)[LOAD_ID] == state["first"].load_id == current_load_id(history)
     assert [p[0] for p in published.seen] == [state["first"].load_id]  # B was not published
     # Opening the data directory keeps B's staged version and refuses the half-loaded graph.
-    said = catalog.recover(data, state["store"])
+    said = catalog.recover(catalog.DataDir(data), state["store"])
     assert (history / pending).is_dir() and any("completes it" in s for s in said)
     with pytest.raises(CreditGraphError, match=f"holds part of load {pending}"):
-        catalog.check_consistent(data, state["store"])
+        catalog.check_consistent(catalog.DataDir(data), state["store"])
     # The next ingest (same files) first sends exactly B's remaining batches, then loads anew.
     again = _load(state["source"], state["store"], data)
     assert again.finished_load == pending
@@ -280,7 +280,7 @@ def test_a_load_killed_at_batch_k_resumes_with_exactly_the_remaining_batches(
     assert c_id == again.load_id and c_meta[LOAD_ID] == again.load_id
     assert graph_meta(fake)[LOAD_ID] == current_load_id(history) == again.load_id
     assert PENDING_LOAD not in graph_meta(fake)
-    assert catalog.check_consistent(data, state["store"]) == again.load_id
+    assert catalog.check_consistent(catalog.DataDir(data), state["store"]) == again.load_id
     _same_graph(fake, reference)
 
 
@@ -291,7 +291,7 @@ def test_a_pending_load_whose_staged_version_is_gone_is_abandoned_and_repaired(
     fake, data, pending = state["fake"], state["data"], state["pending"]
     reference, _ = _reference(tmp_path)
     shutil.rmtree(data / "history" / pending)
-    said = catalog.recover(data, state["store"])
+    said = catalog.recover(catalog.DataDir(data), state["store"])
     assert any("abandons it" in s for s in said)
     before = sent_batches(fake, pending)
     again = _load(state["source"], state["store"], data)

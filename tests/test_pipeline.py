@@ -14,6 +14,7 @@ from creditgraph.cli import app
 from creditgraph.ingest.history import read_history
 from creditgraph.scoring.dictionary import FACTORS
 from creditgraph.scoring.model import CreditModel
+from creditgraph.scoring.splits import split_users
 from creditgraph.settings import load_settings
 
 
@@ -124,14 +125,14 @@ def test_scores_written_back_to_store_and_parquet(world):
     expected = world["scores"]["score"].sort_index()
     np.testing.assert_allclose(stored["score"].to_numpy(), expected.to_numpy())
     assert (stored["model"] == world["trained"].model.model_id).all()
-    latest = catalog.read_current(settings.scores_dir)
+    latest = catalog.read_current(settings.paths.scores)
     assert len(latest) == 3000 and {"reasons", "scored_at"} <= set(latest.columns)
 
 
 def test_rebuilt_features_carry_friends_previous_own_file_scores(world):
     settings = world["settings"]
     assert world["raw"]["friends_prev_score_mean"].isna().all()  # nothing scored yet
-    saved = (settings.data_dir / "features.parquet").read_bytes()
+    saved = settings.paths.features.read_bytes()
     store = pipeline.open_configured_store(settings)
     try:
         rebuilt = pipeline.build_features(settings, store)
@@ -140,8 +141,8 @@ def test_rebuilt_features_carry_friends_previous_own_file_scores(world):
         )
     finally:
         store.close()
-        (settings.data_dir / "features.parquet").write_bytes(saved)
-    latest = catalog.read_current(settings.scores_dir).set_index("user_id")
+        settings.paths.features.write_bytes(saved)
+    latest = catalog.read_current(settings.paths.scores).set_index("user_id")
     own_file = latest["score"] - latest["f_relationships"]
     expected = (friends.assign(own=own_file.reindex(friends["friend"]).to_numpy())
                 .drop_duplicates(["user", "friend"]).groupby("user")["own"])  # fmt: skip
@@ -261,12 +262,11 @@ def test_single_record_matches_batch(world):
 
 
 def test_out_of_time_split_tests_on_latest_cohort(world):
-    from creditgraph.ingest.history import load_tables
 
     settings = world["settings"]
     labels = pipeline.read_labels(settings)
-    observed = load_tables(settings.history_dir)["labels"].set_index("user_id")["observation_date"]
-    split = pipeline.split_users(labels, 1, observed=observed)
+    observed = settings.paths.read_labels().set_index("user_id")["observation_date"]
+    split = split_users(labels, 1, observed=observed)
     latest = observed.max()
     assert (observed.loc[split.test] == latest).all()
     assert (observed.loc[split.train.append(split.valid)] < latest).all()
@@ -277,7 +277,7 @@ def test_isotonic_calibration_round_trips_and_sums(world, tmp_path):
     from creditgraph.scoring.model import train_model
 
     features, labels = world["features"], pipeline.read_labels(world["settings"])
-    split = pipeline.split_users(labels, 3)
+    split = split_users(labels, 3)
     with pytest.warns(UserWarning, match="isotonic"):
         model = train_model(features, labels, train_index=split.train, valid_index=split.valid,
                             scale=world["settings"].scale, calibration="isotonic")  # fmt: skip
@@ -370,7 +370,7 @@ def test_demo_never_wipes_data_it_did_not_make(world):
     settings = world["settings"]
     result = CliRunner().invoke(app, ["demo", "--data-dir", str(settings.data_dir)])
     assert result.exit_code == 2 and "did not make" in " ".join(result.output.split())
-    assert read_history(settings.history_dir, "users") is not None
+    assert read_history(settings.paths.history, "users") is not None
 
 
 def test_demo_runs_end_to_end(tmp_path):

@@ -570,7 +570,7 @@ def test_rows_read_one_by_one_have_the_types_of_a_converted_result(hand):
 
 # -- the command line: limits, formats, a read-only store -----------------------------------------
 def _hand_data_dir(data: Path) -> Path:
-    with EmbeddedStore(load_settings(data_dir=data).store_path) as store:
+    with EmbeddedStore(load_settings(data_dir=data).paths.graph) as store:
         build_hand_world(store)
     return data
 
@@ -634,7 +634,7 @@ def test_cli_opens_the_embedded_store_read_only(tmp_path, monkeypatch):
     assert out.exit_code == 2 and "read-only" in out.output
     counted = _cli(data, "cypher", "MATCH (u:User) RETURN count(u) AS n", "--format", "json")
     assert json.loads(counted.stdout) == [{"n": 16}]
-    with EmbeddedStore(load_settings(data_dir=data).store_path) as store:
+    with EmbeddedStore(load_settings(data_dir=data).paths.graph) as store:
         tables = store.query("CALL show_tables() RETURN name, comment")
     assert dict(zip(tables["name"], tables["comment"], strict=True))["User"] == ""
     missing = _cli(tmp_path / "empty", "cypher", "RETURN 1 AS x")

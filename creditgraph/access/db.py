@@ -88,7 +88,9 @@ BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 
 def default_db_path(data_dir: Path | str) -> Path:
     """Where the access database lives under a data directory (``Settings.data_dir``)."""
-    return Path(data_dir) / "access" / "access.sqlite"
+    from creditgraph.catalog import DataDir
+
+    return DataDir(Path(data_dir)).access_db
 
 
 def _create_private(path: Path) -> None:
