@@ -23,18 +23,38 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-ABOVE_GRAPH = (
-    "creditgraph.scoring", "creditgraph.ingest", "creditgraph.queries", "creditgraph.access",
-    "creditgraph.pipeline", "creditgraph.cli", "creditgraph.settings", "creditgraph.catalog",
+def _all_but(*allowed: str) -> tuple[str, ...]:
+    """Every creditgraph layer except ``allowed`` (and the importing layer itself)."""
+    return tuple(sorted(set(ORDER) - set(allowed)))
+
+
+# The layers from the bottom up; each may import only layers listed before it.
+ORDER = (
+    "creditgraph.errors", "creditgraph.durable", "creditgraph.graph", "creditgraph.ingest",
+    "creditgraph.catalog", "creditgraph.scoring", "creditgraph.queries", "creditgraph.access",
+    "creditgraph.settings", "creditgraph.pipeline", "creditgraph.cli",
 )  # fmt: skip
 LAYERS = [
-    # (folder, installed as, must never import)
-    ("graph", "creditgraph.graph", ABOVE_GRAPH),
+    # (file or folder, installed as, must never import)
+    ("creditgraph/errors.py", "creditgraph.errors", _all_but()),
+    ("creditgraph/durable.py", "creditgraph.durable", _all_but("creditgraph.errors")),
+    ("graph", "creditgraph.graph", _all_but(*ORDER[:2])),
+    ("ingest", "creditgraph.ingest", _all_but(*ORDER[:3])),
+    ("creditgraph/catalog.py", "creditgraph.catalog", _all_but(*ORDER[:4])),
+    ("scoring", "creditgraph.scoring", _all_but(*ORDER[:4])),  # never the data directory
+    ("queries", "creditgraph.queries", _all_but(*ORDER[:3])),  # reads the graph only
+    ("creditgraph/access", "creditgraph.access", _all_but(*ORDER[:6])),
+    ("creditgraph/settings.py", "creditgraph.settings", _all_but(*ORDER[:6])),
+    ("creditgraph/pipeline.py", "creditgraph.pipeline", _all_but(*ORDER[:9])),
 ]
+ABOVE_GRAPH = next(forbidden for folder, _, forbidden in LAYERS if folder == "graph")
 
 
-def python_files(folder: str) -> list[Path]:
-    return sorted(p for p in (ROOT / folder).rglob("*.py") if "__pycache__" not in p.parts)
+def python_files(where: str) -> list[Path]:
+    """The Python files of a folder (recursively), or the one file named."""
+    if where.endswith(".py"):
+        return [ROOT / where]
+    return sorted(p for p in (ROOT / where).rglob("*.py") if "__pycache__" not in p.parts)
 
 
 def imported_modules(source: str, package: str) -> list[tuple[int, str]]:
@@ -57,6 +77,8 @@ def imported_modules(source: str, package: str) -> list[tuple[int, str]]:
 
 
 def _package_of(path: Path, folder: str, installed: str) -> str:
+    if folder.endswith(".py"):
+        return installed.rpartition(".")[0]
     parts = path.relative_to(ROOT / folder).parts[:-1]
     return ".".join([installed, *parts])
 
@@ -69,7 +91,7 @@ def test_layer_imports_point_down(folder: str, installed: str, forbidden: tuple[
         f"{path.relative_to(ROOT)}:{line} imports {module}"
         for path in files
         for line, module in imported_modules(path.read_text(), _package_of(path, folder, installed))
-        if any(module == f or module.startswith(f"{f}.") for f in forbidden)
+        if any(module == f or module.startswith(f"{f}.") for f in forbidden if f != installed)
     ]
     assert not upward, "imports pointing up:\n" + "\n".join(upward)
 
