@@ -149,13 +149,29 @@ def measure_startup(root: Path, *, users: int, seed: int, timeout: float = 300.0
     partner_id, api_key = add_partner(db_path, "Start-up Hotel")
     subject = f"user-{users - 1:07d}"  # the last row: found only once the whole file is in
     with AccessDB(db_path) as db:
-        create_grant(db, subject_id=subject, partner_id=partner_id, purpose="rental",
-                     scope=Scope.SCORE, expires_at=datetime.now(UTC) + timedelta(days=1))
+        create_grant(
+            db,
+            subject_id=subject,
+            partner_id=partner_id,
+            purpose="rental",
+            scope=Scope.SCORE,
+            expires_at=datetime.now(UTC) + timedelta(days=1),
+        )
     body = json.dumps({"subject_id": subject, "purpose": "rental", "scope": "score"}).encode()
     headers = {"X-API-Key": api_key, "Content-Type": "application/json"}
     port = free_port()
-    command = [sys.executable, "-c", "from creditgraph.cli import main; main()", "serve",
-               "--data-dir", str(data_dir), "--store", "embedded", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-c",
+        "from creditgraph.cli import main; main()",
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--store",
+        "embedded",
+        "--port",
+        str(port),
+    ]
     started = time.perf_counter()
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     healthz_s = lookup_s = None
@@ -245,10 +261,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workers", type=int, default=8, help="client threads")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--no-fsync", action="store_true",
-                        help="serve with durable=False (synchronous=NORMAL): no fsync per commit")
-    parser.add_argument("--startup-users", type=int, default=1_000_000,
-                        help="scored users in the start-up measurement (0: skip it)")
+    parser.add_argument(
+        "--no-fsync",
+        action="store_true",
+        help="serve with durable=False (synchronous=NORMAL): no fsync per commit",
+    )
+    parser.add_argument(
+        "--startup-users",
+        type=int,
+        default=1_000_000,
+        help="scored users in the start-up measurement (0: skip it)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line too")
     args = parser.parse_args(argv)
 
@@ -282,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         report = verify_audit(db_path)
         startup = (
             measure_startup(Path(tmp), users=args.startup_users, seed=args.seed)
-            if args.startup_users else None
+            if args.startup_users
+            else None
         )
 
     lat = np.array(latencies)

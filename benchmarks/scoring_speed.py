@@ -61,8 +61,10 @@ def main() -> None:
     exact_rate = len(sample) / (time.perf_counter() - start)
     for name, seconds, _ in stages.rows:
         rate = len(batch) / seconds
-        print(f"{name:<20} {rate:>12,.0f} users/s   target {TARGETS[name]:>9,}/s   "
-              f"ratio {rate / TARGETS[name]:.2f}")
+        print(
+            f"{name:<20} {rate:>12,.0f} users/s   target {TARGETS[name]:>9,}/s   "
+            f"ratio {rate / TARGETS[name]:.2f}"
+        )
     print(f"{'exact TreeSHAP':<20} {exact_rate:>12,.0f} users/s   (explain only)")
 
 

@@ -1,9 +1,12 @@
 """creditgraph: five-factor credit scores (350-950) from a social and commercial graph.
 
-The importable pieces are ``graph`` (stores and graph features), ``ingest``
-(validation and loading), ``scoring`` (features, model, scale, explanations)
-and ``queries`` (the Cypher investigation library). This package holds what
-ties them together: errors, settings, the pipeline and the CLI.
+Its subpackages: ``creditgraph.graph`` (stores, exported arrays, graph
+algorithms), ``creditgraph.ingest`` (validation, loading, history, personal
+data), ``creditgraph.scoring`` (feature families, model, scale, explanations),
+``creditgraph.queries`` (the Cypher investigation library) and
+``creditgraph.access`` (the partner API). The modules beside them tie these
+together: errors, durable writes, the data directory catalog, settings, the
+pipeline and the CLI.
 """
 
 from creditgraph.errors import (

@@ -198,10 +198,7 @@ def features(
     settings = _settings(data_dir, store)
     with pipeline.open_configured_store(settings) as graph_store, console.status("features"):
         frame = pipeline.build_features(settings, graph_store, in_database=in_database)
-    console.print(
-        f"{len(frame):,} users × {frame.shape[1]} features → "
-        f"{settings.paths.features}"
-    )
+    console.print(f"{len(frame):,} users × {frame.shape[1]} features → {settings.paths.features}")
 
 
 @app.command()
@@ -400,6 +397,7 @@ def cypher(statement: str, data_dir: DataDir = None, store: StoreOpt = None,
 def query_list() -> None:
     """Every investigation, with its parameters and a one-line description."""
     from creditgraph import queries
+
     _print_frame(queries.catalogue())
 
 
@@ -407,6 +405,7 @@ def query_list() -> None:
 def query_show(name: str) -> None:
     """The text of an investigation (and its embedded-dialect variant)."""
     from creditgraph import queries
+
     console.print(queries.show(name), markup=False, highlight=False)
 
 
@@ -432,6 +431,7 @@ def query_run(name: str, data_dir: DataDir = None, store: StoreOpt = None,
 
 def _emit(frame: pd.DataFrame, fmt: str) -> None:
     from creditgraph import queries
+
     if fmt == "table":
         _print_frame(frame)
     else:

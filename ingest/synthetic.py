@@ -234,9 +234,7 @@ def _unique(x: np.ndarray) -> np.ndarray:
     return x[np.concatenate(([True], x[1:] != x[:-1]))] if len(x) else x
 
 
-def _over_users(
-    effect: np.ndarray, community: np.ndarray, sd: float | np.floating
-) -> np.ndarray:
+def _over_users(effect: np.ndarray, community: np.ndarray, sd: float | np.floating) -> np.ndarray:
     """Community effects shifted and scaled so that over users (``effect[community]``)
     they have mean 0 and standard deviation ``sd``; all 0 in a one-community world."""
     if len(effect) < 2:

@@ -23,8 +23,9 @@ class OneScore:
     def get(self, subject_id: str) -> ScoreRecord | None:
         if subject_id != "alice":
             return None
-        return ScoreRecord(700.0, 0.02, datetime(2025, 1, 1, tzinfo=UTC), "m1",
-                           dict.fromkeys(FACTORS, 0.0), [])
+        return ScoreRecord(
+            700.0, 0.02, datetime(2025, 1, 1, tzinfo=UTC), "m1", dict.fromkeys(FACTORS, 0.0), []
+        )
 
 
 @pytest.fixture
@@ -35,18 +36,30 @@ def db_path(tmp_path: Path) -> Path:
     add_partner(path, "City Lettings")
     issue_subject_token(path, "alice")
     with AccessDB(path) as db:
-        grant = create_grant(db, subject_id="alice", partner_id=hotel, purpose="rental",
-                             scope="band", expires_at=datetime.now(UTC) + timedelta(days=1))
-        lookup(db, OneScore(), partner_id=hotel, subject_id="alice", purpose="rental",
-               scope="band")
+        grant = create_grant(
+            db,
+            subject_id="alice",
+            partner_id=hotel,
+            purpose="rental",
+            scope="band",
+            expires_at=datetime.now(UTC) + timedelta(days=1),
+        )
+        lookup(db, OneScore(), partner_id=hotel, subject_id="alice", purpose="rental", scope="band")
         for subject in ("alice", "bob"):
             with pytest.raises(Refused):
-                lookup(db, OneScore(), partner_id=hotel, subject_id=subject, purpose="dating",
-                       scope="band")
+                lookup(
+                    db,
+                    OneScore(),
+                    partner_id=hotel,
+                    subject_id=subject,
+                    purpose="dating",
+                    scope="band",
+                )
         revoke_grant(db, "alice", grant.grant_id)
         with pytest.raises(Refused):
-            lookup(db, OneScore(), partner_id=hotel, subject_id="alice", purpose="rental",
-                   scope="band")
+            lookup(
+                db, OneScore(), partner_id=hotel, subject_id="alice", purpose="rental", scope="band"
+            )
     return path
 
 
@@ -65,10 +78,14 @@ def test_an_untouched_log_verifies(db_path: Path) -> None:
     with AccessDB(db_path) as db:
         events = [(e.event, e.outcome, e.reason) for e in all_entries(db)]
     assert events == [
-        ("partner_added", "ok", None), ("partner_added", "ok", None),
-        ("subject_token_issued", "ok", None), ("grant_created", "ok", None),
-        ("lookup", "granted", None), ("lookup", "refused", "purpose_mismatch"),
-        ("lookup", "refused", "no_grant"), ("grant_revoked", "ok", None),
+        ("partner_added", "ok", None),
+        ("partner_added", "ok", None),
+        ("subject_token_issued", "ok", None),
+        ("grant_created", "ok", None),
+        ("lookup", "granted", None),
+        ("lookup", "refused", "purpose_mismatch"),
+        ("lookup", "refused", "no_grant"),
+        ("grant_revoked", "ok", None),
         ("lookup", "refused", "revoked"),
     ]
 
@@ -110,8 +127,10 @@ def test_a_recomputed_entry_still_breaks_the_chain(db_path: Path) -> None:
     conn.row_factory = sqlite3.Row
     row = conn.execute("SELECT * FROM audit WHERE seq = 5").fetchone()
     values = tuple("refused" if c == "outcome" else row[c] for c in _COLUMNS)
-    conn.execute("UPDATE audit SET outcome = 'refused', hash = ? WHERE seq = 5",
-                 (entry_hash(values, row["prev_hash"]),))
+    conn.execute(
+        "UPDATE audit SET outcome = 'refused', hash = ? WHERE seq = 5",
+        (entry_hash(values, row["prev_hash"]),),
+    )
     report = verify_audit(db_path)
     assert not report.ok and report.first_bad_seq == 6  # the next entry no longer follows
 

@@ -113,12 +113,19 @@ def test_rotate_key_and_revoke_token_commands_take_effect_at_once(tmp_path):
               for _ in range(3)]  # fmt: skip
     db_path = default_db_path(tmp_path)
     with AccessDB(db_path) as db:
-        create_grant(db, subject_id="alice", partner_id=partner_id, purpose="rental",
-                     scope="score", expires_at=datetime.now(UTC) + timedelta(days=1))
+        create_grant(
+            db,
+            subject_id="alice",
+            partner_id=partner_id,
+            purpose="rental",
+            scope="score",
+            expires_at=datetime.now(UTC) + timedelta(days=1),
+        )
     frame(user_id=["alice", "bob"]).to_parquet(tmp_path / "scores.parquet")
     server = create_app(db_path, ParquetScoreSource(tmp_path / "scores.parquet"))
     lookup = {"subject_id": "alice", "purpose": "rental", "scope": "score"}
     with running_server(server) as url, httpx.Client(base_url=url, timeout=5) as http:
+
         def status(key: str) -> int:
             return http.post("/v1/lookup", json=lookup, headers={"X-API-Key": key}).status_code
 
@@ -165,8 +172,14 @@ def test_serve_answers_from_the_published_run(tmp_path):
     added = runner.invoke(app, ["partner", "add", "Grand Hotel", *data])
     partner_id, key = shown(added.output, "partner id:")[:16], shown(added.output, "):")
     with AccessDB(default_db_path(tmp_path)) as db:
-        create_grant(db, subject_id="alice", partner_id=partner_id, purpose="rental",
-                     scope="score", expires_at=datetime.now(UTC) + timedelta(days=1))
+        create_grant(
+            db,
+            subject_id="alice",
+            partner_id=partner_id,
+            purpose="rental",
+            scope="score",
+            expires_at=datetime.now(UTC) + timedelta(days=1),
+        )
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-c", "from creditgraph.cli import main; main()", "serve", *data,

@@ -158,4 +158,5 @@ def test_rotation_with_the_wrong_old_key_changes_nothing(data_dir: Path, key: by
         pii.rotate_key(data_dir, wrong, new)
     assert [f.read_bytes() for f in files] == before
     assert sorted(p.name for p in data_dir.rglob("*") if p.is_file()) == sorted(
-        f.name for f in files)
+        f.name for f in files
+    )

@@ -42,9 +42,17 @@ def test_parquet_source_reads_every_field(tmp_path: Path) -> None:
     source = ParquetScoreSource(tmp_path / "latest.parquet")
     assert isinstance(source, ScoreSource) and len(source) == 2
     assert source.get("u1") == ScoreRecord(
-        score=702.3, pd=0.015, scored_at=AT, model_id="m-2025-03",
-        factors={"credit_history": 0.0, "behaviour": 1.0, "capacity": 2.0,
-                 "characteristics": 3.0, "relationships": 4.0},
+        score=702.3,
+        pd=0.015,
+        scored_at=AT,
+        model_id="m-2025-03",
+        factors={
+            "credit_history": 0.0,
+            "behaviour": 1.0,
+            "capacity": 2.0,
+            "characteristics": 3.0,
+            "relationships": 4.0,
+        },
         reasons=["late bill payments", "few long-standing friends"],
     )
     assert getattr(source.get("u2"), "reasons", None) == []
@@ -157,8 +165,12 @@ def test_store_source_reads_user_nodes(with_reasons: bool) -> None:
         record = source.get("u1")
         assert record is not None
         assert (record.score, record.pd, record.scored_at, record.model_id, record.reasons) == (
-            702.3, 0.015, AT, "m-2025-03",
-            ["late bill payments", "few long-standing friends"] if with_reasons else [])
+            702.3,
+            0.015,
+            AT,
+            "m-2025-03",
+            ["late bill payments", "few long-standing friends"] if with_reasons else [],
+        )
         assert record.factors["relationships"] == 4.0
         assert source.get("u3") is None  # a user without a score
         assert source.get("nobody") is None

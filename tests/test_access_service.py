@@ -86,19 +86,37 @@ class World:
     def as_alice(self) -> Caller:
         return self.client(Authorization=f"Bearer {self.alice_token}")
 
-    def grant(self, scope: str, *, partner: str | None = None, purpose: str = "hotel_deposit",
-              days: float = 7, **extra: object) -> dict:
+    def grant(
+        self,
+        scope: str,
+        *,
+        partner: str | None = None,
+        purpose: str = "hotel_deposit",
+        days: float = 7,
+        **extra: object,
+    ) -> dict:
         expires = self.clock() + timedelta(days=days)
-        body = {"partner_id": partner or self.hotel, "purpose": purpose, "scope": scope,
-                "expires_at": expires.isoformat(), **extra}
+        body = {
+            "partner_id": partner or self.hotel,
+            "purpose": purpose,
+            "scope": scope,
+            "expires_at": expires.isoformat(),
+            **extra,
+        }
         with self.as_alice() as c:
             response = c.post("/v1/grants", json=body)
         assert response.status_code == 201, response.text
         return response.json()
 
 
-def ask(client: Caller, scope: str, *, subject: str = "alice",
-        purpose: str = "hotel_deposit", threshold: int | None = None) -> httpx.Response:
+def ask(
+    client: Caller,
+    scope: str,
+    *,
+    subject: str = "alice",
+    purpose: str = "hotel_deposit",
+    threshold: int | None = None,
+) -> httpx.Response:
     body: dict[str, object] = {"subject_id": subject, "purpose": purpose, "scope": scope}
     if threshold is not None:
         body["threshold"] = threshold
@@ -152,10 +170,23 @@ def test_valid_grant_answers_exactly_the_fields_of_its_scope(world: World, scope
     assert set(body) == {"purpose", "scope", "answer"}
     assert set(body["answer"]) == set(DISCLOSED[Scope(scope)])
     entry = last_lookup(world)
-    assert (entry.outcome, entry.partner_id, entry.subject_id, entry.purpose, entry.scope,
-            entry.grant_id, entry.fields) == (
-        "granted", world.hotel, "alice", "hotel_deposit", scope, grant["grant_id"],
-        DISCLOSED[Scope(scope)])
+    assert (
+        entry.outcome,
+        entry.partner_id,
+        entry.subject_id,
+        entry.purpose,
+        entry.scope,
+        entry.grant_id,
+        entry.fields,
+    ) == (
+        "granted",
+        world.hotel,
+        "alice",
+        "hotel_deposit",
+        scope,
+        grant["grant_id"],
+        DISCLOSED[Scope(scope)],
+    )
 
 
 def test_answers_hold_the_right_values(world: World) -> None:
@@ -165,8 +196,13 @@ def test_answers_hold_the_right_values(world: World) -> None:
         band = ask(hotel, "band").json()["answer"]
     assert full["score"] == 712
     assert datetime.fromisoformat(full["scored_at"]) == SCORED_AT
-    assert full["factors"] == {"credit_history": 40.0, "behaviour": 12.5, "capacity": -8.0,
-                               "characteristics": 2.0, "relationships": 16.0}
+    assert full["factors"] == {
+        "credit_history": 40.0,
+        "behaviour": 12.5,
+        "capacity": -8.0,
+        "characteristics": 2.0,
+        "relationships": 16.0,
+    }
     assert full["reasons"] == ["high card utilisation", "short credit history"]
     assert band == {"band_low": 700, "band_high": 750}
 
@@ -178,10 +214,13 @@ def test_threshold_scope_never_reveals_the_score(world: World) -> None:
         again = ask(hotel, "threshold", threshold=700)
         probe = ask(hotel, "threshold", threshold=710)  # a second cut-off would narrow it down
         wider = ask(hotel, "band")
-    assert yes.json() == again.json() == {
-        "purpose": "hotel_deposit", "scope": "threshold", "answer": {"meets_threshold": True}}
+    assert (
+        yes.json()
+        == again.json()
+        == {"purpose": "hotel_deposit", "scope": "threshold", "answer": {"meets_threshold": True}}
+    )
     for text in (yes.text, again.text):
-        assert "712" not in text and "score\"" not in text and "factor" not in text
+        assert "712" not in text and 'score"' not in text and "factor" not in text
     assert probe.status_code == wider.status_code == 403
 
 
@@ -207,7 +246,8 @@ def test_a_binary_search_under_a_wider_grant_learns_one_bit(world: World, scope:
     with AccessDB(world.db_path) as db:
         probes = [e for e in all_entries(db) if e.event == "lookup"][1:9]
     assert [(e.outcome, e.scope, e.reason, e.grant_id) for e in probes] == [
-        ("refused", "threshold", "threshold_mismatch", None)] * 8
+        ("refused", "threshold", "threshold_mismatch", None)
+    ] * 8
     with world.as_alice() as alice:
         [listed] = alice.get("/v1/grants").json()
     assert (listed["grant_id"], listed["threshold"]) == (grant["grant_id"], 650)
@@ -226,8 +266,7 @@ def test_subject_may_fix_the_threshold(world: World) -> None:
     world.grant("threshold", threshold=750)
     with world.as_hotel() as hotel:
         assert ask(hotel, "threshold", threshold=600).status_code == 403
-        assert ask(hotel, "threshold", threshold=750).json()["answer"] == {
-            "meets_threshold": False}
+        assert ask(hotel, "threshold", threshold=750).json()["answer"] == {"meets_threshold": False}
 
 
 def test_broader_grant_answers_a_narrower_question_with_only_its_fields(world: World) -> None:
@@ -240,8 +279,7 @@ def test_broader_grant_answers_a_narrower_question_with_only_its_fields(world: W
 def test_concurrent_lookups_spend_a_limited_grant_exactly(world: World) -> None:
     world.grant("band", max_uses=5)
     with ThreadPoolExecutor(max_workers=10) as pool:
-        codes = list(pool.map(lambda _: lookup_of("band", world.as_hotel()).status_code,
-                              range(20)))
+        codes = list(pool.map(lambda _: lookup_of("band", world.as_hotel()).status_code, range(20)))
     assert sorted(codes) == [200] * 5 + [403] * 15
     with AccessDB(world.db_path) as db:
         outcomes = [e.outcome for e in all_entries(db) if e.event == "lookup"]
@@ -285,11 +323,24 @@ def _narrower_scope(w: World) -> None:
 
 @pytest.mark.parametrize(
     ("setup", "reason"),
-    [(_no_grant, "no_grant"), (_expired, "expired"), (_revoked, "revoked"),
-     (_used_up, "used_up"), (_other_partner, "no_grant"), (_other_purpose, "purpose_mismatch"),
-     (_narrower_scope, "scope_too_narrow")],
-    ids=["no-grant", "expired", "revoked", "used-up", "other-partner", "other-purpose",
-         "narrower-scope"],
+    [
+        (_no_grant, "no_grant"),
+        (_expired, "expired"),
+        (_revoked, "revoked"),
+        (_used_up, "used_up"),
+        (_other_partner, "no_grant"),
+        (_other_purpose, "purpose_mismatch"),
+        (_narrower_scope, "scope_too_narrow"),
+    ],
+    ids=[
+        "no-grant",
+        "expired",
+        "revoked",
+        "used-up",
+        "other-partner",
+        "other-purpose",
+        "narrower-scope",
+    ],
 )
 def test_refusals_are_403_alike_and_audited(
     world: World, setup: Callable[[World], None], reason: str
@@ -304,13 +355,19 @@ def test_refusals_are_403_alike_and_audited(
     with AccessDB(world.db_path) as db:
         lookups = [e for e in all_entries(db) if e.event == "lookup"][-2:]
     assert [(e.outcome, e.subject_id, e.reason, e.fields) for e in lookups] == [
-        ("refused", "alice", reason, ()), ("refused", "nobody-at-all", "no_grant", ())]
+        ("refused", "alice", reason, ()),
+        ("refused", "nobody-at-all", "no_grant", ()),
+    ]
     assert verify_audit(world.db_path).ok
 
 
 def test_grant_for_a_subject_without_a_score_answers_no_score(world: World) -> None:
-    grant = {"partner_id": world.hotel, "purpose": "rental", "scope": "band",
-             "expires_at": (world.clock() + timedelta(days=1)).isoformat()}
+    grant = {
+        "partner_id": world.hotel,
+        "purpose": "rental",
+        "scope": "band",
+        "expires_at": (world.clock() + timedelta(days=1)).isoformat(),
+    }
     carol = issue_subject_token(world.db_path, "carol")
     with world.client(Authorization=f"Bearer {carol}") as c:
         assert c.post("/v1/grants", json=grant).status_code == 201
@@ -374,7 +431,9 @@ def test_refused_subject_tokens_are_audited_for_their_owner(world: World) -> Non
     with AccessDB(world.db_path) as db:
         entries = [e for e in all_entries(db) if e.event == "subject_auth"]
     assert [(e.outcome, e.subject_id, e.reason) for e in entries] == [
-        ("refused", "alice", "wrong_secret"), ("refused", None, "unknown_credentials")]
+        ("refused", "alice", "wrong_secret"),
+        ("refused", None, "unknown_credentials"),
+    ]
     with world.as_alice() as alice:  # alice sees someone tried her token
         log = alice.get("/v1/access-log").json()
     assert (log[0]["event"], log[0]["reason"]) == ("subject_auth", "wrong_secret")
@@ -382,14 +441,16 @@ def test_refused_subject_tokens_are_audited_for_their_owner(world: World) -> Non
 
 def test_malformed_lookups_are_audited(world: World) -> None:
     with world.as_hotel() as hotel:
-        bad_purpose = hotel.post("/v1/lookup", json={
-            "subject_id": "alice", "purpose": "Not A Purpose", "scope": "score"})
+        bad_purpose = hotel.post(
+            "/v1/lookup", json={"subject_id": "alice", "purpose": "Not A Purpose", "scope": "score"}
+        )
         no_threshold = ask(hotel, "threshold")
     assert bad_purpose.status_code == no_threshold.status_code == 422
     with AccessDB(world.db_path) as db:
         entries = [e for e in all_entries(db) if e.event == "lookup"]
     assert [(e.outcome, e.partner_id, e.subject_id, e.reason) for e in entries] == [
-        ("refused", world.hotel, None, "malformed_request")] * 2
+        ("refused", world.hotel, None, "malformed_request")
+    ] * 2
 
 
 # -- request bodies --------------------------------------------------------------------------
@@ -410,11 +471,21 @@ def test_bodies_over_16_kib_are_refused(world: World) -> None:
     world.grant("score")
     with world.as_hotel() as hotel:
         big = hotel.post("/v1/lookup", json=BIG)
-        chunked = hotel.post("/v1/lookup", content=iter([b'{"subject_id": "', b"y" * 20_000,
-                                                          b'", "scope": "score"}']))
-        fits = hotel.post("/v1/lookup", content=json.dumps(
-            {"subject_id": "alice", "purpose": "hotel_deposit", "scope": "score",
-             "padding": "p" * 15_000}).encode())
+        chunked = hotel.post(
+            "/v1/lookup",
+            content=iter([b'{"subject_id": "', b"y" * 20_000, b'", "scope": "score"}']),
+        )
+        fits = hotel.post(
+            "/v1/lookup",
+            content=json.dumps(
+                {
+                    "subject_id": "alice",
+                    "purpose": "hotel_deposit",
+                    "scope": "score",
+                    "padding": "p" * 15_000,
+                }
+            ).encode(),
+        )
     with world.as_alice() as alice:
         big_grant = alice.post("/v1/grants", json=BIG)
     for response in (big, chunked, big_grant):
@@ -428,19 +499,37 @@ def test_bodies_over_16_kib_are_refused(world: World) -> None:
 def test_errors_never_echo_what_was_sent(world: World) -> None:
     marks = ["MARK-subject" + "s" * 200, "MARK Purpose", "MARK-scope", "MARK-threshold"]
     with world.as_hotel() as hotel:
-        fields = hotel.post("/v1/lookup", json={
-            "subject_id": marks[0], "purpose": marks[1], "scope": marks[2], "threshold": marks[3]})
+        fields = hotel.post(
+            "/v1/lookup",
+            json={
+                "subject_id": marks[0],
+                "purpose": marks[1],
+                "scope": marks[2],
+                "threshold": marks[3],
+            },
+        )
         broken = hotel.post("/v1/lookup", content=b'{"subject_id": "MARK-json')
     with world.as_alice() as alice:
-        grant = alice.post("/v1/grants", json={
-            "partner_id": "MARK-partner", "purpose": "MARK Purpose", "scope": "MARK-scope",
-            "expires_at": "MARK-date", "max_uses": "MARK-uses"})
+        grant = alice.post(
+            "/v1/grants",
+            json={
+                "partner_id": "MARK-partner",
+                "purpose": "MARK Purpose",
+                "scope": "MARK-scope",
+                "expires_at": "MARK-date",
+                "max_uses": "MARK-uses",
+            },
+        )
         query = alice.get("/v1/access-log", params={"limit": "MARK-limit"})
     for response in (fields, broken, grant, query):
         assert response.status_code == 422
         assert "MARK" not in response.text and "input" not in response.json()["detail"][0]
     assert {tuple(e["loc"]) for e in fields.json()["detail"]} == {
-        ("body", "subject_id"), ("body", "purpose"), ("body", "scope"), ("body", "threshold")}
+        ("body", "subject_id"),
+        ("body", "purpose"),
+        ("body", "scope"),
+        ("body", "threshold"),
+    }
 
 
 def test_keys_and_tokens_are_stored_only_as_hashes(world: World) -> None:
@@ -462,26 +551,43 @@ def test_subject_lists_and_revokes_grants_and_reads_who_looked(world: World) -> 
         log = alice.get("/v1/access-log").json()
     assert {p["name"] for p in partners} == {"Grand Hotel", "City Lettings"}
     assert [(g["grant_id"], g["uses"], g["status"]) for g in listed] == [
-        (grant["grant_id"], 1, "active")]
-    looks = [(e["partner_name"], e["outcome"], e["fields_disclosed"]) for e in log
-             if e["event"] == "lookup"]
-    assert looks == [("City Lettings", "refused", []),
-                     ("Grand Hotel", "granted", ["score", "scored_at"])]
+        (grant["grant_id"], 1, "active")
+    ]
+    looks = [
+        (e["partner_name"], e["outcome"], e["fields_disclosed"])
+        for e in log
+        if e["event"] == "lookup"
+    ]
+    assert looks == [
+        ("City Lettings", "refused", []),
+        ("Grand Hotel", "granted", ["score", "scored_at"]),
+    ]
     with world.client(Authorization=f"Bearer {world.bob_token}") as bob:
         assert [e["event"] for e in bob.get("/v1/access-log").json()] == [
-            "subject_token_issued"]  # his own token, nothing about alice
+            "subject_token_issued"
+        ]  # his own token, nothing about alice
         assert bob.delete(f"/v1/grants/{grant['grant_id']}").status_code == 404
 
 
 @pytest.mark.parametrize(
     "change",
-    [{"expires_at": "2000-01-01T00:00:00+00:00"}, {"purpose": "Not A Purpose"},
-     {"scope": "everything"}, {"max_uses": 0}, {"partner_id": "nope"},
-     {"threshold": 2001}],
+    [
+        {"expires_at": "2000-01-01T00:00:00+00:00"},
+        {"purpose": "Not A Purpose"},
+        {"scope": "everything"},
+        {"max_uses": 0},
+        {"partner_id": "nope"},
+        {"threshold": 2001},
+    ],
 )
 def test_bad_grants_are_rejected(world: World, change: dict) -> None:
-    body = {"partner_id": world.hotel, "purpose": "rental", "scope": "band",
-            "expires_at": (world.clock() + timedelta(days=1)).isoformat(), **change}
+    body = {
+        "partner_id": world.hotel,
+        "purpose": "rental",
+        "scope": "band",
+        "expires_at": (world.clock() + timedelta(days=1)).isoformat(),
+        **change,
+    }
     with world.as_alice() as alice:
         assert alice.post("/v1/grants", json=body).status_code in (404, 422)
         assert alice.get("/v1/grants").json() == []
@@ -514,5 +620,7 @@ def test_openapi_docs_are_served(world: World) -> None:
     assert {"/v1/lookup", "/v1/grants", "/v1/access-log", "/v1/token"} <= set(paths)
     body = paths["/v1/lookup"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert {"subject_id", "purpose", "scope", "threshold"} == set(body["properties"])
-    assert body["properties"]["scope"]["$ref"].removeprefix("#/components/schemas/") in (
-        spec["components"]["schemas"])
+    assert (
+        body["properties"]["scope"]["$ref"].removeprefix("#/components/schemas/")
+        in (spec["components"]["schemas"])
+    )

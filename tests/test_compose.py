@@ -42,13 +42,15 @@ def test_neo4j_and_plugins_are_pinned_together(compose: dict[str, Any]) -> None:
     assert plugins["image"] == neo4j["image"]  # APOC core comes from this very release
     assert re.fullmatch(r"2\.13\.\d+", plugins["environment"]["GDS_VERSION"])  # GDS for 5.26
     script = plugins["entrypoint"][-1]
-    assert "/var/lib/neo4j/labs}\"/apoc-*-core.jar" in script  # no APOC download at all
+    assert '/var/lib/neo4j/labs}"/apoc-*-core.jar' in script  # no APOC download at all
     assert "graph-data-science/releases/download" in script  # the release asset ...
     assert "https://graphdatascience.ninja/$$gds" in script  # ... else Neo4j's own location
     assert "NEO4J_PLUGINS" not in neo4j["environment"]  # would re-download GDS every start
     assert neo4j["depends_on"]["plugins"]["condition"] == "service_completed_successfully"
-    assert all(":" in s["image"] and not s["image"].endswith(":latest")
-               for s in compose["services"].values())
+    assert all(
+        ":" in s["image"] and not s["image"].endswith(":latest")
+        for s in compose["services"].values()
+    )
 
 
 def test_every_downloaded_jar_is_checked_by_sha256(compose: dict[str, Any]) -> None:
@@ -63,8 +65,13 @@ def test_every_downloaded_jar_is_checked_by_sha256(compose: dict[str, Any]) -> N
     assert compose["services"]["plugins"]["environment"]["GDS_SHA256"] == "${GDS_SHA256:-}"
 
 
-def _plugins_run(compose: dict[str, Any], tmp_path: Path, password: str = "long-enough pw",
-                 sha: str | None = None, fail_github: bool = False) -> subprocess.CompletedProcess:
+def _plugins_run(
+    compose: dict[str, Any],
+    tmp_path: Path,
+    password: str = "long-enough pw",
+    sha: str | None = None,
+    fail_github: bool = False,
+) -> subprocess.CompletedProcess:
     """Run the plugins step on this machine with a stand-in wget and image folders."""
     script = interpolate(compose["services"]["plugins"]["entrypoint"][-1], {})
     bin_dir, labs, plugins = tmp_path / "bin", tmp_path / "labs", tmp_path / "plugins"
@@ -112,7 +119,8 @@ def test_plugins_step_falls_back_and_refuses_a_wrong_jar(compose, tmp_path: Path
     done = _plugins_run(compose, tmp_path, fail_github=True)
     assert done.returncode == 0, done.stderr
     assert _downloads(tmp_path)[-1] == (
-        "https://graphdatascience.ninja/neo4j-graph-data-science-2.13.4.jar")
+        "https://graphdatascience.ninja/neo4j-graph-data-science-2.13.4.jar"
+    )
     (tmp_path / "plugins" / "neo4j-graph-data-science-2.13.4.jar").unlink()
     refused = _plugins_run(compose, tmp_path, sha="0" * 64)
     assert refused.returncode != 0
@@ -126,8 +134,9 @@ def test_plugins_step_falls_back_and_refuses_a_wrong_jar(compose, tmp_path: Path
     [("neo4j", "may not be 'neo4j'"), ("seven77", "at least 8"), ("pass/word123", "'/'"),
      ("neo4j/true", "'/'")],
 )  # fmt: skip
-def test_passwords_the_image_refuses_are_refused_first(compose, tmp_path: Path, password: str,
-                                                       message: str) -> None:
+def test_passwords_the_image_refuses_are_refused_first(
+    compose, tmp_path: Path, password: str, message: str
+) -> None:
     # docker-entrypoint.sh: NEO4J_AUTH must match neo4j/<no slash>, the password may not be
     # 'neo4j', and neo4j-admin refuses fewer than dbms.security.auth_minimum_password_length (8).
     done = _plugins_run(compose, tmp_path, password=password)
@@ -170,7 +179,7 @@ def test_memory_and_procedure_settings(compose: dict[str, Any]) -> None:
 
 def test_readme_states_the_sizing_compose_uses(compose: dict[str, Any]) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Running on Neo4j"):]
+    section = readme[readme.index("## Running on Neo4j") :]
     section = section[: section.index("\n## ", 3)]
     for needle in ("1M users", "10M relationships", "heap", "page cache",
                    "`NEO4J_HEAP_SIZE=4G`", "`NEO4J_PAGECACHE_SIZE=2G`", "`NEO4J_TX_MEMORY=1G`",
@@ -185,8 +194,11 @@ def test_health_check_calls_gds_version(compose: dict[str, Any], tmp_path: Path)
     # Run it as the container's shell would, with a stand-in cypher-shell.
     (tmp_path / "cypher-shell").write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$ARGS_FILE"\n')
     (tmp_path / "cypher-shell").chmod(0o755)
-    env = {"PATH": f"{tmp_path}:{os.environ['PATH']}", "NEO4J_AUTH": "neo4j/pa ss word!",
-           "ARGS_FILE": str(tmp_path / "args")}
+    env = {
+        "PATH": f"{tmp_path}:{os.environ['PATH']}",
+        "NEO4J_AUTH": "neo4j/pa ss word!",
+        "ARGS_FILE": str(tmp_path / "args"),
+    }
     subprocess.run(["sh", "-c", interpolate(command, {})], env=env, check=True)
     args = (tmp_path / "args").read_text().splitlines()
     assert args[args.index("-u") + 1] == "neo4j" and args[args.index("-p") + 1] == "pa ss word!"
@@ -215,8 +227,9 @@ def test_env_example_names_every_variable_compose_reads(compose: dict[str, Any])
     text = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
     used = set(re.findall(r"(?<!\$)\$\{([A-Za-z_]\w*)", text))
     example = (ROOT / ".env.example").read_text(encoding="utf-8")
-    declared = dict(line.split("=", 1) for line in example.splitlines()
-                    if line and not line.startswith("#"))
+    declared = dict(
+        line.split("=", 1) for line in example.splitlines() if line and not line.startswith("#")
+    )
     assert used <= set(declared), used - set(declared)
     assert {"NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE"} <= set(declared)
     assert declared["NEO4J_PASSWORD"] == "" and declared.get("JUPYTER_TOKEN") == ""  # no secrets

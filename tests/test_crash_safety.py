@@ -81,7 +81,8 @@ def state(data_dir: Path) -> dict[str, object]:
         "graph": (digest(graph[["user_id", "city"]]), int(friends["n"].iloc[0])),
         "scores": None if scores is None else digest(scores[["user_id", "score", "model_id"]]),
         "model": latest_model(settings.paths.models).model_id
-        if (settings.paths.models).exists() else None,
+        if (settings.paths.models).exists()
+        else None,
     }
 
 

@@ -30,17 +30,22 @@ LIBRARY = query_files()
 BROKEN = [
     ("broken:syntax", "MATCH (n:User RETURN n", {}),
     ("broken:undeclared_parameter", "MATCH (n:User {user_id: $user}) RETURN n", {}),
-    ("broken:unknown_procedure", "CALL gds.pageRank.mutat($graph, {}) YIELD x RETURN x",
-     {"graph": "g"}),
-    ("broken:wrong_yield", "CALL gds.wcc.mutate($graph, {}) YIELD componentId RETURN 1",
-     {"graph": "g"}),
+    (
+        "broken:unknown_procedure",
+        "CALL gds.pageRank.mutat($graph, {}) YIELD x RETURN x",
+        {"graph": "g"},
+    ),
+    (
+        "broken:wrong_yield",
+        "CALL gds.wcc.mutate($graph, {}) YIELD componentId RETURN 1",
+        {"graph": "g"},
+    ),
     ("broken:unknown_function", "RETURN toStirng(1) AS s", {}),
 ]
 # The library as sent with a row limit: where LIMIT is pushed into the text it must still parse.
 LIMITED = [(f"limited:{name}", limited, params) for name, text, params in LIBRARY
            if (limited := with_limit(text, 1000)) != text]  # fmt: skip
-CLEAN = [("clean:read", "MATCH (n:User) WHERE n.age > $age RETURN n.user_id AS id",
-          {"age": 30})]
+CLEAN = [("clean:read", "MATCH (n:User) WHERE n.age > $age RETURN n.user_id AS id", {"age": 30})]
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +128,10 @@ def test_query_files_skip_embedded_dialect(tmp_path: Path) -> None:
     (topic / "ring.cypher").write_text("// params: id (str, required): who\nRETURN $id AS id\n")
     (topic / "ring.embedded.cypher").write_text("RETURN $id AS id\n")
     assert query_files(tmp_path) == [
-        ("queries/fraud/ring.cypher", "// params: id (str, required): who\nRETURN $id AS id\n",
-         {"id": "x"}),
+        (
+            "queries/fraud/ring.cypher",
+            "// params: id (str, required): who\nRETURN $id AS id\n",
+            {"id": "x"},
+        ),
     ]
     assert query_files(tmp_path / "nowhere") == []

@@ -23,6 +23,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
 def _all_but(*allowed: str) -> tuple[str, ...]:
     """Every creditgraph layer except ``allowed`` (and the importing layer itself)."""
     return tuple(sorted(set(ORDER) - set(allowed)))

@@ -234,9 +234,10 @@ class FakeServer:
     def _upsert_edges(self, rel: str, cypher: str, params: dict) -> tuple[list, list]:
         kind, matched, changed = REL_TYPES[rel], 0, 0
         for row in params["rows"]:
-            if row["src"] not in self.nodes[kind.source] or row["dst"] not in self.nodes[
-                kind.target
-            ]:
+            if (
+                row["src"] not in self.nodes[kind.source]
+                or row["dst"] not in self.nodes[kind.target]
+            ):
                 continue
             matched += 1
             before = self.rels[rel].get((row["src"], row["dst"]))
@@ -330,8 +331,10 @@ class FakeServer:
         self._threads(config)
         prop = config["mutateProperty"]
         if prop in entry["properties"]:
-            raise server_error("Neo.ClientError.Procedure.ProcedureCallFailed",
-                               f"Node property `{prop}` already exists in the in-memory graph.")
+            raise server_error(
+                "Neo.ClientError.Procedure.ProcedureCallFailed",
+                f"Node property `{prop}` already exists in the in-memory graph.",
+            )
         graph: nx.Graph = entry["graph"]
         if algo == "pagerank":
             values = _unnormalised_pagerank(graph, config.get("dampingFactor", 0.85))

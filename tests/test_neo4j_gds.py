@@ -33,8 +33,10 @@ PAIRS = [(0, 1), (1, 2), (2, 0), (2, 3), (3, 4), (4, 5), (5, 3), (5, 6), (1, 0),
 
 def load(store: Neo4jStore) -> None:
     store.upsert_nodes("User", pd.DataFrame({"user_id": IDS}))
-    store.upsert_edges("FRIEND", pd.DataFrame({"src": [IDS[a] for a, _ in PAIRS],
-                                               "dst": [IDS[b] for _, b in PAIRS]}))
+    store.upsert_edges(
+        "FRIEND",
+        pd.DataFrame({"src": [IDS[a] for a, _ in PAIRS], "dst": [IDS[b] for _, b in PAIRS]}),
+    )
 
 
 @pytest.fixture
@@ -69,8 +71,10 @@ def test_projection_is_native_undirected_and_single(fake) -> None:
     store, driver = fake
     gds_features(store)
     (project,) = driver.named("gds_project")
-    assert "gds.graph.project($graph, 'User', {FRIEND: {orientation: 'UNDIRECTED', " \
-           "aggregation: 'SINGLE'}}" in project.cypher
+    assert (
+        "gds.graph.project($graph, 'User', {FRIEND: {orientation: 'UNDIRECTED', "
+        "aggregation: 'SINGLE'}}" in project.cypher
+    )
     assert "DISTINCT" not in project.cypher and "MATCH" not in project.cypher  # not Cypher
     assert project.via == "auto-commit"  # GDS manages its own transactions; never retried
 

@@ -31,21 +31,55 @@ def small_world() -> dict[str, pd.DataFrame]:
         "defaulted": [None, True, False, None],
         "nickname": ["not in the schema"] * 4,
     })  # fmt: skip
-    merchants = pd.DataFrame({"merchant_id": ["m1", "m2"], "category": ["grocery", "fuel"],
-                              "city": ["Hangzhou", None],
-                              "opened_date": ["2019-05-01", "2020-01-01"]})
+    merchants = pd.DataFrame(
+        {
+            "merchant_id": ["m1", "m2"],
+            "category": ["grocery", "fuel"],
+            "city": ["Hangzhou", None],
+            "opened_date": ["2019-05-01", "2020-01-01"],
+        }
+    )
     devices = pd.DataFrame({"device_id": ["d1"]})
-    friends = pd.DataFrame({"src": ["u1", "u2"], "dst": ["u2", "u3"],
-                            "since": ["2021-01-01", "2022-02-02"], "src_interactions": [5, 0],
-                            "dst_interactions": [3, 7]})
-    transfers = pd.DataFrame({"src": ["u1"], "dst": ["u4"], "n": [2], "amount": [50.25],
-                              "first_date": ["2024-01-01"], "last_date": ["2024-03-01"]})
-    pays = pd.DataFrame({"src": ["u1", "u3"], "dst": ["m1", "m2"], "n": [3, 1],
-                         "amount": [20.5, 1e6], "last_date": ["2024-02-01", None]})
+    friends = pd.DataFrame(
+        {
+            "src": ["u1", "u2"],
+            "dst": ["u2", "u3"],
+            "since": ["2021-01-01", "2022-02-02"],
+            "src_interactions": [5, 0],
+            "dst_interactions": [3, 7],
+        }
+    )
+    transfers = pd.DataFrame(
+        {
+            "src": ["u1"],
+            "dst": ["u4"],
+            "n": [2],
+            "amount": [50.25],
+            "first_date": ["2024-01-01"],
+            "last_date": ["2024-03-01"],
+        }
+    )
+    pays = pd.DataFrame(
+        {
+            "src": ["u1", "u3"],
+            "dst": ["m1", "m2"],
+            "n": [3, 1],
+            "amount": [20.5, 1e6],
+            "last_date": ["2024-02-01", None],
+        }
+    )
     owns = pd.DataFrame({"src": ["u3"], "dst": ["m1"]})
     uses = pd.DataFrame({"src": ["u1"], "dst": ["d1"], "first_seen": ["2020-01-01"]})
-    return {"User": users, "Merchant": merchants, "Device": devices, "FRIEND": friends,
-            "TRANSFER": transfers, "PAYS": pays, "OWNS": owns, "USES": uses}
+    return {
+        "User": users,
+        "Merchant": merchants,
+        "Device": devices,
+        "FRIEND": friends,
+        "TRANSFER": transfers,
+        "PAYS": pays,
+        "OWNS": owns,
+        "USES": uses,
+    }
 
 
 @pytest.fixture
@@ -141,8 +175,9 @@ def test_the_report_never_goes_into_the_import_mount(bundle: Path, tmp_path: Pat
 
 def test_a_pair_repeated_in_a_relationship_table_is_written_once(tmp_path: Path) -> None:
     users = pd.DataFrame({"user_id": ["a", "b", "c"]})
-    friends = pd.DataFrame({"src": ["a", "a", "b", "a"], "dst": ["b", "b", "a", "c"],
-                            "src_interactions": [1, 2, 3, 4]})
+    friends = pd.DataFrame(
+        {"src": ["a", "a", "b", "a"], "dst": ["b", "b", "a", "c"], "src_interactions": [1, 2, 3, 4]}
+    )
     write_import_bundle({"User": users, "FRIEND": friends}, tmp_path)
     back = read_import_file(tmp_path / relationship_file("FRIEND"))
     # (a, b) once with the last row's values, as the store's MERGE keeps it; b->a is its own
@@ -154,8 +189,9 @@ def test_a_pair_repeated_in_a_relationship_table_is_written_once(tmp_path: Path)
 
 
 def test_single_line_values_leave_multiline_parsing_off(tmp_path: Path) -> None:
-    script = write_import_bundle({"User": pd.DataFrame({"user_id": ["a", "b"]})}, tmp_path,
-                                 database="credit")
+    script = write_import_bundle(
+        {"User": pd.DataFrame({"user_id": ["a", "b"]})}, tmp_path, database="credit"
+    )
     text = script.read_text()
     assert "database import full credit --id-type=string" in text
     assert "--multiline-fields" not in text
@@ -199,14 +235,18 @@ def test_timestamps_are_local_datetimes_in_utc(tmp_path: Path) -> None:
         ({"User": pd.DataFrame({"user_id": ["u1", "u1"]})}, "duplicate key"),
         ({"User": pd.DataFrame({"user_id": ["u1", None]})}, "missing key"),
         ({"User": pd.DataFrame({"age": [1]})}, "missing column 'user_id'"),
-        ({"User": pd.DataFrame({"user_id": ["u1"]}),
-          "FRIEND": pd.DataFrame({"src": ["u1"], "dst": ["ghost"]})}, "no User node"),
+        (
+            {
+                "User": pd.DataFrame({"user_id": ["u1"]}),
+                "FRIEND": pd.DataFrame({"src": ["u1"], "dst": ["ghost"]}),
+            },
+            "no User node",
+        ),
         ({"FRIEND": pd.DataFrame({"src": ["u1"], "dst": ["u2"]})}, "need the User node table"),
         ({"People": pd.DataFrame({"id": [1]})}, "unknown tables"),
         ({"User": pd.DataFrame({"user_id": ["u1"], "age": ["old"]})}, "cannot write as long"),
     ],
 )
-def test_bad_tables_are_refused_with_the_place(tmp_path: Path, tables: dict,
-                                               message: str) -> None:
+def test_bad_tables_are_refused_with_the_place(tmp_path: Path, tables: dict, message: str) -> None:
     with pytest.raises(SchemaError, match=message):
         write_import_bundle(tables, tmp_path)

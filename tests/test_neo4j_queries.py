@@ -105,8 +105,17 @@ def test_friend_cluster_matches_breadth_first_distances(seed: int) -> None:
     centre = users[seed]
     for hops in (1, 2, 3, 5):
         got = queries.run(store, "friend_cluster", user_id=centre, hops=hops, limit=1000)
-        want = {u: d for u, d in nx.single_source_shortest_path_length(
-            graph, centre, cutoff=min(hops, 3)).items() if u != centre} if centre in graph else {}
+        want = (
+            {
+                u: d
+                for u, d in nx.single_source_shortest_path_length(
+                    graph, centre, cutoff=min(hops, 3)
+                ).items()
+                if u != centre
+            }
+            if centre in graph
+            else {}
+        )
         assert dict(zip(got["user_id"], got["hops"], strict=True)) == want, hops
     store.close()
 

@@ -70,7 +70,8 @@ def test_the_mapping_rule_is_the_entrypoints(settings: set[str]) -> None:
     assert setting("NEO4J_server_memory_heap_max__size") == "server.memory.heap.max_size"
     assert setting("NEO4J_dbms_security_auth__minimum__password__length") in settings
     assert setting("NEO4J_server_tx__log_rotation_retention__policy") == (
-        "server.tx_log.rotation.retention_policy")  # the entrypoint's own example
+        "server.tx_log.rotation.retention_policy"
+    )  # the entrypoint's own example
     assert "server.memory.transaction.total.max" not in settings  # what compose used to set
 
 

@@ -53,8 +53,15 @@ from creditgraph.graph.store import EdgeArrays, GraphStore
 from creditgraph.scoring.features.position import position_features
 
 HOSTILE = "u1'}) DETACH DELETE n //"
-READS = ("missing_keys:", "node_ids:", "export_edges:", "gds_version", "gds_read", "read_meta",
-         "adhoc")
+READS = (
+    "missing_keys:",
+    "node_ids:",
+    "export_edges:",
+    "gds_version",
+    "gds_read",
+    "read_meta",
+    "adhoc",
+)
 
 
 def calls(fake: FakeDriver, kind: str) -> list:
@@ -70,9 +77,19 @@ def test_all_statements_cover_every_label_and_relationship() -> None:
             assert f"{op}:{label}" in names
     for rel in REL_TYPES:
         assert f"upsert_edges:{rel}" in names and f"export_edges:{rel}" in names
-    for op in ("gds_version", "gds_project:FRIEND", "gds_mutate:pagerank", "gds_write",
-               "gds_drop", "gds_personalized_pagerank", "gds_read", "gds_read:ppr",
-               "index:User.community", "index:User.signup_date", "read_meta"):
+    for op in (
+        "gds_version",
+        "gds_project:FRIEND",
+        "gds_mutate:pagerank",
+        "gds_write",
+        "gds_drop",
+        "gds_personalized_pagerank",
+        "gds_read",
+        "gds_read:ppr",
+        "index:User.community",
+        "index:User.signup_date",
+        "read_meta",
+    ):
         assert op in names
 
 
@@ -88,8 +105,10 @@ def test_loads_merge_in_batches_with_two_matches_and_no_values_in_text() -> None
     assert "CREATE" not in nodes and "CREATE" not in edges  # MERGE only: safe to re-run
     assert "MATCH (a:User {user_id: row.src})\nMATCH (b:User {user_id: row.dst})" in edges
     assert "), (" not in edges  # never a comma (cartesian) pattern
-    assert "CREATE CONSTRAINT user_user_id_unique IF NOT EXISTS FOR (n:User) REQUIRE " \
-           "n.user_id IS UNIQUE" == cypher_constraint(USER)
+    assert (
+        "CREATE CONSTRAINT user_user_id_unique IF NOT EXISTS FOR (n:User) REQUIRE "
+        "n.user_id IS UNIQUE" == cypher_constraint(USER)
+    )
 
 
 def test_identifiers_are_validated_before_reaching_query_text() -> None:
@@ -143,7 +162,12 @@ def test_upsert_nodes_sends_batches_to_execute_write() -> None:
     assert writes[0][2][1]["rows"][0] == {"key": "u0", "props": {"age": 30}}
     report = store.reports[-1]
     assert (report.kind, report.name, report.rows, report.changed, report.batches) == (
-        "nodes", "User", 5, 5, 3)
+        "nodes",
+        "User",
+        5,
+        5,
+        3,
+    )
     assert store.upsert_nodes("User", frame.assign(age=[30, 31, 32, 33, 99])) == 1  # one changed
 
 
@@ -157,7 +181,7 @@ def test_duplicate_keys_last_wins_and_unknown_columns_are_dropped() -> None:
     store, fake = fake_store(batch_size=10)
     frame = pd.DataFrame({"user_id": ["u1", "u1"], "age": [30, 31], "secret_name": ["a", "b"]})
     store.upsert_nodes("User", frame)
-    (_, _, args, _), = calls(fake, "execute_write")
+    ((_, _, args, _),) = calls(fake, "execute_write")
     assert args[1]["rows"] == [{"key": "u1", "props": {"age": 31}}]
 
 
@@ -165,12 +189,14 @@ def test_upsert_edges_checks_endpoints_in_a_read_then_writes_batches() -> None:
     store, fake = fake_store(batch_size=2)
     store.upsert_nodes("User", pd.DataFrame({"user_id": ["u1", "u2", "u3"]}))
     fake.log.clear()
-    frame = pd.DataFrame({"src": ["u1", "u2", "u3"], "dst": ["u2", "u3", "u1"],
-                          "src_interactions": [1, 2, 3]})
+    frame = pd.DataFrame(
+        {"src": ["u1", "u2", "u3"], "dst": ["u2", "u3", "u1"], "src_interactions": [1, 2, 3]}
+    )
     assert store.upsert_edges("FRIEND", frame) == 3
     reads, writes = calls(fake, "execute_read"), calls(fake, "execute_write")
-    assert reads and all(work is _run_single and mode == neo4j.READ_ACCESS
-                         for _, work, _, mode in reads)
+    assert reads and all(
+        work is _run_single and mode == neo4j.READ_ACCESS for _, work, _, mode in reads
+    )
     assert [work for _, work, _, _ in writes] == [_merge_edges] * 2
     assert fake.log.index(reads[-1]) < fake.log.index(writes[0])
     assert fake.server.rels["FRIEND"][("u2", "u3")] == {"src_interactions": 2}
@@ -238,8 +264,10 @@ def test_write_properties_batches_and_refuses_odd_property_names() -> None:
     store, fake = fake_store(batch_size=2)
     store.upsert_nodes("User", pd.DataFrame({"user_id": ["u1", "u2"]}))
     fake.log.clear()
-    scores = pd.DataFrame({"score": [700.0, 650.5, 500.0], "model_id": ["m", "m", "m"]},
-                          index=pd.Index(["u1", "u2", "u3"], name="user_id"))
+    scores = pd.DataFrame(
+        {"score": [700.0, 650.5, 500.0], "model_id": ["m", "m", "m"]},
+        index=pd.Index(["u1", "u2", "u3"], name="user_id"),
+    )
     assert store.write_properties("User", scores) == 2  # u3 does not exist
     writes = calls(fake, "execute_write")
     assert [len(args[1]["rows"]) for _, _, args, _ in writes] == [2, 1]
@@ -384,8 +412,11 @@ def test_from_env_needs_uri_and_password() -> None:
 
 
 def test_unreachable_server_is_store_unavailable_without_leaking_the_password() -> None:
-    env = {"NEO4J_URI": "bolt://127.0.0.1:1", "NEO4J_USER": "neo4j",
-           "NEO4J_PASSWORD": "s3cret-pw-123"}
+    env = {
+        "NEO4J_URI": "bolt://127.0.0.1:1",
+        "NEO4J_USER": "neo4j",
+        "NEO4J_PASSWORD": "s3cret-pw-123",
+    }
     with pytest.raises(StoreUnavailable) as info:
         Neo4jStore.from_env(environ=env, max_retry_time_s=0.1)
     assert "s3cret-pw-123" not in str(info.value) and "127.0.0.1:1" in str(info.value)

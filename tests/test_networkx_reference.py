@@ -44,8 +44,9 @@ def world(request: pytest.FixtureRequest) -> World:
 @pytest.fixture(scope="module")
 def ours(world: World) -> tuple[pd.DataFrame, LabelContext]:
     data = world.graph_data()
-    features = relationship_features(data, world.tabular, world.as_of, seed=42,
-                                     previous_scores=world.previous_scores)
+    features = relationship_features(
+        data, world.tabular, world.as_of, seed=42, previous_scores=world.previous_scores
+    )
     ctx = LabelContext(data.graph, features["community"].to_numpy(dtype=np.int64), data.pays,
                        data.owns)  # fmt: skip
     return features, ctx

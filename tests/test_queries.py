@@ -897,7 +897,8 @@ def test_world_merchants(world):
     risky = queries.run(store, "risky_merchants", min_customers=5, limit=1_000)
     assert len(risky) == int((per.size() >= 5).sum())
     assert dict(zip(risky["merchant_id"], risky["default_rate"], strict=True)) == pytest.approx(
-        expected[per.size() >= 5].to_dict(), abs=5e-5 + 1e-12  # rounded to 4 decimals
+        expected[per.size() >= 5].to_dict(),
+        abs=5e-5 + 1e-12,  # rounded to 4 decimals
     )
     assert risky["default_rate"].is_monotonic_decreasing
     owner = tables["merchants"]["owner_id"].iloc[0]

@@ -45,8 +45,10 @@ def _open_neo4j() -> GraphStore:
         nodes = session.run("MATCH (n) RETURN count(n) AS n").single()["n"]
         if nodes > MAX_NODES_TO_WIPE:
             store.close()
-            pytest.skip(f"refusing to empty a Neo4j database with {nodes} nodes; "
-                        "point NEO4J_URI at a test server")
+            pytest.skip(
+                f"refusing to empty a Neo4j database with {nodes} nodes; "
+                "point NEO4J_URI at a test server"
+            )
         session.run("MATCH (n) DETACH DELETE n").consume()
     return store
 
@@ -113,8 +115,7 @@ def test_upsert_nodes_counts_inserts_then_nothing_then_changes(store: GraphStore
 
 def test_upsert_edges_is_idempotent(store: GraphStore) -> None:
     world(store)
-    friends = pd.DataFrame({"src": ["u1", "u2"], "dst": ["u2", "u3"],
-                            "src_interactions": [5, 7]})
+    friends = pd.DataFrame({"src": ["u1", "u2"], "dst": ["u2", "u3"], "src_interactions": [5, 7]})
     assert store.upsert_edges("FRIEND", friends) == 0  # same values as world()
     friends.loc[0, "src_interactions"] = 6
     assert store.upsert_edges("FRIEND", friends) == 1
@@ -135,8 +136,10 @@ def test_node_ids_and_export_edges_align_with_isolated_nodes(store: GraphStore) 
     assert sorted(ids) == ["u1", "u2", "u3", "u4"]  # the isolated u4 keeps a position
     edges = store.export_edges("FRIEND")
     assert list(edges.source_ids) == list(ids) and list(edges.target_ids) == list(ids)
-    pairs = {(edges.source_ids[s], edges.target_ids[d]) for s, d in zip(edges.src, edges.dst,
-                                                                         strict=True)}
+    pairs = {
+        (edges.source_ids[s], edges.target_ids[d])
+        for s, d in zip(edges.src, edges.dst, strict=True)
+    }
     assert pairs == {("u1", "u2"), ("u2", "u3")}
     pays = store.export_edges("PAYS")
     assert len(pays) == 0 and list(pays.target_ids) == ["m1"]
@@ -147,8 +150,13 @@ def test_export_edges_returns_properties(store: GraphStore) -> None:
     edges = store.export_edges("FRIEND", ("src_interactions", "since"))
     by_pair = {
         (edges.source_ids[s], edges.target_ids[d]): (int(n), pd.Timestamp(t))
-        for s, d, n, t in zip(edges.src, edges.dst, edges.properties["src_interactions"],
-                              edges.properties["since"], strict=True)
+        for s, d, n, t in zip(
+            edges.src,
+            edges.dst,
+            edges.properties["src_interactions"],
+            edges.properties["since"],
+            strict=True,
+        )
     }
     assert by_pair == {
         ("u1", "u2"): (5, pd.Timestamp("2023-01-05")),

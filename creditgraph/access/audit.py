@@ -115,8 +115,13 @@ def record(
     """Append one entry in its own (group) commit; returns once it is durable."""
     return db.submit(
         lambda conn: append(
-            conn, db.now(), event, outcome,
-            partner_id=partner_id, subject_id=subject_id, reason=reason,
+            conn,
+            db.now(),
+            event,
+            outcome,
+            partner_id=partner_id,
+            subject_id=subject_id,
+            reason=reason,
         )  # fmt: skip
     )
 
