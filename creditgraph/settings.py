@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -104,6 +105,13 @@ def _checked(settings: Settings, key: str, value: Any, source: str) -> Any:
         return scale
     if key == "data_dir":
         return Path(value)
+    if key in ("earliest_date", "latest_date"):
+        if key == "latest_date" and value in (None, ""):
+            return None  # the day of each load
+        try:
+            return date.fromisoformat(str(value)).isoformat()
+        except ValueError:
+            raise ConfigError(f"{where} must be a YYYY-MM-DD date, not {value!r}") from None
     if key in _INTEGERS:
         try:
             number = int(value)

@@ -179,5 +179,5 @@ def test_cli_mistakes_are_one_line(tmp_path: Path) -> None:
             env={"CREDITGRAPH_EARLIEST_DATE": "1.1.2000"},
         ),
         "'earliest_date'",
-        "'1.1.2000' is not a YYYY-MM-DD date",
+        "must be a YYYY-MM-DD date, not '1.1.2000'",
     )
