@@ -33,15 +33,8 @@ def failpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file's content, or a directory's entries (a rename), to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -68,12 +61,12 @@ def replace_file(path: Path, write: Callable[[Path], object], *, mode: int | Non
         write(temporary)
         if mode is not None:
             os.chmod(temporary, mode)  # some writers recreate the file
-        _fsync_file(temporary)
+        _fsync(temporary)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    _fsync(path.parent)
     return path
 
 
@@ -113,13 +106,13 @@ def staged_directory(final: Path) -> Iterator[Path]:
         yield staged
         for child in staged.iterdir():
             if child.is_file():
-                _fsync_file(child)
-        _fsync_dir(staged)
+                _fsync(child)
+        _fsync(staged)
         if final.exists():
             shutil.rmtree(staged)
         else:
             os.rename(staged, final)
-            _fsync_dir(final.parent)
+            _fsync(final.parent)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
