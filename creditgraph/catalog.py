@@ -6,9 +6,10 @@ directory"); everything else asks it for a path or a frame.
 
 A scoring run is published whole: its files are written under
 ``scores/runs/<run_id>/`` aside, the graph store takes the scores and records
-``score_run`` in one transaction, and only then does the one-line pointer
-``scores/CURRENT`` switch to the run. The partner API, ``explain`` and the
-next ``features`` read through that pointer, so they never see half a run.
+``score_run`` (:meth:`GraphStore.publish_properties`), and only then does the
+one-line pointer ``scores/CURRENT`` switch to the run. The partner API's
+Parquet source, ``explain`` and the next ``features`` read through that
+pointer, so they never see half a run.
 
 The graph and the files cannot commit in one transaction, so the graph is
 written first and :func:`recover` (run whenever a store is opened on the
@@ -26,12 +27,23 @@ itself: it runs whenever any command opens the store (``serve``, ``cypher``,
 ``features``) and must stay quick and never fail, while finishing a load of
 10M relationships takes minutes of writes that can fail; ``ingest`` is the
 command that writes loads and reports on them.
+
+Publishing a run's scores on Neo4j is batched the same way (one transaction
+for 1M users would exceed the server's transaction memory limit): a kill
+half-way leaves the graph marked ``pending_score_run`` with some users holding
+the new run's properties, while ``score_run`` and ``scores/CURRENT`` still name
+the previous run. For the same reasons (100 batches of writes at 1M users),
+:func:`recover` only reports it, and the next ``score`` completes it first
+(:func:`finish_pending_run`, from the run's staged files), then publishes its
+own run. :func:`check_consistent` does not refuse it: what it guards
+(``features``) reads scores from the published Parquet run, never from the graph.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +60,7 @@ from creditgraph.durable import (
     write_pointer,
 )
 from creditgraph.errors import CreditGraphError, DataMissing
-from creditgraph.graph.meta import LOAD_ID, PENDING_LOAD, SCORE_RUN, read_meta, write_meta
+from creditgraph.graph.meta import LOAD_ID, PENDING_LOAD, PENDING_RUN, SCORE_RUN, read_meta
 from creditgraph.graph.schema import SCORE_PROPERTIES
 from creditgraph.graph.store import GraphStore
 from creditgraph.ingest.history import (
@@ -214,7 +226,10 @@ def publish_run(
     """Publish one scoring run whole: files aside → graph (with ``score_run``) → pointer.
 
     ``scores`` and ``inputs`` are indexed by user id; ``store_rows`` are the
-    properties written onto ``User`` nodes.
+    properties written onto ``User`` nodes. On the embedded store the graph
+    takes them in one transaction; on Neo4j in resumable batches (a kill
+    half-way is completed by :func:`finish_pending_run`, which needs
+    ``store_rows`` to be :func:`store_rows` of the staged files).
     """
     run_id = new_run_id(str(manifest.get("model_id", "model")))
     final = run_dir(scores_dir, run_id)
@@ -225,25 +240,33 @@ def publish_run(
             json.dumps({"run_id": run_id, **manifest}, indent=2, default=str)
         )
     failpoint("score:run-staged")
-    with store.atomic():
-        store.write_properties("User", store_rows)
-        write_meta(store, **{SCORE_RUN: run_id})
+    store.publish_properties("User", store_rows, run_id=run_id)
     failpoint("score:graph-committed")
-    write_pointer(scores_dir / POINTER, run_id)
-    (scores_dir / LEGACY_SCORES).unlink(missing_ok=True)
+    _switch_pointer(scores_dir, run_id)
     return PublishedRun(run_id, final)
 
 
-def publish_scores(
-    paths: DataDir, store: GraphStore, scores: pd.DataFrame, inputs: pd.DataFrame
-) -> PublishedRun:
-    """Publish one scoring run of ``scores`` (indexed by user id) and the model inputs behind it.
+def _switch_pointer(scores_dir: Path, run_id: str) -> None:
+    write_pointer(scores_dir / POINTER, run_id)
+    (scores_dir / LEGACY_SCORES).unlink(missing_ok=True)
 
-    The store's users get the score properties, their network position and
-    community (for investigations) and, when the model changed, the previous
-    run's score; the manifest records the model, the load, the count and the time.
+
+# The model inputs a run writes onto User nodes besides its scores.
+STORE_INPUTS = ("pagerank_scaled", "community")
+
+
+def store_rows(
+    scores: pd.DataFrame, inputs: pd.DataFrame, previous: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The properties one run writes onto ``User`` nodes, a row per user in ``scores``' order.
+
+    The score properties, network position (``pagerank``) and community (for
+    investigations) and, when the model changed since ``previous`` (the
+    published run's scores file, if any), its score and model as
+    ``prev_score``/``prev_model_id``. ``scores`` and ``inputs`` are indexed by
+    user id. A function of its arguments only, so a publish interrupted
+    half-way is completed with exactly the rows it started with.
     """
-    previous = read_current(paths.scores)
     written = scores[list(SCORE_PROPERTIES)].copy()
     written["pagerank"] = inputs["pagerank_scaled"].reindex(written.index).astype(float)
     written["community"] = inputs["community"].reindex(written.index).astype("int64")
@@ -251,14 +274,71 @@ def publish_scores(
         before = previous.set_index("user_id").reindex(written.index)
         written["prev_score"] = before["score"].astype(float)
         written["prev_model_id"] = before["model_id"].astype(object)
+    return written
+
+
+def publish_scores(
+    paths: DataDir, store: GraphStore, scores: pd.DataFrame, inputs: pd.DataFrame
+) -> PublishedRun:
+    """Publish one scoring run of ``scores`` (indexed by user id) and the model inputs behind it.
+
+    The store's users get :func:`store_rows`; the manifest records the model,
+    the load, the count, the time and the run published before. A run that
+    an earlier publish left half-written in the graph (Neo4j) is completed
+    and published first.
+    """
+    finish_pending_run(paths, store)
     manifest = {
         "model_id": str(scores["model_id"].iloc[0]),
         "load_id": current_load_id(paths.history),
         "users": len(scores),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "previous_run": current_run(paths.scores),
     }
+    written = store_rows(scores, inputs, read_current(paths.scores))
     return publish_run(paths.scores, store, scores=scores, inputs=inputs, store_rows=written,
                        manifest=manifest)  # fmt: skip
+
+
+def _previous_scores(scores_dir: Path, manifest: dict[str, Any]) -> pd.DataFrame | None:
+    """The scores a run's ``prev_score`` came from: the run its manifest names, if kept.
+
+    Otherwise (a legacy ``latest.parquet``, or none) what the pointer names, which is
+    what it named when the run was staged: the pointer moves only once a run's graph
+    write has finished, and every publish first finishes a pending one.
+    """
+    previous_run = manifest.get("previous_run")
+    if previous_run and (run_dir(scores_dir, previous_run) / SCORES_FILE).exists():
+        return pd.read_parquet(run_dir(scores_dir, previous_run) / SCORES_FILE)
+    return read_current(scores_dir)
+
+
+def finish_pending_run(
+    paths: DataDir, store: GraphStore, progress: Callable[[str], None] | None = None
+) -> str | None:
+    """Complete the run the graph marks ``pending_score_run``, then publish it; returns its id.
+
+    The store rows are rebuilt from the run's staged files (:func:`store_rows`)
+    and only the batches that had not committed are sent; then ``score_run``
+    is set and the pointer switches. None when nothing is pending, or when the
+    run's staged directory is gone: that run is abandoned, and the caller's own
+    publish supersedes it (it sets every user's score properties again).
+    """
+    pending = read_meta(store).get(PENDING_RUN)
+    if not pending:
+        return None
+    directory = run_dir(paths.scores, pending)
+    if not (directory / MANIFEST_FILE).exists():
+        return None
+    say = progress or (lambda _message: None)
+    say(f"finishing interrupted scoring run {pending}")
+    scores = pd.read_parquet(directory / SCORES_FILE).set_index("user_id")
+    inputs = pd.read_parquet(directory / INPUTS_FILE, columns=["user_id", *STORE_INPUTS])
+    previous = _previous_scores(paths.scores, read_manifest(paths.scores, pending))
+    rows = store_rows(scores, inputs.set_index("user_id"), previous)
+    store.publish_properties("User", rows, run_id=pending, progress=progress)
+    _switch_pointer(paths.scores, pending)
+    return pending
 
 
 def recover(paths: DataDir, store: GraphStore) -> list[str]:
@@ -286,6 +366,16 @@ def recover(paths: DataDir, store: GraphStore) -> list[str]:
             f"load {pending} is half-finished in the graph; the next ingest "
             + ("completes it" if keep else "abandons it (its staged history is gone)")
         )
+    # A run the graph holds in part (batched store): reported only, and the next
+    # ``score`` completes it (see the module docstring for why not here).
+    pending_run = meta.get(PENDING_RUN)
+    if pending_run:
+        staged = (run_dir(scores_dir, pending_run) / MANIFEST_FILE).exists()
+        done.append(
+            f"scoring run {pending_run} is half-written in the graph (users hold it or the "
+            f"previous run); the next score "
+            + ("completes it" if staged else "abandons it (its staged run is gone)")
+        )
     graph_run = meta.get(SCORE_RUN)
     if graph_run and graph_run != current_run(scores_dir):
         if (run_dir(scores_dir, graph_run) / MANIFEST_FILE).exists():
@@ -295,7 +385,13 @@ def recover(paths: DataDir, store: GraphStore) -> list[str]:
 
 
 def check_consistent(paths: DataDir, store: GraphStore) -> str | None:
-    """Raise unless the graph and the history hold the same, whole load; returns its id."""
+    """Raise unless the graph and the history hold the same, whole load; returns its id.
+
+    A scoring run half-written in the graph (Neo4j, ``pending_score_run``) is
+    not refused: ``features`` reads earlier scores from the published Parquet
+    run, which a pending run never is; :func:`recover` reports it and the next
+    ``score`` completes it.
+    """
     meta = read_meta(store)
     graph_load, pending = meta.get(LOAD_ID), meta.get(PENDING_LOAD)
     if pending:

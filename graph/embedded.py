@@ -21,7 +21,16 @@ import pandas as pd
 import pyarrow as pa
 
 from creditgraph.errors import QueryError, StoreUnavailable
-from creditgraph.graph.meta import LOAD_ID, LOAD_PROGRESS, PENDING_LOAD, read_meta, write_meta
+from creditgraph.graph.meta import (
+    LOAD_ID,
+    LOAD_PROGRESS,
+    PENDING_LOAD,
+    PENDING_RUN,
+    PUBLISHED_RUN,
+    RUN_PROGRESS,
+    read_meta,
+    write_meta,
+)
 from creditgraph.graph.readonly import check_read_only
 from creditgraph.graph.schema import (
     ARROW_TYPES,
@@ -33,7 +42,7 @@ from creditgraph.graph.schema import (
     RelType,
     kind_of,
 )
-from creditgraph.graph.store import EdgeArrays, LoadWritten
+from creditgraph.graph.store import EdgeArrays, LoadWritten, PropertiesWritten
 
 
 class EmbeddedStore:
@@ -257,6 +266,26 @@ class EmbeddedStore:
                     {"rows": _to_arrow(rows, {node.key: STRING, **kinds})},
                 )
         return len(rows)
+
+    def publish_properties(
+        self,
+        label: str,
+        frame: pd.DataFrame,
+        *,
+        run_id: str,
+        progress: Callable[[str], None] | None = None,
+    ) -> PropertiesWritten:
+        """All or nothing: every row's properties and Meta ``PUBLISHED_RUN`` in one transaction.
+
+        Never leaves a run pending; clears any ``PENDING_RUN`` mark it finds.
+        """
+        say = progress or (lambda _message: None)
+        marks = {name: None for name in (PENDING_RUN, RUN_PROGRESS) if name in read_meta(self)}
+        with self.atomic():
+            say(f"writing {label} properties")
+            nodes = self.write_properties(label, frame)
+            write_meta(self, **{PUBLISHED_RUN: run_id}, **marks)
+        return PropertiesWritten(nodes=nodes)
 
     # -- reads ------------------------------------------------------------
     def node_ids(self, label: str) -> pd.Index:

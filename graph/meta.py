@@ -8,7 +8,10 @@ A store that loads in resumable batches (Neo4j) also keeps ``pending_load``
 (the load whose batches are being written, set before the first one) and
 ``load_progress`` (``<load_id> <kind> <name> <rows>``: how far it got, written
 in the same transaction as each batch); both are cleared in the transaction
-that sets ``load_id``.
+that sets ``load_id``. It publishes a run's node properties the same way:
+``pending_score_run`` (the run whose batches are being written) and
+``score_progress`` (``<run_id> <label> <rows>``), both cleared in the
+transaction that sets ``score_run``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,11 @@ LOAD_ID = "load_id"
 SCORE_RUN = "score_run"
 PENDING_LOAD = "pending_load"
 LOAD_PROGRESS = "load_progress"
+PENDING_RUN = "pending_score_run"
+RUN_PROGRESS = "score_progress"
+# score_run by the name the store layer uses (graph/store.py and graph/embedded.py keep to
+# graph words; tests/test_layers.py checks it).
+PUBLISHED_RUN = SCORE_RUN
 # The one statement that reads the bookkeeping (the Neo4j store lists it among its statements).
 META_QUERY = f"MATCH (m:{META.label}) RETURN m.name AS name, m.value AS value"
 

@@ -52,6 +52,20 @@ class LoadWritten:
     batches: int = 0
 
 
+@dataclass
+class PropertiesWritten:
+    """What :meth:`GraphStore.publish_properties` wrote.
+
+    ``nodes`` counts the nodes given properties by this call; ``batches`` the
+    batch transactions it sent (0 on a store that writes all or nothing in one
+    transaction). A resumed publish sends, and counts, only the batches an
+    interrupted call with the same run id had not committed.
+    """
+
+    nodes: int = 0
+    batches: int = 0
+
+
 @runtime_checkable
 class GraphStore(Protocol):
     """What every store does. Writes are serialised by the store itself."""
@@ -97,6 +111,27 @@ class GraphStore(Protocol):
 
     def write_properties(self, label: str, frame: pd.DataFrame) -> int:
         """Set properties on existing nodes: ``frame`` is indexed by key, one column a property."""
+
+    def publish_properties(
+        self,
+        label: str,
+        frame: pd.DataFrame,
+        *,
+        run_id: str,
+        progress: Callable[[str], None] | None = None,
+    ) -> PropertiesWritten:
+        """Set a published run's properties (as :meth:`write_properties`) and record ``run_id``.
+
+        The graph's Meta ``PUBLISHED_RUN`` (:mod:`graph.meta`) is set to
+        ``run_id`` only once every row has landed. The embedded store does it
+        in one transaction (all or nothing). Neo4j marks the run pending
+        (``PENDING_RUN``), then sends retried batch transactions, each
+        recording its progress (``RUN_PROGRESS``) in the same transaction, and
+        a last one that sets ``PUBLISHED_RUN`` and clears both marks: called
+        again with the same ``run_id`` and frame (same rows, same order), it
+        sends only the batches that have not committed. Until then readers of
+        the graph may see the run's properties on some nodes only.
+        """
 
     def query(
         self, cypher: str, params: Mapping[str, Any] | None = None, *,

@@ -12,7 +12,15 @@ from conftest import tiny_world
 from creditgraph import catalog, durable
 from creditgraph.errors import CreditGraphError
 from creditgraph.graph.embedded import EmbeddedStore
-from creditgraph.graph.meta import LOAD_ID, PENDING_LOAD, SCORE_RUN, read_meta, write_meta
+from creditgraph.graph.meta import (
+    LOAD_ID,
+    PENDING_LOAD,
+    PENDING_RUN,
+    RUN_PROGRESS,
+    SCORE_RUN,
+    read_meta,
+    write_meta,
+)
 from creditgraph.ingest.history import current_load_id, load_tables, read_history, stage_version
 from creditgraph.ingest.load import load_directory
 
@@ -160,3 +168,42 @@ def test_publish_run_switches_one_pointer(tmp_path, memory_store) -> None:
     durable.write_pointer(scores_dir / catalog.POINTER, runs[0].run_id)
     catalog.recover(catalog.DataDir(tmp_path), memory_store)
     assert catalog.current_run(scores_dir) == runs[1].run_id
+
+
+def test_a_failed_publish_leaves_the_embedded_store_all_or_nothing(
+    tmp_path, memory_store, monkeypatch
+) -> None:
+    load = _load(tiny_world(tmp_path / "in"), memory_store, tmp_path)
+    scores_dir, paths = tmp_path / "scores", catalog.DataDir(tmp_path)
+    ids = pd.Index(["u1", "u2", "u3"], name="user_id")
+
+    def publish(value: float) -> catalog.PublishedRun:
+        scores = pd.DataFrame({"score": value, "model_id": "cg-x"}, index=ids)
+        return catalog.publish_run(
+            scores_dir, memory_store, scores=scores, inputs=scores[["score"]],
+            store_rows=scores[["score"]], manifest={"model_id": "cg-x"},
+        )  # fmt: skip
+
+    first = publish(600.0)
+    original = memory_store.write_properties
+
+    def write_then_fail(label: str, frame: pd.DataFrame) -> int:
+        original(label, frame)  # every row written, then the store goes away
+        raise CreditGraphError("the store went away")
+
+    monkeypatch.setattr(memory_store, "write_properties", write_then_fail)
+    with pytest.raises(CreditGraphError, match="went away"):
+        publish(700.0)
+    monkeypatch.undo()
+    # One transaction: the scores, score_run and the pointer all still name the first run.
+    assert read_meta(memory_store) == {LOAD_ID: load.load_id, SCORE_RUN: first.run_id}
+    assert set(memory_store.query("MATCH (u:User) RETURN u.score AS s")["s"]) == {600.0}
+    assert catalog.current_run(scores_dir) == first.run_id
+    assert catalog.recover(paths, memory_store) == []  # nothing pending, nothing to roll forward
+    assert catalog.finish_pending_run(paths, memory_store) is None
+    # A pending mark (as Neo4j leaves) never survives a publish on the embedded store.
+    with memory_store.atomic():
+        write_meta(memory_store, **{PENDING_RUN: "R-elsewhere", RUN_PROGRESS: "R-elsewhere User 1"})
+    second = publish(700.0)
+    assert read_meta(memory_store) == {LOAD_ID: load.load_id, SCORE_RUN: second.run_id}
+    assert set(memory_store.query("MATCH (u:User) RETURN u.score AS s")["s"]) == {700.0}

@@ -255,9 +255,13 @@ class FakeServer:
         written = 0
         for row in params["rows"]:
             node = self.nodes[label].get(row["key"])
-            if node is not None:
+            if node is not None:  # SET n += row.props: a null removes the property
                 written += 1
-                node.update({k: v for k, v in row["props"].items() if v is not None})
+                for k, v in row["props"].items():
+                    if v is None:
+                        node.pop(k, None)
+                    else:
+                        node[k] = v
         return ["written"], [{"written": written}]
 
     # -- reads ---------------------------------------------------------------------------------
@@ -596,3 +600,13 @@ def test_fake_loses_the_kth_write_transaction_whole_and_reads_meta_back() -> Non
     write_meta(store, pending_load=None)  # a cleared value reads as absent
     assert read_meta(store) == {"load_id": "L1"}
     assert fake.calls[-1].name == "read_meta" and fake.calls[-1].mode == neo4j.READ_ACCESS
+
+
+def test_fake_set_plus_equals_removes_a_property_sent_as_null() -> None:
+    import pandas as pd
+
+    store, fake = fake_store(batch_size=10)
+    store.upsert_nodes("User", pd.DataFrame({"user_id": ["u1"]}))
+    store.write_properties("User", pd.DataFrame({"prev_score": [600.0]}, index=["u1"]))
+    store.write_properties("User", pd.DataFrame({"prev_score": [float("nan")]}, index=["u1"]))
+    assert fake.server.nodes["User"]["u1"] == {"user_id": "u1"}  # SET n += {p: null} removes p

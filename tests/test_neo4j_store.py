@@ -232,7 +232,8 @@ def test_work_functions_are_pure() -> None:
 
 
 def test_atomic_publishes_bookkeeping_with_its_scores_or_nothing() -> None:
-    # What publish_run does (scores + score_run); loads never use atomic() (test_neo4j_load).
+    # A bounded block of properties + bookkeeping; loads and published runs never use
+    # atomic() on Neo4j (test_neo4j_load, test_neo4j_publish).
     store, fake = fake_store(batch_size=1)
     store.upsert_nodes("User", pd.DataFrame({"user_id": ["u1", "u2"]}))
     fake.log.clear()

@@ -4,7 +4,10 @@ A load (:meth:`graph.neo4j.store.Neo4jStore.bulk_load`) is never one
 transaction: each :class:`Batch` of :func:`load_plan` is its own retried
 transaction that also records a :class:`LoadProgress` (Meta ``load_progress``),
 so a killed load, re-run with the same id and frames, sends exactly the batches
-that did not commit. Row arithmetic and frame slicing only: no driver.
+that did not commit. Publishing a scoring run's properties
+(:meth:`graph.neo4j.store.Neo4jStore.publish_properties`) is planned the same
+way by :func:`publish_plan`, resumed from a :class:`RunProgress` (Meta
+``score_progress``). Row arithmetic and frame slicing only: no driver.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ import pandas as pd
 from creditgraph.errors import InvalidArgument
 
 LoadKind = Literal["nodes", "relationships"]
+StepKind = Literal["nodes", "relationships", "properties"]  # properties: a run's publish
 
 
 class Batch(NamedTuple):
-    """Rows ``start:stop`` of one load step (a node label or relationship type): one transaction."""
+    """Rows ``start:stop`` of one step (a node label or relationship type): one transaction."""
 
-    kind: LoadKind
+    kind: StepKind
     name: str
     start: int
     stop: int
@@ -85,12 +89,49 @@ def resume_at(names: Sequence[tuple[str, str]], done: LoadProgress | None) -> tu
     return names.index((done.kind, done.name)), done.rows
 
 
-def step_batches(kind: LoadKind, name: str, rows: int, size: int, first: int) -> list[Batch]:
+def step_batches(kind: StepKind, name: str, rows: int, size: int, first: int) -> list[Batch]:
     """One step's batches from row ``first`` (from 0 if ``first`` is past its end)."""
     if size < 1:
         raise InvalidArgument(f"batch_size must be a positive number of rows, got {size!r}")
     starts = range(first if 0 <= first <= rows else 0, rows, size)
     return [Batch(kind, name, start, min(start + size, rows)) for start in starts]
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """How far the publish of run ``run_id`` got: the first ``rows`` rows of ``label`` landed.
+
+    Kept as Meta ``score_progress`` (``"<run_id> <label> <rows>"``) in the
+    transaction of the batch it describes; rows, not batch numbers, as for loads.
+    """
+
+    run_id: str
+    label: str
+    rows: int
+
+    def encode(self) -> str:
+        return f"{self.run_id} {self.label} {self.rows}"
+
+    @classmethod
+    def decode(cls, value: str | None) -> RunProgress | None:
+        parts = (value or "").split(" ")
+        if len(parts) != 3 or not parts[2].isdigit():
+            return None
+        return cls(parts[0], parts[1], int(parts[2]))
+
+
+def publish_plan(
+    label: str, rows: int, batch_size: int, done: RunProgress | None = None
+) -> list[Batch]:
+    """Every batch that sets a run's properties on ``rows`` nodes of ``label``; after ``done``.
+
+    None over ``batch_size`` rows. ``done`` (same run) leaves out the rows it
+    says landed; a ``done`` for another label, or past the end, leaves out
+    nothing (re-setting the same properties is idempotent). ``done`` at the
+    last row leaves no batch: only the finishing transaction remains.
+    """
+    first = done.rows if done is not None and done.label == label else 0
+    return step_batches("properties", label, rows, batch_size, first)
 
 
 def batches(frame: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:

@@ -19,6 +19,11 @@ and loads by the plan of :mod:`graph.neo4j.plan`. Choices and traps:
   is its own retried transaction that also records ``load_progress`` (so a
   killed load, re-run with the same id and frames, sends exactly the batches
   that did not commit), and a last transaction sets ``load_id`` and clears both.
+* Publishing a scoring run (:meth:`Neo4jStore.publish_properties`) is never one
+  transaction either (1M users × ~13 properties would exceed
+  ``dbms.memory.transaction.total.max``): Meta ``pending_score_run`` first, then
+  every batch of :func:`graph.neo4j.plan.publish_plan` with its ``score_progress``
+  in one retried transaction, and a last one that sets ``score_run``.
 * Investigations (:meth:`Neo4jStore.query`) pass the same client-side check as
   the embedded store and then run with ``READ_ACCESS`` via ``execute_read``,
   so the server refuses writes too.
@@ -49,12 +54,22 @@ import pandas as pd
 import pyarrow as pa
 
 from creditgraph.errors import InvalidArgument, QueryError, ReadOnlyViolation, StoreUnavailable
-from creditgraph.graph.meta import LOAD_ID, LOAD_PROGRESS, PENDING_LOAD, read_meta
+from creditgraph.graph.meta import (
+    LOAD_ID,
+    LOAD_PROGRESS,
+    PENDING_LOAD,
+    PENDING_RUN,
+    RUN_PROGRESS,
+    SCORE_RUN,
+    read_meta,
+)
 from creditgraph.graph.neo4j.plan import (
     Batch,
     LoadKind,
     LoadProgress,
+    RunProgress,
     batches,
+    publish_plan,
     resume_at,
     step_batches,
 )
@@ -81,7 +96,7 @@ from creditgraph.graph.neo4j.values import (
 )
 from creditgraph.graph.readonly import check_read_only
 from creditgraph.graph.schema import META, NODE_TYPES, SCORE_PROPERTIES, NodeType, RelType, kind_of
-from creditgraph.graph.store import EdgeArrays, LoadWritten
+from creditgraph.graph.store import EdgeArrays, LoadWritten, PropertiesWritten
 
 DEFAULT_BATCH_SIZE = 10_000
 # Rows taken from the server per ``result.fetch`` while exporting (one numpy chunk each).
@@ -127,6 +142,15 @@ def _load_batch(
         changed = int(_run_single(tx, cypher, {"rows": rows}).get("changed", 0))
     _run_single(tx, cypher_upsert_nodes(META), {"rows": progress})
     return changed
+
+
+def _publish_batch(
+    tx: Any, cypher: str, rows: list[dict[str, Any]], progress: list[dict[str, Any]]
+) -> int:
+    """One batch of a run's properties and its Meta ``score_progress``, in one transaction."""
+    written = int(_run_single(tx, cypher, {"rows": rows}).get("written", 0))
+    _run_single(tx, cypher_upsert_nodes(META), {"rows": progress})
+    return written
 
 
 def _chunks(result: Any, size: int) -> Iterator[list[Any]]:
@@ -574,7 +598,9 @@ class Neo4jStore:
                     f"(first: {examples[0]!r})"
                 )
 
-    def write_properties(self, label: str, frame: pd.DataFrame) -> int:
+    @staticmethod
+    def _property_rows(label: str, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, str]]:
+        """The rows a property write sends (string keys in the key column) and each kind."""
         node = node_type(label)
         frame = frame.drop(columns=[c for c in frame.columns if c == node.key])
         for column in frame.columns:
@@ -585,6 +611,11 @@ class Neo4jStore:
         }
         rows = frame.rename_axis(node.key).reset_index()
         rows[node.key] = key_strings(rows[node.key], label)
+        return rows, kinds
+
+    def write_properties(self, label: str, frame: pd.DataFrame) -> int:
+        node = node_type(label)
+        rows, kinds = self._property_rows(label, frame)
         cypher = cypher_write_properties(node)
 
         def send(chunk: pd.DataFrame) -> int:
@@ -593,6 +624,62 @@ class Neo4jStore:
 
         with self._lock:
             return self._batched("properties", label, rows, send)
+
+    def publish_properties(
+        self,
+        label: str,
+        frame: pd.DataFrame,
+        *,
+        run_id: str,
+        progress: Callable[[str], None] | None = None,
+    ) -> PropertiesWritten:
+        """Set a run's properties in retried batch transactions; re-called with ``run_id``, resume.
+
+        A new run first sets Meta ``pending_score_run`` (its own transaction).
+        Each batch of :func:`publish_plan` then runs in a retried write
+        transaction that also sets ``score_progress`` (``SET n += row.props``
+        is idempotent, so a re-sent batch changes nothing), and a last
+        transaction sets ``score_run`` and clears both marks. When the graph's
+        ``pending_score_run`` is already ``run_id`` (a publish killed or
+        failed), only the rows after its ``score_progress`` are sent; the
+        caller must give the same rows in the same order. Write transactions:
+        1 + batches + 1 for a new run; remaining batches + 1 when resumed.
+        """
+        say = progress or (lambda _message: None)
+        node = node_type(label)
+        rows, kinds = self._property_rows(label, frame)
+        cypher = cypher_write_properties(node)
+        with self._lock:
+            if self._open_tx() is not None:
+                raise QueryError(
+                    "publish_properties commits batch by batch; it cannot run in atomic()"
+                )
+            meta = read_meta(self)
+            done = None
+            if meta.get(PENDING_RUN) == run_id:
+                done = RunProgress.decode(meta.get(RUN_PROGRESS))
+                done = done if done is not None and done.run_id == run_id else None
+            else:  # a new run (one left pending by another id is superseded: SETs only)
+                marks = {PENDING_RUN: run_id, RUN_PROGRESS: None}
+                self._write(_run_single, cypher_upsert_nodes(META), {"rows": _meta_rows(marks)})
+            todo = publish_plan(label, len(rows), self.batch_size, done)
+            say(f"writing {label} properties of run {run_id}")
+            started, written = time.perf_counter(), 0
+            with self._bar(f"{label} properties", sum(b.rows for b in todo)) as advance:
+                for batch in todo:
+                    payload = unwind_rows(rows.iloc[batch.start : batch.stop],
+                                          {node.key: "key"}, kinds)  # fmt: skip
+                    mark = RunProgress(run_id, label, batch.stop).encode()
+                    progress_rows = _meta_rows({RUN_PROGRESS: mark})
+                    written += int(self._write(_publish_batch, cypher, payload, progress_rows))
+                    advance(batch.rows)
+            self.reports.append(
+                LoadReport("properties", label, sum(b.rows for b in todo), written, len(todo),
+                           time.perf_counter() - started)
+            )  # fmt: skip
+            finish = {SCORE_RUN: run_id, PENDING_RUN: None, RUN_PROGRESS: None}
+            self._write(_run_single, cypher_upsert_nodes(META), {"rows": _meta_rows(finish)})
+        return PropertiesWritten(nodes=written, batches=len(todo))
 
     # -- reads ------------------------------------------------------------
     def node_ids(self, label: str) -> pd.Index:
