@@ -23,6 +23,7 @@ from creditgraph.settings import Settings, load_settings
 
 if TYPE_CHECKING:  # the pipeline (sklearn, igraph, xgboost) loads only in commands using it
     from creditgraph import pipeline
+    from creditgraph.graph.store import GraphStore
 
 console = Console()
 
@@ -83,6 +84,16 @@ def _steps(total: int) -> Iterator[pipeline.Step]:
 
         yield step
         progress.update(task, completed=total, description="done")
+
+
+def _open_store(settings: Settings) -> GraphStore:
+    """The configured store; says what opening it mended after a killed command."""
+    from creditgraph import pipeline
+
+    def recovered(message: str) -> None:
+        console.print(f"[yellow]recovered:[/] {message}")
+
+    return pipeline.open_configured_store(settings, recovered)
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -175,7 +186,7 @@ def ingest(
     settings = _settings(data_dir, store)
     # One step to validate, one per node label and relationship type, one for history.
     steps = 2 + len(NODE_TYPES) + len(REL_TYPES)
-    with pipeline.open_configured_store(settings) as graph_store, _steps(steps) as step:
+    with _open_store(settings) as graph_store, _steps(steps) as step:
         report = pipeline.ingest(settings, graph_store, source, step)
     _print_load(report)
     if not report.ok:
@@ -196,7 +207,10 @@ def features(
     from creditgraph import pipeline
 
     settings = _settings(data_dir, store)
-    with pipeline.open_configured_store(settings) as graph_store, console.status("features"):
+    with (
+        _open_store(settings) as graph_store,
+        console.status("features"),
+    ):
         frame = pipeline.build_features(settings, graph_store, in_database=in_database)
     console.print(f"{len(frame):,} users × {frame.shape[1]} features → {settings.paths.features}")
 
@@ -212,7 +226,10 @@ def train(
 
     settings = load_settings(data_dir=data_dir, store=store, seed=seed, split=split,
                              calibration=calibration)  # fmt: skip
-    with pipeline.open_configured_store(settings) as graph_store, console.status("training"):
+    with (
+        _open_store(settings) as graph_store,
+        console.status("training"),
+    ):
         result = pipeline.train(settings, graph_store)
     _print_metrics(result.test_metrics, result.model.model_id)
     console.print(f"model saved in {result.model_dir}")
@@ -228,7 +245,10 @@ def score(
     from creditgraph import pipeline
 
     settings = _settings(data_dir, store)
-    with pipeline.open_configured_store(settings) as graph_store, console.status("scoring"):
+    with (
+        _open_store(settings) as graph_store,
+        console.status("scoring"),
+    ):
         credit_model = pipeline.load_model(settings, model)
         frame = pipeline.read_features(settings)
         inputs = pipeline.model_inputs(settings, graph_store, credit_model, frame)
@@ -467,9 +487,7 @@ def serve(data_dir: DataDir = None, store: StoreOpt = None,
         # The run scores/CURRENT names, loaded in the background: /healthz answers at once.
         source = ParquetScoreSource(settings.paths.scores, lazy=True)
     else:
-        from creditgraph import pipeline
-
-        source = StoreScoreSource(pipeline.open_configured_store(settings))
+        source = StoreScoreSource(_open_store(settings))
     console.print(f"serving on http://{host}:{port} (docs at /docs)")
     run_server(_access_db(data_dir), source, host=host, port=port)
 

@@ -46,11 +46,15 @@ def _quiet(_message: str) -> None:
     return None
 
 
-def open_configured_store(settings: Settings) -> GraphStore:
-    """Open the configured store and finish whatever a killed command left half-published."""
+def open_configured_store(settings: Settings, step: Step = _quiet) -> GraphStore:
+    """Open the configured store and finish whatever a killed command left half-published.
+
+    ``step`` hears what recovery did (a pointer rolled forward, a half-finished load).
+    """
     store = open_store(settings.store, settings.paths.graph, batch_size=settings.batch_size)
     try:
-        catalog.recover(settings.paths, store)
+        for done in catalog.recover(settings.paths, store):
+            step(done)
     except BaseException:
         store.close()
         raise

@@ -207,3 +207,21 @@ def test_a_failed_publish_leaves_the_embedded_store_all_or_nothing(
     second = publish(700.0)
     assert read_meta(memory_store) == {LOAD_ID: load.load_id, SCORE_RUN: second.run_id}
     assert set(memory_store.query("MATCH (u:User) RETURN u.score AS s")["s"]) == {700.0}
+
+
+def test_the_cli_says_what_recovery_mended(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from creditgraph.cli import app
+    from creditgraph.settings import load_settings
+
+    data = tmp_path / "data"
+    source = tiny_world(tmp_path / "in")
+    assert CliRunner().invoke(app, ["ingest", str(source), "--data-dir", str(data)]).exit_code == 0
+    paths = load_settings(data_dir=data).paths
+    stage_version(paths.history, "L-next", {"users": read_history(paths.history, "users")})
+    with EmbeddedStore(paths.graph) as store, store.atomic():
+        write_meta(store, **{LOAD_ID: "L-next"})  # killed before the pointer switched
+    result = CliRunner().invoke(app, ["features", "--data-dir", str(data)])
+    assert "recovered: finished load L-next" in " ".join(result.output.split())
+    assert current_load_id(paths.history) == "L-next"

@@ -232,7 +232,7 @@ def _frame_work(tx: Any, cypher: str, params: dict[str, Any], chunk: int) -> pd.
 
 
 @dataclass(frozen=True)
-class LoadReport:
+class UpsertReport:
     """What one upsert did: rows sent, rows created or changed, batches, time taken."""
 
     kind: Literal["nodes", "relationships", "properties"]
@@ -263,7 +263,7 @@ class Neo4jStore:
 
     Use :meth:`from_env` (credentials from the environment). ``batch_size``
     rows go in each write transaction; ``progress`` shows a bar (default: when
-    stderr is a terminal). Each load appends a :class:`LoadReport` to ``reports``.
+    stderr is a terminal). Each load appends a :class:`UpsertReport` to ``reports``.
     """
 
     dialect = "neo4j"
@@ -290,7 +290,7 @@ class Neo4jStore:
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.query_timeout_s = query_timeout_s
         self.fetch_rows = EXPORT_CHUNK_ROWS  # records per Result.fetch in exports
-        self.reports: list[LoadReport] = []
+        self.reports: list[UpsertReport] = []
         self._lock = threading.RLock()
         self._tx: Any = None  # the open atomic() transaction, used only by its own thread
         self._tx_thread: int | None = None
@@ -436,7 +436,7 @@ class Neo4jStore:
                 count += 1
                 advance(len(chunk))
         self.reports.append(
-            LoadReport(kind, name, len(frame), changed, count, time.perf_counter() - started)
+            UpsertReport(kind, name, len(frame), changed, count, time.perf_counter() - started)
         )
         return changed
 
@@ -574,7 +574,7 @@ class Neo4jStore:
                 )
                 advance(batch.rows)
         self.reports.append(
-            LoadReport(kind, name, sum(b.rows for b in todo), changed, len(todo),
+            UpsertReport(kind, name, sum(b.rows for b in todo), changed, len(todo),
                        time.perf_counter() - started)
         )  # fmt: skip
         return changed
@@ -674,7 +674,7 @@ class Neo4jStore:
                     written += int(self._write(_publish_batch, cypher, payload, progress_rows))
                     advance(batch.rows)
             self.reports.append(
-                LoadReport("properties", label, sum(b.rows for b in todo), written, len(todo),
+                UpsertReport("properties", label, sum(b.rows for b in todo), written, len(todo),
                            time.perf_counter() - started)
             )  # fmt: skip
             finish = {SCORE_RUN: run_id, PENDING_RUN: None, RUN_PROGRESS: None}
