@@ -70,6 +70,7 @@ from creditgraph.ingest.history import (
     publish_version,
     read_history,
 )
+from creditgraph.ingest.load import point_rejects
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,11 @@ class DataDir:
     def read_scores(self) -> pd.DataFrame | None:
         """The published run's scores, or None before the first scoring run."""
         return read_current(self.scores)
+
+    def published_model_id(self) -> str | None:
+        """The model the published run was scored with (None before the first run)."""
+        run_id = current_run(self.scores)
+        return None if run_id is None else str(read_manifest(self.scores, run_id)["model_id"])
 
     def read_inputs(self) -> pd.DataFrame:
         """The model inputs of the published run, indexed by user id."""
@@ -361,6 +367,7 @@ def recover(paths: DataDir, store: GraphStore) -> list[str]:
             done.append(f"finished load {graph_load} (history pointer rolled forward)")
     elif history_dir.is_dir():
         prune_versions(history_dir, keep)  # versions staged by loads killed before any commit
+    point_rejects(paths.rejects, history_dir)  # a kill between the pointer and the link
     if pending:
         done.append(
             f"load {pending} is half-finished in the graph; the next ingest "

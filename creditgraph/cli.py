@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer import _click as click  # the click typer ships and types against
@@ -97,7 +98,7 @@ def _open_store(settings: Settings) -> GraphStore:
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {exc}")
+    console.print(f"[bold red]error:[/] {escape(str(exc))}")  # user text is never markup
     return typer.Exit(code=2)
 
 
@@ -605,9 +606,9 @@ def _fmt(value: object) -> str:
 
 
 def _print_frame(frame: pd.DataFrame) -> None:
-    table = Table(*[str(c) for c in frame.columns])
+    table = Table(*[escape(str(c)) for c in frame.columns])
     for row in frame.itertuples(index=False):
-        table.add_row(*[_fmt(v) for v in row])
+        table.add_row(*[escape(_fmt(v)) for v in row])
     console.print(table)
 
 

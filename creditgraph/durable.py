@@ -33,7 +33,7 @@ def failpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     """Flush a file's content, or a directory's entries (a rename), to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -61,12 +61,12 @@ def replace_file(path: Path, write: Callable[[Path], object], *, mode: int | Non
         write(temporary)
         if mode is not None:
             os.chmod(temporary, mode)  # some writers recreate the file
-        _fsync(temporary)
+        fsync_path(temporary)
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _fsync(path.parent)
+    fsync_path(path.parent)
     return path
 
 
@@ -106,13 +106,13 @@ def staged_directory(final: Path) -> Iterator[Path]:
         yield staged
         for child in staged.iterdir():
             if child.is_file():
-                _fsync(child)
-        _fsync(staged)
+                fsync_path(child)
+        fsync_path(staged)
         if final.exists():
             shutil.rmtree(staged)
         else:
             os.rename(staged, final)
-            _fsync(final.parent)
+            fsync_path(final.parent)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise

@@ -233,7 +233,7 @@ def report(settings: Settings, model: CreditModel | None = None) -> Report:
     """Write the HTML model report for the held-out test split of the published run."""
     from creditgraph.scoring.report import write_report
 
-    model = model or load_model(settings)
+    model = model or load_model(settings, settings.paths.published_model_id())
     inputs = read_inputs(settings)
     labels = read_labels(settings).reindex(inputs.index).dropna().astype(int)
     split = split_for(settings, labels)
@@ -254,8 +254,12 @@ def read_inputs(settings: Settings) -> pd.DataFrame:
 
 
 def explain(settings: Settings, user_id: str, model: CreditModel | None = None) -> Explanation:
-    """Score, PD, five factor points, reasons and the per-feature exact contributions."""
-    return explain_user(model or load_model(settings), read_inputs(settings), user_id)
+    """Score, PD, five factor points, reasons and the per-feature exact contributions.
+
+    By default with the model of the published run, so it shows what partners see.
+    """
+    model = model or load_model(settings, settings.paths.published_model_id())
+    return explain_user(model, read_inputs(settings), user_id)
 
 
 # -- the main job ---------------------------------------------------------------

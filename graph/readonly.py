@@ -76,7 +76,7 @@ _PREFIX: Final = frozenset({"NOT", "DISTINCT", "CASE", "WHEN", "WHERE"})
 _SUBQUERY: Final = frozenset({"CALL", "COUNT", "EXISTS", "COLLECT"})
 
 _TOKEN = re.compile(
-    r"""(?P<comment>//[^\n]*|/\*.*?(?:\*/|\Z))
+    r"""(?P<comment>//[^\r\n]*|/\*.*?(?:\*/|\Z))
     |(?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
     |(?P<name>`(?:[^`]|``)*`)
     |(?P<param>\$(?:\w+|`(?:[^`]|``)*`))
@@ -87,7 +87,7 @@ _TOKEN = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 _LITERALS = re.compile(
-    r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", re.DOTALL
+    r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\r\n]*|/\*.*?\*/", re.DOTALL
 )
 
 # Scanner states: what the next word may be.

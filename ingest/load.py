@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
-from creditgraph.durable import failpoint, replace_file
+from creditgraph.durable import failpoint, replace_file, temporary_sibling
 from creditgraph.errors import SchemaError
 from creditgraph.graph.meta import LOAD_PROGRESS, PENDING_LOAD, read_meta, write_meta
 from creditgraph.graph.store import GraphStore
 from creditgraph.ingest.history import (
+    current_load_id,
     merge_history,
     new_load_id,
     publish_version,
@@ -25,6 +28,7 @@ from creditgraph.ingest.schemas import LOAD_ORDER, SCHEMAS, DateWindow
 from creditgraph.ingest.validate import Validated, find_file, validate
 
 Progress = Callable[[str], None]
+REJECTS = "rejects"  # each history version's folder of rejected rows
 _log = logging.getLogger(__name__)
 
 
@@ -105,16 +109,6 @@ def load_directory(
     report.finished_load = finish_pending_load(store, history_dir, say, notes=report.notes) or ""
     say("validating")
     validated = validate_directory(source, window=window)
-    for name, result in validated.items():
-        report.files.append(
-            FileReport(
-                result.path.name,
-                result.rows_read,
-                len(result.rows),
-                result.rejected_rows,
-                _write_rejects(rejects_dir, name, result),
-            )
-        )
     personal = _split_personal(validated)
     key = _personal_key() if personal is not None else None  # fail before writing anything
     history = {name: merge_history(history_dir, name, v.rows) for name, v in validated.items()}
@@ -123,7 +117,19 @@ def load_directory(
     staged = {**history}
     if personal is not None and key is not None:
         staged["personal"] = encrypt_personal(history_dir, personal, key)
-    stage_version(history_dir, load_id, staged)
+    version = stage_version(history_dir, load_id, staged)
+    # The rejects belong to their load: written into its version, shown once it is current.
+    for name, result in validated.items():
+        written_to = _write_rejects(version / REJECTS, name, result)
+        report.files.append(
+            FileReport(
+                result.path.name,
+                result.rows_read,
+                len(result.rows),
+                result.rejected_rows,
+                None if written_to is None else rejects_dir / written_to.name,
+            )
+        )
     failpoint("ingest:history-staged")
     store.ensure_schema()
     written = store.bulk_load(
@@ -132,6 +138,7 @@ def load_directory(
     report.nodes_written, report.edges_written = written.nodes, written.edges
     failpoint("ingest:graph-committed")
     publish_version(history_dir, load_id)
+    point_rejects(rejects_dir, history_dir)
     report.load_id = load_id
     return report
 
@@ -220,12 +227,31 @@ def encrypt_personal(history_dir: Path, personal: pd.DataFrame, key: bytes) -> p
     return encrypted.rename_axis("user_id").reset_index()
 
 
-def _write_rejects(rejects_dir: Path, name: str, result: Validated) -> Path | None:
-    path = rejects_dir / f"{name}.csv"
+def _write_rejects(directory: Path, name: str, result: Validated) -> Path | None:
     if result.rejects.empty:
-        path.unlink(missing_ok=True)
         return None
+    path = directory / f"{name}.csv"
     return replace_file(path, lambda tmp: result.rejects.to_csv(tmp, index=False))
+
+
+def point_rejects(rejects_link: Path, history_dir: Path) -> None:
+    """Make ``rejects/`` show the current load's rejects: one symlink, switched atomically.
+
+    Each load keeps its rejects in its history version (``history/<load_id>/rejects/``),
+    so they switch with the load; the link is moved after the history pointer, and
+    recovery moves it again if a kill came between the two.
+    """
+    load_id = current_load_id(history_dir)
+    if load_id is None:
+        return
+    target = os.path.relpath(history_dir / load_id / REJECTS, rejects_link.parent)
+    if rejects_link.is_symlink() and os.readlink(rejects_link) == target:
+        return
+    if rejects_link.is_dir() and not rejects_link.is_symlink():
+        shutil.rmtree(rejects_link)  # the layout before rejects were kept per load
+    temporary = temporary_sibling(rejects_link)
+    os.symlink(target, temporary)
+    os.replace(temporary, rejects_link)
 
 
 def node_frames(history: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:

@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from creditgraph.durable import TMP_PREFIX, fsync_path, temporary_sibling
 from creditgraph.errors import (
     DecryptionError,
     EncryptionKeyError,
@@ -177,7 +178,11 @@ def rotate_key(path: Path | str, old_key: bytes, new_key: bytes) -> RotationRepo
     opens under ``new_key`` is left as it is, so an interrupted rotation can be rerun.
     """
     root = Path(path)
-    files = sorted(root.rglob("*.parquet")) if root.is_dir() else [root]
+    files = (
+        sorted(f for f in root.rglob("*.parquet") if not f.name.startswith(TMP_PREFIX))
+        if root.is_dir()
+        else [root]
+    )
     if not files or not all(f.is_file() for f in files):
         raise NothingToRotate(f"no Parquet file at {root}: nothing to re-encrypt")
     old_aead = AESGCM(_derive(old_key, _ENCRYPTION_INFO))
@@ -211,8 +216,11 @@ def rotate_key(path: Path | str, old_key: bytes, new_key: bytes) -> RotationRepo
                 changed.append(fld.name)
                 count += sum(v is not None for v in values)
             if changed:
-                tmp = file.with_name(f".{file.name}.rotating")
+                # Beside the file under a name recovery sweeps, owner-only, durable.
+                tmp = temporary_sibling(file)
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
                 pq.write_table(table, tmp)
+                fsync_path(tmp)
                 staged.append((tmp, file))
                 columns[str(file)] = changed
     except BaseException:
@@ -221,6 +229,7 @@ def rotate_key(path: Path | str, old_key: bytes, new_key: bytes) -> RotationRepo
         raise
     for tmp, file in staged:
         os.replace(tmp, file)
+        fsync_path(file.parent)
     return RotationReport([f for _, f in staged], columns, count, already)
 
 

@@ -28,7 +28,11 @@ class Explanation:
 
 
 def explain_user(model: CreditModel, inputs: pd.DataFrame, user_id: str) -> Explanation:
-    """Score, PD, five factor points, reasons and exact per-feature points of one input row."""
+    """Score, PD, five factor points, reasons and exact per-feature points of one input row.
+
+    The reasons are the ones a scoring run publishes (fast per-feature attribution,
+    the same for every user); ``top_features`` adds the exact TreeSHAP points.
+    """
     if user_id not in inputs.index:
         raise InvalidArgument(f"unknown user {user_id!r}")
     row = inputs.loc[[user_id]]
@@ -42,7 +46,7 @@ def explain_user(model: CreditModel, inputs: pd.DataFrame, user_id: str) -> Expl
             "points": points.to_numpy(),
         }
     ).sort_values("points", key=np.abs, ascending=False)
-    reasons = model.reasons(row, exact=True).iloc[0]
+    reasons = model.reasons(row).iloc[0]  # worded as published: the same for every user
     first = scored.iloc[0]
     return Explanation(
         user_id=user_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import stat
 from pathlib import Path
 
 import pandas as pd
@@ -143,6 +144,7 @@ def test_rotation_round_trips(data_dir: Path, key: bytes) -> None:
     devices = pd.read_parquet(data_dir / "history" / "devices.parquet")
     assert plain(pii.decrypt_column(devices["device"], new)) == ["IMEI-356938035643809", None]
     assert pq.read_schema(data_dir / "users.parquet").pandas_metadata is not None
+    assert stat.S_IMODE((data_dir / "users.parquet").stat().st_mode) == 0o600  # still private
     # Rerunning (say, after a crash half-way) changes nothing and loses nothing.
     again = pii.rotate_key(data_dir, key, new)
     assert again.files == [] and again.already_rotated == 4

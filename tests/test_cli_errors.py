@@ -52,6 +52,13 @@ def test_access_commands_without_a_database(data: Path) -> None:
         _one_line_error(_invoke([*args, "--data-dir", str(data)]))
 
 
+def test_user_text_is_never_read_as_markup(data: Path) -> None:
+    assert _invoke(["partner", "add", "Hotel [/x] Inn", "--data-dir", str(data)]).exit_code == 0
+    listed = _invoke(["partner", "list", "--data-dir", str(data)])
+    assert listed.exit_code == 0 and "Hotel [/x] Inn" in listed.output
+    _one_line_error(_invoke(["partner", "revoke", "[/bold]x", "--data-dir", str(data)]))
+
+
 def test_access_commands_on_bad_input(data: Path) -> None:
     _one_line_error(_invoke(["partner", "add", "", "--data-dir", str(data)]))
     assert _invoke(["partner", "add", "Hotel", "--data-dir", str(data)]).exit_code == 0

@@ -225,3 +225,26 @@ def test_the_cli_says_what_recovery_mended(tmp_path) -> None:
     result = CliRunner().invoke(app, ["features", "--data-dir", str(data)])
     assert "recovered: finished load L-next" in " ".join(result.output.split())
     assert current_load_id(paths.history) == "L-next"
+
+
+def test_rejects_switch_with_their_load(tmp_path, memory_store, monkeypatch) -> None:
+    source = tiny_world(tmp_path / "in")
+    users = pd.read_csv(source / "users.csv", dtype=str)
+    users.loc[0, "age"] = "7"  # rejected
+    users.to_csv(source / "users.csv", index=False)
+    _load(source, memory_store, tmp_path)
+    rejects = tmp_path / "rejects"
+    assert pd.read_csv(rejects / "users.csv")["field"].tolist() == ["age"]
+    # A load that fails (personal columns without a key) leaves the last load's rejects.
+    users.loc[0, "age"] = "40"
+    users.assign(name=["A", "B", "C"], city=["x", "y", None]).to_csv(
+        source / "users.csv", index=False
+    )
+    monkeypatch.delenv("CREDITGRAPH_KEY", raising=False)
+    with pytest.raises(CreditGraphError):
+        _load(source, memory_store, tmp_path)
+    assert pd.read_csv(rejects / "users.csv")["field"].tolist() == ["age"]
+    # A clean load shows no rejects at all, not the previous load's.
+    tiny_world(tmp_path / "clean")
+    _load(tmp_path / "clean", memory_store, tmp_path)
+    assert not (rejects / "users.csv").exists()

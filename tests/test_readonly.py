@@ -25,6 +25,7 @@ from creditgraph.graph.readonly import check_read_only, with_limit
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 WRITES = [
+    "MATCH (m:Meta) // a comment\rCREATE (:Meta {name: 'x'}) RETURN m.name AS name",  # \r ends it
     "MATCH (u:User) SET u.score = 1",
     "MATCH (u:User) DETACH DELETE u",
     "CREATE (:User {user_id: 'x'})",

@@ -95,7 +95,14 @@ from creditgraph.graph.neo4j.values import (
     unwind_rows,
 )
 from creditgraph.graph.readonly import check_read_only
-from creditgraph.graph.schema import META, NODE_TYPES, SCORE_PROPERTIES, NodeType, RelType, kind_of
+from creditgraph.graph.schema import (
+    META,
+    NODE_TYPES,
+    WRITTEN_PROPERTIES,
+    NodeType,
+    RelType,
+    kind_of,
+)
 from creditgraph.graph.store import EdgeArrays, LoadWritten, PropertiesWritten
 
 DEFAULT_BATCH_SIZE = 10_000
@@ -606,7 +613,7 @@ class Neo4jStore:
         for column in frame.columns:
             ident(column)  # a property name queries can refer to
         kinds = {
-            c: SCORE_PROPERTIES.get(c) or node.properties.get(c) or kind_of(frame[c])
+            c: WRITTEN_PROPERTIES.get(c) or node.properties.get(c) or kind_of(frame[c])
             for c in frame.columns
         }
         rows = frame.rename_axis(node.key).reset_index()
