@@ -8,6 +8,9 @@ model input. ``train_model`` refuses a column declared in neither
 computed column is undeclared or a declared one is never computed. ``risk`` is
 the monotone direction on the probability of default: +1 means more of the
 feature never lowers PD (never raises the score), -1 the reverse, 0 unknown.
+A feature without a direction can lower the score from either side, so its
+words name what was looked at ("Number of credit accounts"), never a claim
+("Few credit accounts") the user's own value may contradict.
 
 A reason says what the user's data shows. ``words`` describe a value the user
 has. Where the value is missing (no repayment rows, no bills, no friends…) the
@@ -90,7 +93,7 @@ _SPECS: list[FeatureSpec] = [  # each name once (tests/test_feature_dictionary.p
         "credit_history",
         [
             ("thin_file", 0, ""),  # a reason only as "no record" (= 1)
-            ("accounts", 0, "Few credit accounts"),
+            ("accounts", 0, "Number of credit accounts"),
             ("credit_months", -1, "Short credit history"),
             ("on_time_share", -1, "Instalments not paid on time"),
             ("max_days_late", 1, "A repayment was very late"),
@@ -103,9 +106,9 @@ _SPECS: list[FeatureSpec] = [  # each name once (tests/test_feature_dictionary.p
     *_specs(
         "behaviour",
         [
-            ("payment_count", 0, "Few payments to merchants"),
-            ("payment_amount", 0, "Low spending with merchants"),
-            ("merchant_diversity", 0, "Payments concentrated on few merchants"),
+            ("payment_count", 0, "Number of payments to merchants"),
+            ("payment_amount", 0, "Amount spent with merchants"),
+            ("merchant_diversity", 0, "How payments spread over merchants"),
             ("bill_late_share", 1, "Utility bills paid late"),
             ("bill_mean_days_late", 1, "Utility bills paid late on average"),
             ("bill_kinds", -1, "Few utility accounts in own name"),
@@ -135,17 +138,17 @@ _SPECS: list[FeatureSpec] = [  # each name once (tests/test_feature_dictionary.p
     *_specs(
         "relationships",
         [
-            ("friend_count", 0, "Few friends on the platform"),
-            ("interaction_strength", 0, "Weak interaction with friends"),
+            ("friend_count", 0, "Number of friends on the platform"),
+            ("interaction_strength", 0, "Interaction with friends"),
             ("reciprocity", -1, "Friendships are one-sided"),
             ("tie_age_days", -1, "Friendships are recent"),
             ("transfer_out_amount", 0, "Money sent to others"),
             ("transfer_in_amount", 0, "Money received from others"),
-            ("transfer_counterparties", 0, "Transfers with many people"),
-            ("pagerank_scaled", 0, "Peripheral position in the network"),
-            ("component_size", 0, "Small isolated friend group"),
-            ("clustering", 0, "Tightly closed friend group"),
-            ("coreness", 0, "Loosely embedded in the network"),
+            ("transfer_counterparties", 0, "Number of people transferred with"),
+            ("pagerank_scaled", 0, "Position in the network"),
+            ("component_size", 0, "Size of the connected friend group"),
+            ("clustering", 0, "How closely knit the friend group is"),
+            ("coreness", 0, "How embedded in the network"),
             ("friends_mean_on_time_share", -1, "Friends often repay late"),
             ("friends_mean_max_days_late", 1, "Friends have had very late repayments"),
             ("friends_mean_shortfall_ratio", 1, "Friends often underpay instalments"),
@@ -154,21 +157,21 @@ _SPECS: list[FeatureSpec] = [  # each name once (tests/test_feature_dictionary.p
             ("friends_mean_products_held", -1, "Friends hold few financial products"),
             ("friends_mean_account_age_days", -1, "Friends' accounts are new"),
             ("friends_mean_real_name_verified", -1, "Many friends are unverified"),
-            ("friends_thin_file_share", 0, "Many friends have no credit history"),
+            ("friends_thin_file_share", 0, "Share of friends with no credit history"),
             ("friends_past_default_share", 1, "Friends have defaulted before"),
             ("friends_prev_score_mean", -1, "Friends' own credit scores are low"),
             ("friends_prev_score_min", -1, "A friend has a very low credit score"),
-            ("community_size", 0, "Small or unusual community"),
-            ("community_density", 0, "Community is unusually dense"),
-            ("shared_device_users", 0, "Devices shared with other accounts"),
-            ("new_friends_share", 0, "Many friends have new accounts"),
-            ("new_account_triangles", 0, "New account in a dense group of friends"),
-            ("reciprocal_transfer_partners", 0, "Money moving back and forth with others"),
+            ("community_size", 0, "Size of community"),
+            ("community_density", 0, "Density of community"),
+            ("shared_device_users", 0, "Sharing of devices with other accounts"),
+            ("new_friends_share", 0, "Share of friends with new accounts"),
+            ("new_account_triangles", 0, "New accounts among close friends"),
+            ("reciprocal_transfer_partners", 0, "Transfers back and forth with others"),
             ("merchant_customer_on_time_share", -1, "Shops where customers often repay late"),
-            ("owned_customer_count", 0, "Own business has few customers"),
+            ("owned_customer_count", 0, "Number of customers of own business"),
             ("owned_customer_on_time_share", -1, "Own business's customers often repay late"),
             # Label-aware (exposure): out-of-fold in training, training labels when scoring.
-            ("known_neighbours", 0, "Few friends with a known track record"),
+            ("known_neighbours", 0, "Number of friends with a known track record"),
             ("neighbour_default_share", 1, "Friends have defaulted"),
             ("hop2_default_share", 1, "Friends of friends have defaulted"),
             ("default_ppr", 1, "Close in the network to people who defaulted"),

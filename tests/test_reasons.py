@@ -126,3 +126,19 @@ def test_readme_states_the_missing_history_rule():
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     section = text.split("### What a score means", 1)[1].split("\n## ", 1)[0]
     assert NO_REPAYMENTS in " ".join(section.split())
+
+
+def test_features_without_a_direction_are_worded_without_a_claim():
+    """Such a feature lowers the score from either side: "Few …" could contradict the data."""
+    import re
+
+    from creditgraph.scoring.dictionary import FEATURES
+
+    claim = re.compile(
+        r"^(few|low|small|many|weak|short|tightly|peripheral|loosely|recent|high|large)\b"
+        r"|unusual|concentrated|isolated",
+        re.IGNORECASE,
+    )
+    worded = [s for s in FEATURES.values() if s.risk == 0 and s.words]
+    assert worded
+    assert [s.name for s in worded if claim.search(s.words)] == []
