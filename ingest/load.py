@@ -242,8 +242,9 @@ def point_rejects(rejects_link: Path, history_dir: Path) -> None:
     recovery moves it again if a kill came between the two.
     """
     load_id = current_load_id(history_dir)
-    if load_id is None:
+    if load_id is None or not (history_dir / load_id).is_dir():
         return
+    (history_dir / load_id / REJECTS).mkdir(exist_ok=True)  # never a dangling link
     target = os.path.relpath(history_dir / load_id / REJECTS, rejects_link.parent)
     if rejects_link.is_symlink() and os.readlink(rejects_link) == target:
         return
