@@ -129,6 +129,8 @@ def stage_version(history_dir: Path, load_id: str, tables: Mapping[str, pd.DataF
         for kept in previous.glob("*.parquet"):
             if not (staged / kept.name).exists():
                 os.link(kept, staged / kept.name)  # unchanged table: no copy
+                if kept.stem in PRIVATE_TABLES:
+                    os.chmod(staged / kept.name, 0o600)  # one written before it was private
     return history_dir / load_id
 
 

@@ -248,3 +248,14 @@ def test_rejects_switch_with_their_load(tmp_path, memory_store, monkeypatch) -> 
     tiny_world(tmp_path / "clean")
     _load(tmp_path / "clean", memory_store, tmp_path)
     assert not (rejects / "users.csv").exists()
+
+
+def test_an_older_world_readable_personal_table_is_narrowed(tmp_path, memory_store) -> None:
+    history = tmp_path / "history"
+    history.mkdir()
+    old = pd.DataFrame({"user_id": ["u1"], "name": [b"sealed"]})
+    old.to_parquet(history / "personal.parquet")  # the flat layout, as written before
+    (history / "personal.parquet").chmod(0o644)
+    report = _load(tiny_world(tmp_path / "in"), memory_store, tmp_path)
+    carried = history / report.load_id / "personal.parquet"
+    assert carried.exists() and stat.S_IMODE(carried.stat().st_mode) == 0o600
