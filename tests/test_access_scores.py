@@ -105,6 +105,12 @@ def test_a_scores_directory_follows_its_current_pointer(tmp_path: Path) -> None:
         time.sleep(0.005)
     publish(scores_dir, "run-3", frame(score=[720.0, 455.0]))
     wait_for(source, "u1", 720.0)
+    (scores_dir / "CURRENT").write_bytes(b"\xff\xfe damaged")  # not even text
+    for _ in range(20):
+        assert getattr(source.get("u1"), "score", None) == 720.0
+        time.sleep(0.005)
+    publish(scores_dir, "run-4", frame(score=[610.0, 455.0]))  # and reloading still works
+    wait_for(source, "u1", 610.0)
 
 
 def test_a_scores_directory_without_runs_is_refused(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from creditgraph.access.errors import ScoresNotReady
-from creditgraph.errors import QueryError, SchemaError
+from creditgraph.errors import CreditGraphError, QueryError, SchemaError
 from creditgraph.scoring.dictionary import FACTORS  # the one definition (no heavy imports)
 
 if TYPE_CHECKING:
@@ -227,8 +227,11 @@ class ParquetScoreSource:
         try:
             file = resolve_scores(self.path)
             changed = self._data is None or _version(file) != self._data.version
-        except (OSError, SchemaError):  # mid-publication, or nothing there: look again later
-            changed = False
+        except (OSError, ValueError, CreditGraphError):  # mid-publication, damaged, or nothing
+            changed = False  # there: keep serving the loaded run, look again later
+        except BaseException:
+            self._lock.release()  # never leave reloading locked for good
+            raise
         if not changed:
             self._lock.release()
             return
