@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pandas as pd
@@ -25,6 +26,13 @@ from creditgraph.access.service import create_app, running_server
 from creditgraph.cli import app
 from creditgraph.ingest.history import read_history
 from creditgraph.ingest.pii import decrypt_column, generate_key
+
+
+def _grant_alice_rental(db_path: Path, partner_id: str) -> None:
+    """Subject alice lets ``partner_id`` see her score for a rental, for a day."""
+    with AccessDB(db_path) as db:
+        create_grant(db, subject_id="alice", partner_id=partner_id, purpose="rental",
+                     scope="score", expires_at=datetime.now(UTC) + timedelta(days=1))  # fmt: skip
 
 
 def test_partner_subject_and_audit_commands(tmp_path):
@@ -112,15 +120,7 @@ def test_rotate_key_and_revoke_token_commands_take_effect_at_once(tmp_path):
     tokens = [shown(runner.invoke(app, ["subject", "token", "alice", *data]).output, "):")
               for _ in range(3)]  # fmt: skip
     db_path = default_db_path(tmp_path)
-    with AccessDB(db_path) as db:
-        create_grant(
-            db,
-            subject_id="alice",
-            partner_id=partner_id,
-            purpose="rental",
-            scope="score",
-            expires_at=datetime.now(UTC) + timedelta(days=1),
-        )
+    _grant_alice_rental(db_path, partner_id)
     frame(user_id=["alice", "bob"]).to_parquet(tmp_path / "scores.parquet")
     server = create_app(db_path, ParquetScoreSource(tmp_path / "scores.parquet"))
     lookup = {"subject_id": "alice", "purpose": "rental", "scope": "score"}
@@ -171,15 +171,7 @@ def test_serve_answers_from_the_published_run(tmp_path):
     data = ["--data-dir", str(tmp_path)]
     added = runner.invoke(app, ["partner", "add", "Grand Hotel", *data])
     partner_id, key = shown(added.output, "partner id:")[:16], shown(added.output, "):")
-    with AccessDB(default_db_path(tmp_path)) as db:
-        create_grant(
-            db,
-            subject_id="alice",
-            partner_id=partner_id,
-            purpose="rental",
-            scope="score",
-            expires_at=datetime.now(UTC) + timedelta(days=1),
-        )
+    _grant_alice_rental(default_db_path(tmp_path), partner_id)
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-c", "from creditgraph.cli import main; main()", "serve", *data,

@@ -51,6 +51,10 @@ class LoadProgress:
     name: str
     rows: int
 
+    @property
+    def job_id(self) -> str:
+        return self.load_id
+
     def encode(self) -> str:
         return f"{self.load_id} {self.kind} {self.name} {self.rows}"
 
@@ -108,6 +112,10 @@ class RunProgress:
     run_id: str
     label: str
     rows: int
+
+    @property
+    def job_id(self) -> str:
+        return self.run_id
 
     def encode(self) -> str:
         return f"{self.run_id} {self.label} {self.rows}"

@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import neo4j
 import neo4j.exceptions as ne
@@ -106,6 +106,7 @@ from creditgraph.graph.schema import (
 from creditgraph.graph.store import EdgeArrays, LoadWritten, PropertiesWritten
 
 DEFAULT_BATCH_SIZE = 10_000
+Progress = TypeVar("Progress", LoadProgress, RunProgress)
 # Rows taken from the server per ``result.fetch`` while exporting (one numpy chunk each).
 EXPORT_CHUNK_ROWS = 100_000
 
@@ -359,6 +360,21 @@ class Neo4jStore:
         """This thread's atomic() transaction, if it has one (transactions are not shared)."""
         return self._tx if self._tx_thread == threading.get_ident() else None
 
+    def _resume_or_mark(
+        self, pending: str, progress: str, job_id: str, kind: type[Progress]
+    ) -> Progress | None:
+        """Where a re-run of the pending ``job_id`` resumes; else mark ``job_id`` pending.
+
+        Returns the recorded progress of ``job_id`` (None: from the start).
+        """
+        meta = read_meta(self)
+        if meta.get(pending) == job_id:
+            done = kind.decode(meta.get(progress))
+            return done if done is not None and done.job_id == job_id else None
+        marks = {pending: job_id, progress: None}
+        self._write(_run_single, cypher_upsert_nodes(META), {"rows": _meta_rows(marks)})
+        return None
+
     def _write(self, work: Callable[..., Any], *args: Any) -> Any:
         """Run ``work(tx, *args)``: in the open atomic block, else as a retried write."""
         with self._errors():
@@ -536,14 +552,8 @@ class Neo4jStore:
         with self._lock:
             if self._open_tx() is not None:
                 raise QueryError("bulk_load commits batch by batch; it cannot run in atomic()")
-            meta = read_meta(self)
-            done = None
-            if meta.get(PENDING_LOAD) == load_id:
-                done = LoadProgress.decode(meta.get(LOAD_PROGRESS))
-                done = done if done is not None and done.load_id == load_id else None
-            else:  # a new load (one left pending by another id is superseded: MERGEs only)
-                marks = {PENDING_LOAD: load_id, LOAD_PROGRESS: None}
-                self._write(_run_single, cypher_upsert_nodes(META), {"rows": _meta_rows(marks)})
+            # A load left pending by another id is superseded: its batches were MERGEs only.
+            done = self._resume_or_mark(PENDING_LOAD, LOAD_PROGRESS, load_id, LoadProgress)
             # load_plan, step by step: a step is prepared only when its turn comes
             resume = resume_at([(kind, name) for kind, name, _ in order], done)
             written = LoadWritten()
@@ -661,14 +671,8 @@ class Neo4jStore:
                 raise QueryError(
                     "publish_properties commits batch by batch; it cannot run in atomic()"
                 )
-            meta = read_meta(self)
-            done = None
-            if meta.get(PENDING_RUN) == run_id:
-                done = RunProgress.decode(meta.get(RUN_PROGRESS))
-                done = done if done is not None and done.run_id == run_id else None
-            else:  # a new run (one left pending by another id is superseded: SETs only)
-                marks = {PENDING_RUN: run_id, RUN_PROGRESS: None}
-                self._write(_run_single, cypher_upsert_nodes(META), {"rows": _meta_rows(marks)})
+            # A run left pending by another id is superseded: its batches were SETs only.
+            done = self._resume_or_mark(PENDING_RUN, RUN_PROGRESS, run_id, RunProgress)
             todo = publish_plan(label, len(rows), self.batch_size, done)
             say(f"writing {label} properties of run {run_id}")
             started, written = time.perf_counter(), 0
