@@ -35,6 +35,8 @@ class Settings:
     # Input dates after it are rejected (None: the day of the load, plus a day for clocks);
     # scheduled dates (instalment due dates, observation dates) may run a year past it.
     latest_date: str | None = None
+    # The partner policy file (None: the shipped default); read by creditgraph.access.policy.
+    policies: Path | None = None
 
     @property
     def paths(self) -> DataDir:
@@ -105,6 +107,8 @@ def _checked(settings: Settings, key: str, value: Any, source: str) -> Any:
         return scale
     if key == "data_dir":
         return Path(value)
+    if key == "policies":
+        return Path(value) if value not in (None, "") else None
     if key in ("earliest_date", "latest_date"):
         if key == "latest_date" and value in (None, ""):
             return None  # the day of each load

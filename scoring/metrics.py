@@ -86,9 +86,12 @@ def adverse_impact_ratio(approved: np.ndarray, group: pd.Series) -> pd.Series:
     return rates / rates.max()
 
 
-def band_table(y: np.ndarray, pd_: np.ndarray, score: np.ndarray, width: int = 50) -> pd.DataFrame:
-    """Users, observed and expected default rate per score band."""
-    lows = (np.floor(np.minimum(score, 949.999) / width) * width).astype(int)
+def band_table(
+    y: np.ndarray, pd_: np.ndarray, score: np.ndarray, width: int = 50, top: float = 950.0
+) -> pd.DataFrame:
+    """Users, observed and expected default rate per score band (``top``, the scale's
+    highest score, falls in the band below it)."""
+    lows = (np.floor(np.minimum(score, top - 1e-3) / width) * width).astype(int)
     frame = pd.DataFrame({"band": lows, "y": y, "pd": pd_})
     table = frame.groupby("band").agg(users=("y", "size"), observed=("y", "mean"),
                                       expected=("pd", "mean"))  # fmt: skip
@@ -96,14 +99,25 @@ def band_table(y: np.ndarray, pd_: np.ndarray, score: np.ndarray, width: int = 5
     return table
 
 
-def score_shift(before: pd.Series, after: pd.Series) -> dict[str, float]:
-    """How scores moved between two runs, over the users scored in both."""
+def score_shift(
+    before: pd.Series, after: pd.Series, width: int = 50, top: float = 950.0
+) -> dict[str, float]:
+    """How scores moved between two runs, over the users scored in both.
+
+    ``users_band_changed`` counts users whose ``width``-point band changed
+    (``top``, the scale's highest score, falls in the band below it).
+    """
     before = before.reindex(after.index)
     both = before.notna()
     change = after[both] - before[both]
+
+    def band(scores: pd.Series) -> np.ndarray:
+        return np.floor(np.minimum(scores.to_numpy(dtype=float), top - 1e-3) / width)
+
     return {
         "users_compared": float(both.sum()),
         "psi": psi(before[both].to_numpy(), after[both].to_numpy()),
         "mean_change": float(change.mean()),
         "share_moved_50_plus": float((change.abs() >= 50).mean()),
+        "users_band_changed": float((band(before[both]) != band(after[both])).sum()),
     }

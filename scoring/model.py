@@ -480,10 +480,13 @@ def train_model(
     model.calibration = (float(platt.coef_[0, 0]), float(platt.intercept_[0]))
     if calibration == "isotonic":
         model.isotonic = _fit_isotonic(valid_margin, y.loc[valid_index].to_numpy())
+    # The scale and calibration change every score, so they are part of what a model is: a
+    # [scale] change must train a new model, not find the old one's directory and keep it.
+    identity = [config, scale.__dict__, calibration]
     model.model_id = (
         "cg-"
         + hashlib.sha256(
-            (fingerprint + json.dumps(config, sort_keys=True, default=str)).encode()
+            (fingerprint + json.dumps(identity, sort_keys=True, default=str)).encode()
         ).hexdigest()[:12]
     )
     model.metrics = {

@@ -21,7 +21,7 @@ from sklearn.metrics import roc_curve  # noqa: E402
 from creditgraph.scoring import metrics  # noqa: E402
 from creditgraph.scoring.dictionary import FACTOR_TITLES, FACTORS  # noqa: E402
 from creditgraph.scoring.model import CreditModel  # noqa: E402
-from creditgraph.scoring.scale import pd_per_band  # noqa: E402
+from creditgraph.scoring.scale import ScoreScale, pd_per_band  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,12 @@ def write_report(
     p, score = scored["pd"].to_numpy(), scored["score"].to_numpy()
     headline = metrics.summary(y, p)
     headline["hosmer_lemeshow_p"] = metrics.hosmer_lemeshow(y, p)[1]
-    bands = metrics.band_table(y, p, score)
-    published = pd_per_band(model.scale)
+    scale = model.scale
+    # Bands of the model's own scale; its top score falls in the top band, as published.
+    bands = metrics.band_table(y, p, score, top=scale.max_score)
+    published = pd_per_band(scale)
     plots = {
-        "score_distribution.png": _score_distribution(score, y),
+        "score_distribution.png": _score_distribution(score, y, scale),
         "roc.png": _roc(y, p, headline["roc_auc"]),
         "calibration.png": _calibration(bands),
         "factor_importance.png": _factor_importance(scored),
@@ -96,9 +98,9 @@ def _stability(
     return pd.DataFrame({"psi": rows}).rename_axis("population stability (vs training)")
 
 
-def _score_distribution(score: np.ndarray, y: np.ndarray) -> plt.Figure:
+def _score_distribution(score: np.ndarray, y: np.ndarray, scale: ScoreScale) -> plt.Figure:
     figure, ax = plt.subplots(figsize=(6.4, 3.6))
-    bins = np.arange(350, 1000, 25).tolist()
+    bins = np.arange(scale.min_score, scale.max_score + 25, 25).tolist()
     ax.hist(score[y == 0], bins=bins, alpha=0.7, label="repaid", color="#3b7dd8")
     ax.hist(score[y == 1], bins=bins, alpha=0.8, label="defaulted", color="#d8453b")
     ax.set(xlabel="score", ylabel="users", title="Score distribution by outcome")

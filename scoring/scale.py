@@ -2,7 +2,10 @@
 
 With anchors (base score S at good:bad odds O, P points to double the odds):
 ``factor = P / ln 2`` and ``offset = S − factor · ln O``. Scores are clipped
-to [350, 950]. A score depends only on the user's own PD, never on the batch.
+to [min_score, max_score], 350–950 by default. A score depends only on the user's
+own PD, never on the batch. Another scale (e.g. a FICO-like 300–850) is one
+``[scale]`` table in the settings: the model and its PDs stay the same, and the
+scores, factor points, PD per band and the report follow the anchors.
 """
 
 from __future__ import annotations

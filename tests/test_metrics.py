@@ -53,3 +53,11 @@ def test_psi_counts_missing_values_as_their_own_bin():
     nothing = np.full(100, np.nan)
     assert metrics.psi(nothing, nothing) == pytest.approx(0.0, abs=1e-9)
     assert metrics.psi(nothing, a) > 1.0  # a column that appeared
+
+
+def test_band_table_puts_the_top_of_any_scale_in_the_band_below() -> None:
+    y, pd_ = np.array([0, 0, 1]), np.array([0.01, 0.02, 0.9])
+    assert metrics.band_table(y, pd_, np.array([950.0, 900.0, 350.0])).index.tolist() == [
+        "350–399", "900–949"]  # fmt: skip
+    fico = metrics.band_table(y, pd_, np.array([850.0, 800.0, 300.0]), top=850.0)
+    assert fico.index.tolist() == ["300–349", "800–849"] and fico["users"].tolist() == [1, 2]

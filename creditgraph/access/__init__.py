@@ -2,6 +2,7 @@
 See the project README, "Partner access" (personal data at rest: :mod:`creditgraph.ingest.pii`)."""
 
 from creditgraph.access.audit import AuditEntry, AuditReport, verify_audit
+from creditgraph.access.policy import Policies, PolicyRefused, PurposePolicy, load_policies
 from creditgraph.access.registry import (
     add_partner,
     issue_subject_token,
@@ -23,6 +24,9 @@ __all__ = [
     "AuditEntry",
     "AuditReport",
     "ParquetScoreSource",
+    "Policies",
+    "PolicyRefused",
+    "PurposePolicy",
     "Scope",
     "ScoreRecord",
     "ScoreSource",
@@ -30,6 +34,7 @@ __all__ = [
     "add_partner",
     "issue_subject_token",
     "list_partners",
+    "load_policies",
     "revoke_partner",
     "revoke_subject_token",
     "revoke_subject_tokens",

@@ -3,12 +3,13 @@
 Every grant, whatever its scope, answers "is the score at least T?" for a single T: the
 subject may fix it when granting, otherwise the partner's first threshold question fixes
 it. Without this, a partner could binary-search the exact score with nine or ten threshold
-questions (within the band, under a ``band`` grant).
+questions (within the band, under a ``band`` grant). A grant whose purpose is a yes/no
+decision in the policies (:mod:`creditgraph.access.policy`) holds the policy's cut-off
+from the start, unless the subject fixes a higher one.
 """
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,16 +17,16 @@ from datetime import datetime, timedelta
 from creditgraph.access import audit, tokens
 from creditgraph.access.db import AccessDB, from_text, to_text
 from creditgraph.access.errors import Refused, UnknownPartner
+from creditgraph.access.policy import MAX_DAYS, PURPOSE, Policies, PurposePolicy, default_policies
 from creditgraph.access.scopes import Scope
 from creditgraph.errors import InvalidArgument
 
-PURPOSE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
-MAX_GRANT_LIFETIME = timedelta(days=366)
+MAX_GRANT_LIFETIME = timedelta(days=MAX_DAYS)
 
 # Why a grant does not answer a request, most telling first (for the audit log).
 _REASON_ORDER = (
-    "threshold_mismatch", "scope_too_narrow", "used_up", "expired", "revoked",
-    "purpose_mismatch", "no_grant",
+    "threshold_mismatch", "scope_too_narrow", "used_up", "expired", "expired_by_policy",
+    "revoked", "purpose_mismatch", "no_grant",
 )  # fmt: skip
 
 
@@ -76,8 +77,14 @@ def create_grant(
     expires_at: datetime,
     max_uses: int | None = None,
     threshold: int | None = None,
+    policies: Policies | None = None,
 ) -> Grant:
-    """Record a subject's grant; raises :class:`InvalidArgument` (a ``ValueError``) naming it."""
+    """Record a subject's grant; raises :class:`InvalidArgument` (a ``ValueError``) naming it.
+
+    The grant is checked against its purpose's policy (``policies``, default: the shipped
+    ones): asking more raises :class:`~creditgraph.access.policy.PolicyRefused` with the
+    reason. A yes/no purpose's grant is stored with its cut-off.
+    """
     scope = Scope(scope)
     now = db.now()
     # The messages never repeat the values given: the API passes them on to the caller.
@@ -91,6 +98,9 @@ def create_grant(
         raise InvalidArgument("max_uses must be at least 1")
     if threshold is not None and not 0 <= threshold <= 2000:
         raise InvalidArgument("threshold must be between 0 and 2000")
+    threshold = (policies or default_policies()).check_grant(
+        purpose, scope, created_at=now, expires_at=expires_at, threshold=threshold
+    )
     grant = Grant(
         tokens.new_id(),
         subject_id,
@@ -184,11 +194,14 @@ def match_grant(
     purpose: str,
     scope: Scope,
     threshold: int | None,
+    policy: PurposePolicy | None = None,
 ) -> Grant:
     """The active grant that answers this request, or :class:`Refused` with the cause.
 
     Among several, the narrowest scope wins, then the soonest expiry, so a broad grant's
-    uses are spent last. Run inside the lookup's write transaction.
+    uses are spent last. ``policy`` (the purpose's, already checked against the request)
+    adds its cut-off to grants without one, and its longest duration to every grant. Run
+    inside the lookup's write transaction.
     """
     rows = conn.execute(
         "SELECT * FROM grants WHERE partner_id = ? AND subject_id = ?",
@@ -201,11 +214,14 @@ def match_grant(
             reasons.add("purpose_mismatch")
             continue
         status = grant.status(now)
+        cutoff = policy.cutoff(grant.threshold) if policy else grant.threshold
         if status != "active":
             reasons.add(status)
+        elif policy is not None and now >= policy.lapses_at(grant.created_at):
+            reasons.add("expired_by_policy")  # the policy was tightened after the grant
         elif not grant.scope.covers(scope):
             reasons.add("scope_too_narrow")
-        elif scope is Scope.THRESHOLD and grant.threshold not in (None, threshold):
+        elif scope is Scope.THRESHOLD and cutoff not in (None, threshold):
             reasons.add("threshold_mismatch")  # whatever the grant's scope
         else:
             usable.append(grant)
@@ -217,7 +233,7 @@ def match_grant(
 def spend(conn: sqlite3.Connection, grant: Grant, threshold: int | None) -> None:
     """Count one answered lookup against the grant; a first threshold question fixes its cut-off.
 
-    ``threshold`` is the asked cut-off (None for band, score and full questions).
+    ``threshold`` is the cut-off answered at (None for band, score and full questions).
     """
     pin = threshold is not None and grant.threshold is None
     conn.execute(

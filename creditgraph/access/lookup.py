@@ -1,19 +1,23 @@
-"""A partner's lookup: grant check, disclosure by scope and audit append, in one transaction."""
+"""A partner's lookup: policy and grant check, disclosure by scope and audit append, in one
+transaction."""
 
 from __future__ import annotations
 
 import logging
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from creditgraph.access import audit
 from creditgraph.access.db import AccessDB
 from creditgraph.access.errors import Refused
 from creditgraph.access.grants import match_grant, spend
+from creditgraph.access.policy import Policies, PolicyRefused, default_policies
 from creditgraph.access.scopes import DISCLOSED, Scope, disclose
 from creditgraph.access.scores import ScoreRecord, ScoreSource
 from creditgraph.errors import InvalidArgument
+from creditgraph.scoring.scale import ScoreScale
 
 _log = logging.getLogger(__name__)
 
@@ -38,15 +42,32 @@ def lookup(
     purpose: str,
     scope: Scope | str,
     threshold: int | None = None,
+    policies: Policies | None = None,
+    scale: ScoreScale | None = None,
 ) -> Answer:
     """Answer one lookup or raise :class:`Refused`; either way one audit entry is appended.
 
-    The refusal path is the same whether the subject is unknown or simply gave no grant:
-    the score source is consulted only after a grant matched.
+    The purpose's policy (``policies``, default: the shipped ones) is checked first, from
+    the purpose and scope alone: asking more raises
+    :class:`~creditgraph.access.policy.PolicyRefused`. After that, the refusal path is the
+    same whether the subject is unknown or simply gave no grant: the score source is
+    consulted only after a grant matched. ``scale``: the score range bands lie in.
     """
     scope = Scope(scope)
     if (threshold is None) == (scope is Scope.THRESHOLD):
         raise InvalidArgument("give a threshold exactly when the scope is 'threshold'")
+
+    def refusal(conn: sqlite3.Connection, now: datetime, reason: str) -> None:
+        audit.append(conn, now, "lookup", "refused", partner_id=partner_id,
+                     subject_id=subject_id, purpose=purpose, scope=scope.value,
+                     reason=reason)  # fmt: skip
+
+    try:
+        policy = (policies or default_policies()).check_lookup(purpose, scope)
+    except PolicyRefused as refused:
+        reason = refused.reason  # the same for every subject: said to the partner, audited
+        db.submit(lambda conn: refusal(conn, db.now(), reason))
+        raise
 
     # Fetch the score before joining the group commit, so a slow source (a graph store)
     # does not hold up other lookups; only when a grant matches, so the refusal path
@@ -62,6 +83,7 @@ def lookup(
                 purpose=purpose,
                 scope=scope,
                 threshold=threshold,
+                policy=policy,
             )
         except Refused:
             pass
@@ -79,24 +101,18 @@ def lookup(
                 purpose=purpose,
                 scope=scope,
                 threshold=threshold,
+                policy=policy,
             )
             record = prefetched if prefetched is not None else _fetch(scores, subject_id)
             if isinstance(record, Refused):
                 raise record
         except Refused as refused:
-            audit.append(
-                conn,
-                now,
-                "lookup",
-                "refused",
-                partner_id=partner_id,
-                subject_id=subject_id,
-                purpose=purpose,
-                scope=scope.value,
-                reason=refused.reason,
-            )
+            refusal(conn, now, refused.reason)
             return refused
-        spend(conn, grant, threshold)
+        # The one cut-off answered at: the one asked (equal to the grant's, if it has one),
+        # or for a decision the grant's, else the policy's; a first answer fixes it.
+        cutoff = policy.cutoff(grant.threshold) if scope is Scope.DECISION else threshold
+        spend(conn, grant, cutoff)
         fields = DISCLOSED[scope]
         seq = audit.append(
             conn,
@@ -110,7 +126,8 @@ def lookup(
             fields=fields,
             grant_id=grant.grant_id,
         )
-        return Answer(scope, purpose, fields, disclose(record, scope, threshold), seq)
+        answer = disclose(record, scope, cutoff, decision=policy.decision, scale=scale)
+        return Answer(scope, purpose, fields, answer, seq)
 
     outcome = db.submit(decide)  # returns once the audit entry is durable
     if isinstance(outcome, Refused):

@@ -1,6 +1,7 @@
 """What each scope discloses, and which grant scope covers which request.
 
-Scopes are ordered by how much they tell: ``threshold`` (yes/no against one cut-off) <
+Scopes are ordered by how much they tell: ``decision`` (the purpose's yes/no word, e.g.
+``waive_deposit``, at its one cut-off) < ``threshold`` (true/false against one cut-off) <
 ``band`` (a 50-point band) < ``score`` (score and date) < ``full`` (score, date, five
 factors, reasons). A grant covers requests at its own scope or a narrower one; the
 answer always holds exactly the fields of the scope asked for.
@@ -24,6 +25,7 @@ class Scope(StrEnum):
     BAND = "band"
     SCORE = "score"
     FULL = "full"
+    DECISION = "decision"  # defined last, ranked first: list(Scope) keeps its older order
 
     @property
     def rank(self) -> int:
@@ -34,10 +36,11 @@ class Scope(StrEnum):
         return self.rank >= requested.rank
 
 
-_ORDER = (Scope.THRESHOLD, Scope.BAND, Scope.SCORE, Scope.FULL)
+_ORDER = (Scope.DECISION, Scope.THRESHOLD, Scope.BAND, Scope.SCORE, Scope.FULL)
 
 # The fields each answer carries, as recorded in the audit log ("fields disclosed").
 DISCLOSED: dict[Scope, tuple[str, ...]] = {
+    Scope.DECISION: ("decision",),
     Scope.THRESHOLD: ("meets_threshold",),
     Scope.BAND: ("band_low", "band_high"),
     Scope.SCORE: ("score", "scored_at"),
@@ -58,14 +61,30 @@ def band_of(score: float, scale: ScoreScale | None = None) -> tuple[int, int]:
     return low, low + BAND_WIDTH
 
 
-def disclose(record: ScoreRecord, scope: Scope, threshold: int | None = None) -> dict[str, Any]:
-    """The answer for ``scope``: exactly the fields in :data:`DISCLOSED`, nothing else."""
-    if scope is Scope.THRESHOLD:
+def disclose(
+    record: ScoreRecord,
+    scope: Scope,
+    threshold: int | None = None,
+    *,
+    decision: tuple[str, str] | None = None,
+    scale: ScoreScale | None = None,
+) -> dict[str, Any]:
+    """The answer for ``scope``: exactly the fields in :data:`DISCLOSED`, nothing else.
+
+    ``threshold``: the cut-off of a threshold or decision answer; ``decision``: the
+    ``(yes, no)`` words of a decision answer; ``scale``: the score range bands lie in.
+    """
+    if scope in (Scope.THRESHOLD, Scope.DECISION):
         if threshold is None:
-            raise InvalidArgument("a threshold lookup needs a threshold")
-        return {"meets_threshold": public_score(record.score) >= threshold}
+            raise InvalidArgument(f"a {scope.value} lookup needs a threshold")
+        meets = public_score(record.score) >= threshold
+        if scope is Scope.THRESHOLD:
+            return {"meets_threshold": meets}
+        if decision is None:
+            raise InvalidArgument("a decision lookup needs the purpose's decision words")
+        return {"decision": decision[0] if meets else decision[1]}
     if scope is Scope.BAND:
-        low, high = band_of(record.score)
+        low, high = band_of(record.score, scale)
         return {"band_low": low, "band_high": high}
     answer: dict[str, Any] = {
         "score": public_score(record.score),

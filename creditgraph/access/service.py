@@ -8,6 +8,11 @@ request body is read; bodies are capped at 16 KiB (413) and a 422 names the fiel
 fault, never the values sent. Every refused credential and malformed lookup is audited
 too. Subject ids travel in request bodies, not URLs, and the access log is off, so no
 personal data reaches server logs.
+
+Grants and lookups are checked against the purpose's policy
+(:mod:`creditgraph.access.policy`, listed at ``GET /v1/policies``). A request asking more
+than its purpose allows answers 403 with the code and the reason in words: that depends on
+the purpose and scope asked only, never on the subject, so it tells a partner nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -33,8 +39,10 @@ from creditgraph.access import audit, grants, registry
 from creditgraph.access.db import AccessDB, Clock, utc_now
 from creditgraph.access.errors import Refused, ServerNotStarted, UnknownPartner
 from creditgraph.access.lookup import lookup
+from creditgraph.access.policy import PURPOSE, Policies, PolicyRefused, default_policies
 from creditgraph.access.scopes import Scope
 from creditgraph.access.scores import ScoreSource
+from creditgraph.scoring.scale import ScoreScale
 
 NO_ACTIVE_GRANT = "no_active_grant"
 INVALID_CREDENTIALS = "invalid_credentials"
@@ -45,7 +53,7 @@ BodyT = TypeVar("BodyT", bound=BaseModel)
 
 
 # -- request and response bodies ----------------------------------------------------------
-Purpose = Annotated[str, Field(pattern=grants.PURPOSE.pattern, examples=["hotel_deposit"])]
+Purpose = Annotated[str, Field(pattern=PURPOSE.pattern, examples=["hotel_stay"])]
 ScoreThreshold = Annotated[int, Field(ge=0, le=2000)]
 
 
@@ -57,7 +65,8 @@ class GrantIn(BaseModel):
     max_uses: int | None = Field(default=None, ge=1)
     threshold: ScoreThreshold | None = Field(
         default=None,
-        description="the one cut-off the partner may ask about (else its first question fixes it)",
+        description="the one cut-off the partner may ask about (else the purpose's policy or "
+        "the partner's first question fixes it); never below the policy's",
     )
 
 
@@ -73,6 +82,21 @@ class GrantOut(BaseModel):
     threshold: int | None
     revoked_at: datetime | None
     status: Literal["active", "revoked", "expired", "used_up"]
+
+
+class DecisionOut(BaseModel):
+    yes: str
+    no: str
+
+
+class PolicyOut(BaseModel):
+    purpose: str | None = Field(description="null: the rule for purposes not listed")
+    title: str
+    scope: Scope = Field(description="the widest scope a grant may have and a lookup may ask")
+    max_days: int = Field(description="the longest a grant may last")
+    threshold: int | None = Field(description="the cut-off of a yes/no purpose")
+    decision: DecisionOut | None = Field(description="the words a 'decision' lookup answers")
+    discloses_reasons: bool = Field(description="whether factors and reasons may be disclosed")
 
 
 class PartnerOut(BaseModel):
@@ -98,7 +122,9 @@ class LookupIn(BaseModel):
     purpose: Purpose
     scope: Scope
     threshold: ScoreThreshold | None = Field(
-        default=None, description="required for scope 'threshold', refused otherwise"
+        default=None,
+        description="required for scope 'threshold', refused otherwise ('decision' answers "
+        "at the grant's cut-off)",
     )
 
     @model_validator(mode="after")
@@ -112,7 +138,8 @@ class LookupOut(BaseModel):
     purpose: str
     scope: Scope
     answer: dict[str, Any] = Field(
-        description="threshold: meets_threshold · band: band_low, band_high · "
+        description="decision: decision (the purpose's yes or no word) · "
+        "threshold: meets_threshold · band: band_low, band_high · "
         "score: score, scored_at · full: score, scored_at, factors, reasons"
     )
 
@@ -194,6 +221,12 @@ def _json_body(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": content}}
 
 
+async def _policy_refused(_: Request, exc: Exception) -> JSONResponse:
+    """403 with the policy's code and reason (built from the policy, never from the request)."""
+    assert isinstance(exc, PolicyRefused)
+    return JSONResponse({"detail": exc.reason, "reason": exc.message}, status_code=403)
+
+
 async def _validation_failed(_: Request, exc: Exception) -> JSONResponse:
     """422 naming where and why, never what was sent (FastAPI's default echoes the input)."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
@@ -203,13 +236,22 @@ async def _validation_failed(_: Request, exc: Exception) -> JSONResponse:
 
 # -- the app ------------------------------------------------------------------------------
 def create_app(
-    db_path: Path, scores: ScoreSource, *, clock: Clock = utc_now, durable: bool = True
+    db_path: Path,
+    scores: ScoreSource,
+    *,
+    clock: Clock = utc_now,
+    durable: bool = True,
+    policies: Policies | None = None,
+    scale: ScoreScale | None = None,
 ) -> FastAPI:
     """The access API over the database at ``db_path`` (created if missing) and ``scores``.
 
     ``durable``: fsync each commit so no answered lookup's audit entry is lost to a power
-    cut (see :class:`~creditgraph.access.db.AccessDB`).
+    cut (see :class:`~creditgraph.access.db.AccessDB`). ``policies``: what each purpose
+    allows (default: the shipped ones); ``scale``: the score range (default: 350-950).
     """
+    policies = policies or default_policies()
+    scale = scale or ScoreScale()
     db = AccessDB(db_path, clock=clock, durable=durable)
 
     @asynccontextmanager
@@ -225,10 +267,16 @@ def create_app(
     )
     app.state.db = db
     app.add_exception_handler(RequestValidationError, _validation_failed)
+    app.add_exception_handler(PolicyRefused, _policy_refused)
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/v1/policies", tags=["service"], response_model=list[PolicyOut])
+    def list_policies() -> list[PolicyOut]:
+        """What each purpose allows: widest scope, longest grant, yes/no decision (public)."""
+        return [PolicyOut.model_validate(row) for row in policies.rows()]
 
     @app.post(
         "/v1/lookup",
@@ -236,7 +284,10 @@ def create_app(
         response_model=LookupOut,
         responses={
             401: {"description": INVALID_CREDENTIALS},
-            403: {"description": NO_ACTIVE_GRANT},
+            403: {
+                "description": f"{NO_ACTIVE_GRANT}; or a policy code with its reason when the "
+                "purpose does not allow the scope asked (see GET /v1/policies)"
+            },
             404: {"description": "no_score: the subject granted access but has no score yet"},
             413: {"description": "body_too_large: over 16 KiB"},
             503: {"description": "score_unavailable: scores are loading or unreadable"},
@@ -267,7 +318,11 @@ def create_app(
                 purpose=body.purpose,
                 scope=body.scope,
                 threshold=body.threshold,
+                policies=policies,
+                scale=scale,
             )
+        except PolicyRefused:
+            raise  # audited; 403 with the policy's code and reason (_policy_refused)
         except Refused as refusal:
             if refusal.reason == "no_score":
                 raise HTTPException(status.HTTP_404_NOT_FOUND, "no_score") from None
@@ -291,7 +346,10 @@ def create_app(
         tags=["subject"],
         response_model=GrantOut,
         status_code=status.HTTP_201_CREATED,
-        responses={413: {"description": "body_too_large: over 16 KiB"}},
+        responses={
+            403: {"description": "a policy code with its reason: more than the purpose allows"},
+            413: {"description": "body_too_large: over 16 KiB"},
+        },
         openapi_extra=_json_body(GrantIn),
     )
     async def create_grant(request: Request, subject_id: Subject) -> GrantOut:
@@ -300,10 +358,15 @@ def create_app(
         try:
             body = await _read_json(request, GrantIn)
             grant = await run_in_threadpool(
-                grants.create_grant, db, subject_id=subject_id, **body.model_dump()
+                partial(grants.create_grant, policies=policies),
+                db,
+                subject_id=subject_id,
+                **body.model_dump(),
             )
         except _BadBody as bad:
             refused = bad.reason, bad.response
+        except PolicyRefused as exc:
+            refused = exc.reason, exc
         except UnknownPartner:
             refused = "unknown_partner", HTTPException(404, "unknown_partner")
         except ValueError as exc:  # its messages never repeat the values sent
@@ -404,9 +467,11 @@ def serve(
     *,
     durable: bool = True,
     log_level: str = "warning",
+    policies: Policies | None = None,
+    scale: ScoreScale | None = None,
 ) -> None:
     """Serve the access API until interrupted (loopback by default; docs at ``/docs``)."""
-    app = create_app(Path(db_path), scores, durable=durable)
+    app = create_app(Path(db_path), scores, durable=durable, policies=policies, scale=scale)
     server = uvicorn.Server(_config(app, host, port, log_level))
     settle_heap()
     server.run()
