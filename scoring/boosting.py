@@ -3,13 +3,16 @@
 With a validation set, boosting stops ``patience`` rounds after the
 validation metric last improved and the booster is cut at its best round;
 without one it runs exactly ``rounds`` (a refit with a count chosen earlier).
+:func:`boost_folds` cross-validates (``evaluate``'s inner CV) and keeps no model.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import xgboost as xgb
 
 
@@ -44,3 +47,32 @@ def boost(
     )  # fmt: skip
     best = booster.best_iteration + 1
     return Boosted(booster[:best], best, float(booster.best_score))
+
+
+def boost_folds(
+    params: dict[str, Any], folds: Sequence[tuple[xgb.DMatrix, xgb.DMatrix]], rounds: int, *,
+    patience: int, maximize: bool = True,
+) -> np.ndarray:  # fmt: skip
+    """Cross-validate ``params``: one booster per (train, valid) fold, boosted in lockstep.
+
+    As ``xgboost.cv``, boosting stops ``patience`` rounds after the folds' mean
+    validation metric (the last in ``params``) last improved, so every fold runs
+    the same rounds. Returns that metric per round (rows) and fold (columns),
+    from which a caller picks a round count and a spread; no model is kept.
+    """
+    boosters = [xgb.Booster(params, [train, valid]) for train, valid in folds]
+    sign = 1.0 if maximize else -1.0
+    history: list[list[float]] = []
+    best, best_round = -np.inf, 0
+    for i in range(rounds):
+        row = []
+        for booster, (train, valid) in zip(boosters, folds, strict=True):
+            booster.update(train, i)
+            # "[i]\tvalid-auc:0.81": the last metric's value ends the line
+            row.append(float(booster.eval(valid, "valid", i).rsplit(":", 1)[1]))
+        history.append(row)
+        if sign * np.mean(row) > best:
+            best, best_round = sign * float(np.mean(row)), i
+        elif i - best_round >= patience:
+            break
+    return np.array(history)

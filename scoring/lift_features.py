@@ -1,0 +1,146 @@
+"""Graph feature families for ``evaluate``: what a graph adds to any node table.
+
+Label-independent families are computed once per run; the label-aware family
+once per split, from that split's training labels only.
+
+| column | family | meaning |
+|---|---|---|
+| degree | structure | ties of the node |
+| nb_mean_degree, degree_ratio | structure | neighbours' mean degree; degree ÷ it |
+| pagerank_scaled, component_size, clustering, coreness | structure | :mod:`.features.position` |
+| nb_mean_<c> | neighbours | mean of numeric feature ``c`` over the neighbours |
+| hop2_mean_<c> | neighbours | the same over 2-hop walks |
+| nb_diff_<c> | neighbours | ``c`` minus ``nb_mean_<c>`` (graphs whose neighbours differ) |
+| nb_wmean_<c> | neighbours | neighbours weighted by 1 ÷ their degree |
+| known_neighbours, bad_neighbours | labels | neighbours with a known outcome; bad ones |
+| known_share | labels | known_neighbours ÷ degree |
+| nb_bad_rate, nb_bad_rate_weighted | labels | bad share of known neighbours (1 ÷ degree weights) |
+| hop2_bad_rate | labels | the same over 2-hop walks |
+| default_ppr, trust_ppr | labels | personalised PageRank from known bad / good rows, × n |
+
+Structure and neighbours do not depend on labels and are computed once per
+run; labels once per split, from that split's training labels only.
+
+Leakage rule of the label family: the training rows are dealt into K folds and
+label set k hides fold k. A training row in fold k reads label set k (never its
+own label); every other row (validation, test, unlabelled) reads a label set
+drawn at random. So every row sees (K−1)/K of the training labels, and counts
+such as ``known_neighbours`` have the same distribution in training and test
+rows (with the main pipeline's rule test rows see all training labels: on the
+same degrees, more known neighbours than any training row).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from creditgraph.graph.algorithms import pagerank
+from creditgraph.graph.network import FriendGraph
+from creditgraph.scoring.features.position import position_features
+
+LABEL_FOLDS = 5
+PPR_DAMPING = 0.5  # local: half the walk's mass stays within ~2 hops (as exposure.py)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+
+def structure_features(graph: FriendGraph) -> pd.DataFrame:
+    """Degree and position of every node (label-independent)."""
+    degree = graph.degree
+    nb_degree = _ratio(graph.neighbour_sum(degree), degree)
+    extra = graph.frame(
+        {"degree": degree, "nb_mean_degree": nb_degree, "degree_ratio": _ratio(degree, nb_degree)}
+    )
+    return pd.concat([extra, position_features(graph)], axis=1)
+
+
+def neighbour_features(graph: FriendGraph, features: pd.DataFrame) -> pd.DataFrame:
+    """1- and 2-hop, ego-minus-neighbour and degree-weighted means of the numeric features.
+
+    Missing values are skipped (a mean over the neighbours that have one); NaN
+    where no neighbour has a value.
+    """
+    numeric = features.select_dtypes("number")
+    if numeric.empty:
+        return graph.frame({})
+    x = numeric.to_numpy(dtype=np.float64)
+    one = graph.neighbour_mean(x).reshape(len(x), -1)
+    two = graph.neighbour_mean(one).reshape(len(x), -1)
+    # Neighbours weighted by 1/degree: a tie to a hub says less about the node than a
+    # tie to someone with few ties (degree-normalised aggregation).
+    inverse = np.divide(1.0, graph.degree, out=np.zeros(graph.n), where=graph.degree > 0)
+    known = ~np.isnan(x)
+    weighted_total = graph.neighbour_sum(np.where(known, x, 0.0) * inverse[:, None])
+    weighted_count = graph.neighbour_sum(known * inverse[:, None])
+    blocks = {
+        "nb_mean": one,
+        "hop2_mean": two,
+        "nb_diff": x - one,
+        "nb_wmean": _ratio(weighted_total, weighted_count),
+    }
+    columns = [f"{prefix}_{c}" for prefix in blocks for c in numeric.columns]
+    return pd.DataFrame(np.hstack(list(blocks.values())), index=graph.ids, columns=columns)
+
+
+def label_features(
+    graph: FriendGraph,
+    labels: pd.Series,
+    train_ids: pd.Index,
+    *,
+    folds: int = LABEL_FOLDS,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Neighbours' known outcomes for every node, from ``train_ids``' labels only.
+
+    ``labels`` (1 = bad) is indexed by node id; only the entries of
+    ``train_ids`` are read. See the module's leakage rule.
+    """
+    n = graph.n
+    position = graph.ids.get_indexer(train_ids)
+    train_pos = position[position >= 0]
+    rng = np.random.default_rng(seed)
+    # Each node reads one label set: its fold's for training rows, a random one otherwise.
+    reads = rng.integers(0, folds, n)
+    reads[train_pos] = rng.permutation(len(train_pos)) % folds
+    is_bad = np.zeros(n, dtype=bool)
+    is_bad[train_pos] = labels.reindex(graph.ids[train_pos]).to_numpy(dtype=float) == 1
+    known = np.zeros((n, folds), dtype=bool)
+    known[train_pos, :] = True
+    known[train_pos, reads[train_pos]] = False  # label set k hides fold k
+    known_f = known.astype(np.float64)
+    bad = known_f * is_bad[:, None]
+    inverse = np.divide(1.0, graph.degree, out=np.zeros(n), where=graph.degree > 0)
+    # One batched product per step serves every label set: [known | bad | weighted …].
+    one = graph.neighbour_sum(np.hstack([known_f, bad, known_f * inverse[:, None],
+                                         bad * inverse[:, None]]))  # fmt: skip
+    two = graph.neighbour_sum(one[:, : 2 * folds])
+    seeds = np.hstack([bad, known_f - bad])
+    ppr = np.zeros_like(seeds)
+    has_seed = seeds.sum(axis=0) > 0
+    if has_seed.any():
+        ppr[:, has_seed] = n * pagerank(graph.adjacency, damping=PPR_DAMPING,
+                                        personalization=seeds[:, has_seed], tol=1e-7,
+                                        max_iter=50, symmetric=True)  # fmt: skip
+    rows = np.arange(n)
+
+    def pick(block: np.ndarray, k: int) -> np.ndarray:
+        """Column ``reads[i]`` of the k-th block of ``folds`` columns, for every row i."""
+        return block[rows, k * folds + reads]
+
+    known_1, bad_1 = pick(one, 0), pick(one, 1)
+    return graph.frame(
+        {
+            "known_neighbours": known_1,
+            "bad_neighbours": bad_1,
+            "known_share": _ratio(known_1, graph.degree),
+            "nb_bad_rate": _ratio(bad_1, known_1),
+            "nb_bad_rate_weighted": _ratio(pick(one, 3), pick(one, 2)),
+            "hop2_bad_rate": _ratio(pick(two, 1), pick(two, 0)),
+            "default_ppr": pick(ppr, 0),
+            "trust_ppr": pick(ppr, 1),
+        }
+    )
