@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup lint typecheck bench clean
+.PHONY: demo test setup lint typecheck bench clean check-views
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ lint: setup
 
 typecheck: setup
 	$(BIN)/python tools/typecheck.py
+
+# The notebooks' interactive view in headless Chromium (Debian's `chromium`; not needed by
+# `make test`): fails unless the graph renders; writes the README's pictures to docs/notebooks/.
+check-views: setup
+	$(BIN)/python tools/check_views.py
 
 bench: setup
 	$(BIN)/python benchmarks/pipeline.py --users 100000

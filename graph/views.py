@@ -1,7 +1,9 @@
-"""Notebook-friendly views: a small friend cluster as a networkx graph, and its picture.
+"""Notebook-friendly views: a small set of users as a networkx graph, and its picture.
 
 networkx is the readable view for one cluster (tens to hundreds of nodes);
-the features never go through it.
+the features never go through it. :func:`friend_cluster` is a user's friends;
+:func:`subgraph` is any set of users with their friendships, transfers and the
+devices they share, one edge ``kind`` each.
 """
 
 from __future__ import annotations
@@ -21,9 +23,27 @@ MATCH (u:User) WHERE u.user_id IN $ids
 RETURN u.user_id AS user_id, u.score AS score, u.defaulted AS defaulted,
        u.signup_date AS signup_date
 """
+_DETAILED_NODES = """
+MATCH (u:User) WHERE u.user_id IN $ids
+RETURN u.user_id AS user_id, u.score AS score, u.pd AS pd, u.defaulted AS defaulted,
+       u.pagerank AS pagerank, u.community AS community, u.signup_date AS signup_date
+"""
+_DEVICES = """
+MATCH (u:User)-[:USES]->(d:Device) WHERE u.user_id IN $ids
+RETURN u.user_id AS user_id, d.device_id AS device_id
+"""
+_TRANSFERS = """
+MATCH (a:User)-[r:TRANSFER]->(b:User) WHERE a.user_id IN $ids AND b.user_id IN $ids
+RETURN a.user_id AS src, b.user_id AS dst, r.n AS transfers, r.amount AS amount,
+       r.first_date AS first_date, r.last_date AS last_date
+"""
+# Node and edge kinds of :func:`subgraph`.
+USER, DEVICE = "User", "Device"
+FRIEND, TRANSFER, USES = "FRIEND", "TRANSFER", "USES"
 _EDGES = """
 MATCH (a:User)-[r:FRIEND]->(b:User) WHERE a.user_id IN $ids AND b.user_id IN $ids
-RETURN a.user_id AS src, b.user_id AS dst, r.src_interactions + r.dst_interactions AS weight
+RETURN a.user_id AS src, b.user_id AS dst, r.src_interactions + r.dst_interactions AS weight,
+       r.since AS since
 """
 
 
@@ -42,6 +62,40 @@ def friend_cluster(store: GraphStore, user_id: str, *, max_nodes: int = 300) -> 
         graph.add_node(uid, score=_value(row.get("score")), defaulted=_value(row["defaulted"]),
                        signup_date=row["signup_date"], centre=uid == user_id)  # fmt: skip
     graph.add_weighted_edges_from(edges[["src", "dst", "weight"]].itertuples(index=False))
+    return graph
+
+
+def subgraph(
+    store: GraphStore, user_ids: list[str], *, shared_devices: bool = True, transfers: bool = True
+) -> nx.MultiGraph:
+    """``user_ids`` with the friendships and transfers among them and the devices they share.
+
+    Users carry ``kind="User"`` and their stored properties (``score``, ``pd``,
+    ``defaulted``, ``pagerank``, ``community``, ``signup_date``; None where not
+    written). A device used by at least two of the users becomes a
+    ``kind="Device"`` node keyed ``device:<device_id>``. Edges carry ``kind``:
+    ``FRIEND`` (``weight``: interactions both ways, ``since``; one edge per pair),
+    ``TRANSFER`` (``src``, ``dst``, ``transfers``, ``amount``, ``first_date``,
+    ``last_date``; direction kept in ``src``/``dst``)
+    and ``USES``. Unknown ids are left out.
+    """
+    ids = list(dict.fromkeys(user_ids))
+    graph = nx.MultiGraph()
+    for row in store.query(_DETAILED_NODES, {"ids": ids}).to_dict("records"):
+        graph.add_node(row.pop("user_id"), kind=USER, **{k: _value(v) for k, v in row.items()})
+    for src, dst, weight, since in store.query(_EDGES, {"ids": ids}).itertuples(index=False):
+        if not any(e["kind"] == FRIEND for e in graph.get_edge_data(src, dst, default={}).values()):
+            graph.add_edge(src, dst, kind=FRIEND, weight=_value(weight), since=_value(since))
+    if transfers:
+        for row in store.query(_TRANSFERS, {"ids": ids}).to_dict("records"):
+            row = {k: _value(v) for k, v in row.items()}
+            graph.add_edge(row["src"], row["dst"], kind=TRANSFER, **row)
+    if shared_devices:
+        uses = store.query(_DEVICES, {"ids": ids})
+        shared = uses[uses.groupby("device_id")["user_id"].transform("nunique") >= 2]
+        for user, device in shared.itertuples(index=False):
+            graph.add_node(f"device:{device}", kind=DEVICE, device_id=device)
+            graph.add_edge(user, f"device:{device}", kind=USES)
     return graph
 
 

@@ -33,7 +33,7 @@ def _all_but(*allowed: str) -> tuple[str, ...]:
 ORDER = (
     "creditgraph.errors", "creditgraph.durable", "creditgraph.graph", "creditgraph.ingest",
     "creditgraph.catalog", "creditgraph.scoring", "creditgraph.queries", "creditgraph.access",
-    "creditgraph.settings", "creditgraph.pipeline", "creditgraph.cli",
+    "creditgraph.settings", "creditgraph.pipeline", "creditgraph.explore", "creditgraph.cli",
 )  # fmt: skip
 LAYERS = [
     # (file or folder, installed as, must never import)
@@ -47,6 +47,7 @@ LAYERS = [
     ("creditgraph/access", "creditgraph.access", _all_but(*ORDER[:6])),
     ("creditgraph/settings.py", "creditgraph.settings", _all_but(*ORDER[:6])),
     ("creditgraph/pipeline.py", "creditgraph.pipeline", _all_but(*ORDER[:9])),
+    ("creditgraph/explore.py", "creditgraph.explore", _all_but(*ORDER[:10])),  # notebooks
 ]
 ABOVE_GRAPH = next(forbidden for folder, _, forbidden in LAYERS if folder == "graph")
 

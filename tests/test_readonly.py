@@ -92,6 +92,9 @@ OWN_READS = {
     "views.cluster": views._CLUSTER,
     "views.nodes": views._NODES,
     "views.edges": views._EDGES,
+    "views.detailed_nodes": views._DETAILED_NODES,
+    "views.devices": views._DEVICES,
+    "views.transfers": views._TRANSFERS,
     "access.scores": "MATCH (u:User {user_id: $id}) RETURN u.score AS score, u.pd AS pd, "
     "u.scored_at AS scored_at, u.model_id AS model_id, u.reasons AS reasons",
     "meta": "MATCH (m:Meta) RETURN m.name AS name, m.value AS value",
