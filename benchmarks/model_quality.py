@@ -31,10 +31,8 @@ production.
 
 from __future__ import annotations
 
-import argparse
 import json
-import shutil
-import tempfile
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -43,14 +41,15 @@ import scipy.sparse as sp
 import xgboost as xgb
 from sklearn.metrics import roc_auc_score
 
-from creditgraph import pipeline
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _world import labelled_world, world_arguments  # noqa: E402
+
 from creditgraph.graph.network import GraphData
 from creditgraph.scoring.design import categories_of, design_matrix, dmatrix
 from creditgraph.scoring.dictionary import FEATURES, FeatureSpec, declared, model_features, spec
 from creditgraph.scoring.features.friends import friend_features
 from creditgraph.scoring.metrics import expected_calibration_error
 from creditgraph.scoring.model import DEFAULT_PARAMS, EARLY_STOPPING, MAX_ROUNDS, train_model
-from creditgraph.settings import load_settings
 
 TARGET_THIN_FILE_LIFT = 0.05
 COMMUNITY = ("oracle_community_latent", "oracle_friends_latent", "oracle_community_norm")
@@ -69,12 +68,7 @@ UNCONSTRAINED = "unconstrained interactions"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--worlds", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--split", choices=("random", "time"), default="random")
-    args = parser.parse_args()
+    args = world_arguments(__doc__.splitlines()[0])
     worlds = []
     for seed in range(args.seed, args.seed + args.worlds):
         print(f"world of {args.users:,} users, seed {seed}, {args.split} split", flush=True)
@@ -110,22 +104,11 @@ def _summary_row(results: dict[str, dict[str, float]]) -> dict[str, float]:
     }
 
 
-def measure_world(users: int, seed: int, split: str = "random") -> dict[str, dict[str, float]]:
+def measure_world(users: int, seed: int, kind: str = "random") -> dict[str, dict[str, float]]:
     """Held-out ROC-AUC of each variant on one world (and ECE of the default)."""
-    data_dir = Path(tempfile.mkdtemp(prefix="creditgraph-quality-"))
-    try:
-        settings = load_settings(data_dir=data_dir, store="embedded", seed=seed, split=split)
-        pipeline.generate(settings, data_dir / "world", users)
-        with pipeline.open_configured_store(settings) as store:
-            pipeline.ingest(settings, store, data_dir / "world")
-            raw = pipeline.build_features(settings, store)
-            labels = pipeline.read_labels(settings).reindex(raw.index)
-            split = pipeline.split_for(settings, labels)
-            data = GraphData.export(store)
-            features = pipeline.with_exposure(settings, data, raw, labels, split.train)
-        truth = pd.read_csv(data_dir / "world" / "truth.csv", dtype={"user_id": str})
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+    world = labelled_world(users, seed, kind)
+    settings, features, labels, truth = world.settings, world.features, world.labels, world.truth
+    raw, data, split = world.raw, world.data, world.split
     test = features.loc[split.test]
     y = labels.loc[split.test].to_numpy()
     thin = test["thin_file"].to_numpy() == 1

@@ -42,8 +42,11 @@ own run. :func:`check_consistent` does not refuse it: what it guards
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import shutil
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,17 +55,22 @@ from typing import Any
 import pandas as pd
 
 from creditgraph.durable import (
+    Busy,
+    exclusive,
     failpoint,
     read_pointer,
     staged_directory,
     sweep,
+    temporary_sibling,
     write_parquet,
     write_pointer,
+    write_text,
 )
 from creditgraph.errors import CreditGraphError, DataMissing
 from creditgraph.graph.meta import LOAD_ID, PENDING_LOAD, PENDING_RUN, SCORE_RUN, read_meta
 from creditgraph.graph.schema import SCORE_PROPERTIES
 from creditgraph.graph.store import GraphStore
+from creditgraph.graph.versions import GraphVersions
 from creditgraph.ingest.history import (
     current_load_id,
     load_tables,
@@ -80,8 +88,28 @@ class DataDir:
     root: Path
 
     @property
-    def graph(self) -> Path:  # the embedded store
+    def graph(self) -> Path:  # the embedded store's versions (graph.versions)
+        return self.root / "graphs"
+
+    @property
+    def legacy_graph(self) -> Path:  # the embedded store as one file, before versions
         return self.root / "graph"
+
+    def graph_versions(self) -> GraphVersions:
+        return GraphVersions(self.graph, seed=self.legacy_graph)
+
+    @property
+    def lock(self) -> Path:  # held by every command while it writes here
+        return self.root / ".lock"
+
+    def writing(self, waiting: Callable[[str], None] | None = None) -> AbstractContextManager[None]:
+        """Hold the data directory's writer lock for a block (re-entrant; waits its turn).
+
+        Commands that write (``ingest``, ``features``, ``train``, ``score``) hold it
+        while they stage and publish, so two of them never interleave their pointer
+        switches, and recovery never sweeps what a running command is staging.
+        """
+        return exclusive(self.lock, waiting=waiting)
 
     @property
     def history(self) -> Path:
@@ -237,13 +265,13 @@ def publish_run(
     half-way is completed by :func:`finish_pending_run`, which needs
     ``store_rows`` to be :func:`store_rows` of the staged files).
     """
-    run_id = new_run_id(str(manifest.get("model_id", "model")))
+    run_id = manifest.get("run_id") or new_run_id(str(manifest.get("model_id", "model")))
     final = run_dir(scores_dir, run_id)
     with staged_directory(final) as staged:
         write_parquet(staged / SCORES_FILE, scores.rename_axis("user_id").reset_index())
         write_parquet(staged / INPUTS_FILE, inputs.rename_axis("user_id").reset_index())
         (staged / MANIFEST_FILE).write_text(
-            json.dumps({"run_id": run_id, **manifest}, indent=2, default=str)
+            json.dumps({**manifest, "run_id": run_id}, indent=2, default=str)
         )
     failpoint("score:run-staged")
     store.publish_properties("User", store_rows, run_id=run_id)
@@ -284,26 +312,121 @@ def store_rows(
 
 
 def publish_scores(
-    paths: DataDir, store: GraphStore, scores: pd.DataFrame, inputs: pd.DataFrame
-) -> PublishedRun:
+    paths: DataDir, store: GraphStore, scores: pd.DataFrame, inputs: pd.DataFrame, *,
+    run_id: str | None = None, details: dict[str, Any] | None = None,
+) -> PublishedRun:  # fmt: skip
     """Publish one scoring run of ``scores`` (indexed by user id) and the model inputs behind it.
 
     The store's users get :func:`store_rows`; the manifest records the model,
-    the load, the count, the time and the run published before. A run that
-    an earlier publish left half-written in the graph (Neo4j) is completed
-    and published first.
+    the load, the count, the time, the run published before and ``details``.
+    A run that an earlier publish left half-written in the graph (Neo4j) is
+    completed and published first.
     """
+    with paths.writing():
+        return _publish_scores(paths, store, scores, inputs, run_id, details or {})
+
+
+def _publish_scores(
+    paths: DataDir, store: GraphStore, scores: pd.DataFrame, inputs: pd.DataFrame,
+    run_id: str | None, details: dict[str, Any],
+) -> PublishedRun:  # fmt: skip
     finish_pending_run(paths, store)
+    if run_id is not None and run_id != current_run(paths.scores):
+        _discard_staged_run(paths.scores, run_id)  # a killed attempt's files: staged afresh
     manifest = {
+        "run_id": run_id,
         "model_id": str(scores["model_id"].iloc[0]),
         "load_id": current_load_id(paths.history),
         "users": len(scores),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "previous_run": current_run(paths.scores),
+        **details,
     }
     written = store_rows(scores, inputs, read_current(paths.scores))
     return publish_run(paths.scores, store, scores=scores, inputs=inputs, store_rows=written,
                        manifest=manifest)  # fmt: skip
+
+
+def _discard_staged_run(scores_dir: Path, run_id: str) -> None:
+    """Move an unpublished run's directory out of sight (one rename), then delete it."""
+    directory = run_dir(scores_dir, run_id)
+    if directory.is_dir():
+        aside = temporary_sibling(directory)
+        os.rename(directory, aside)
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+RESUME = "resume"  # scores/resume/: the chunks of a rescore not yet published
+STATE_FILE = "state.json"
+
+
+@dataclass(frozen=True)
+class RunInProgress:
+    """A scoring run being computed in chunks, kept so a killed run resumes where it stopped.
+
+    ``scores/resume/`` holds ``state.json`` (what the run scores: its id, start
+    time and the key of its inputs) and one Parquet file per finished chunk,
+    each written aside and renamed. Nothing here is published: the run is
+    published whole, then this directory is removed.
+    """
+
+    directory: Path
+    state: dict[str, Any]
+
+    @property
+    def run_id(self) -> str:
+        return str(self.state["run_id"])
+
+    @property
+    def scored_at(self) -> pd.Timestamp:
+        return pd.Timestamp(self.state["scored_at"])
+
+    def _chunk(self, index: int) -> Path:
+        return self.directory / f"chunk-{index:05d}.parquet"
+
+    def finished(self) -> set[int]:
+        return {i for i in range(int(self.state["chunks"])) if self._chunk(i).exists()}
+
+    def write_chunk(self, index: int, scores: pd.DataFrame) -> None:
+        write_parquet(self._chunk(index), scores.rename_axis("user_id").reset_index())
+
+    def scores(self) -> pd.DataFrame:
+        """Every chunk's scores in chunk order, indexed by user id."""
+        parts = [pd.read_parquet(self._chunk(i)) for i in range(int(self.state["chunks"]))]
+        return pd.concat(parts, ignore_index=True).set_index("user_id")
+
+    def clear(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def resume_or_start_run(paths: DataDir, key: dict[str, Any], chunks: int) -> RunInProgress:
+    """The run in progress for exactly these inputs (``key``) and chunks, or a new one.
+
+    A run left by a killed command for other inputs (another model, load or
+    chunk size) is discarded.
+    """
+    directory = paths.scores / RESUME
+    state_file = directory / STATE_FILE
+    if state_file.exists():
+        state = json.loads(state_file.read_text())
+        if state.get("key") == key and state.get("chunks") == chunks:
+            return RunInProgress(directory, state)
+        shutil.rmtree(directory)
+    state = {
+        "run_id": new_run_id(str(key.get("model_id", "model"))),
+        "scored_at": pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)).floor("s").isoformat(),
+        "chunks": chunks,
+        "key": key,
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    write_text(state_file, json.dumps(state, indent=2))
+    return RunInProgress(directory, state)
+
+
+def annotate_manifest(scores_dir: Path, run_id: str, details: dict[str, Any]) -> None:
+    """Add ``details`` (e.g. how long publishing took) to a published run's manifest."""
+    manifest = {**read_manifest(scores_dir, run_id), **details}
+    write_text(run_dir(scores_dir, run_id) / MANIFEST_FILE, json.dumps(manifest, indent=2))
 
 
 def _previous_scores(scores_dir: Path, manifest: dict[str, Any]) -> pd.DataFrame | None:
@@ -350,12 +473,29 @@ def finish_pending_run(
 def recover(paths: DataDir, store: GraphStore) -> list[str]:
     """Finish or discard what a killed command left; returns what was done, in words.
 
-    Never raises on a mismatch it cannot mend: :func:`check_consistent` says so
-    to the commands that depend on it, while ``ingest`` can still repair it.
+    Runs only while no other command writes to the directory (what it finds
+    half-written may be that command's work in progress): then it does nothing
+    and says so. Never raises on a mismatch it cannot mend:
+    :func:`check_consistent` says so to the commands that depend on it, while
+    ``ingest`` can still repair it.
     """
+    try:
+        with exclusive(paths.lock, wait=False):
+            return _recover(paths, store)
+    except Busy as busy:
+        return [f"recovery skipped: another command is writing ({busy})"]
+
+
+def _recover(paths: DataDir, store: GraphStore) -> list[str]:
     history_dir, scores_dir = paths.history, paths.scores
     for directory in (paths.root, paths.models, scores_dir, scores_dir / RUNS, history_dir):
         sweep(directory)
+    versions = paths.graph_versions()
+    versions.prune()
+    if versions.current() != paths.legacy_graph:  # the single-file store has been copied
+        for legacy in (paths.legacy_graph, paths.root / "graph.wal"):
+            if legacy.is_file():
+                legacy.unlink()
     done: list[str] = []
     meta = read_meta(store)
     graph_load, pending = meta.get(LOAD_ID), meta.get(PENDING_LOAD)

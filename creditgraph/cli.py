@@ -25,6 +25,7 @@ from creditgraph.settings import Settings, load_settings
 if TYPE_CHECKING:  # the pipeline (sklearn, igraph, xgboost) loads only in commands using it
     from creditgraph import pipeline
     from creditgraph.graph.store import GraphStore
+    from creditgraph.scoring.scale import ScoreScale
 
 console = Console()
 
@@ -87,14 +88,21 @@ def _steps(total: int) -> Iterator[pipeline.Step]:
         progress.update(task, completed=total, description="done")
 
 
-def _open_store(settings: Settings) -> GraphStore:
-    """The configured store; says what opening it mended after a killed command."""
+@contextmanager
+def _open_store(settings: Settings) -> Iterator[GraphStore]:
+    """The configured store, held with the data directory's writer lock until the command ends.
+
+    Says what opening it mended after a killed command, and who it waits for.
+    """
     from creditgraph import pipeline
 
-    def recovered(message: str) -> None:
-        console.print(f"[yellow]recovered:[/] {message}")
+    def note(message: str) -> None:
+        console.print(f"[yellow]{escape(message)}[/]")
 
-    return pipeline.open_configured_store(settings, recovered)
+    with settings.paths.writing(waiting=note):
+        store = pipeline.open_configured_store(settings, lambda m: note(f"recovered: {m}"))
+        with store:
+            yield store
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -122,7 +130,7 @@ def demo(
         result = pipeline.run_demo(settings, step)
     _print_load(result.load)
     _print_metrics(result.train.test_metrics, result.train.model.model_id)
-    _print_histogram(result.scores["score"])
+    _print_histogram(result.scores["score"], result.train.model.scale)
     _print_factors(result.scores)
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     console.print(f"[dim]stages: {timing}; total {sum(result.timings.values()):.1f}s[/]")
@@ -256,7 +264,7 @@ def score(
         scores = pipeline.score_users(credit_model, inputs)
         shift = pipeline.compare_scores(settings, scores)
         path = pipeline.write_scores(settings, graph_store, scores, inputs)
-    _print_histogram(scores["score"])
+    _print_histogram(scores["score"], credit_model.scale)
     _print_factors(scores)
     console.print(f"{len(scores):,} scores written to the store and {path}")
     if shift is not None:
@@ -264,6 +272,55 @@ def score(
             f"against the previous version: PSI {shift['psi']:.3f}, mean change "
             f"{shift['mean_change']:+.1f} points, {shift['share_moved_50_plus']:.1%} moved ≥ 50"
         )
+
+
+@app.command()
+def rescore(
+    data_dir: DataDir = None,
+    store: StoreOpt = None,
+    model: Annotated[str | None, typer.Option(help="model id (default: latest)")] = None,
+    chunk_size: Annotated[int, typer.Option(help="users scored per chunk")] = 100_000,
+    max_psi: Annotated[float, typer.Option(help="warn (exit 1) above this PSI")] = 0.25,
+) -> None:
+    """The nightly job: features, scores, factors, reasons, write-back and publish, resumable.
+
+    Exit code 0: published; 1: published with warnings (drift above --max-psi);
+    2: failed (the previous run stays current; run it again to resume).
+    """
+    from rich.progress import TimeRemainingColumn
+
+    from creditgraph import pipeline
+
+    settings = _settings(data_dir, store)
+    columns = (TextColumn("{task.description:<9}"), BarColumn(),
+               TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+               TimeRemainingColumn())  # fmt: skip
+    with _open_store(settings) as graph_store, Progress(*columns, console=console) as bars:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bars.add_task(stage, total=total)
+            bars.update(tasks[stage], completed=done, total=total)
+
+        result = pipeline.rescore(settings, graph_store, model_id=model, chunk_size=chunk_size,
+                                  max_psi=max_psi, progress=progress)  # fmt: skip
+    m = result.manifest
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in m["stage_seconds"].items())
+    console.print(f"run {result.run_id}: {m['users']:,} users, model {m['model_id']}, "
+                  f"load {m['load_id']}", soft_wrap=True)  # fmt: skip
+    console.print(f"[dim]stages: {stages}; peak memory {m['peak_memory_mib']:,.0f} MiB; "
+                  f"{m['chunks_resumed']} of {m['chunks']} chunks resumed[/]")  # fmt: skip
+    shift = m.get("shift")
+    if shift:
+        console.print(f"against the previous run: PSI {shift['psi']:.3f}, mean change "
+                      f"{shift['mean_change']:+.1f} points, "
+                      f"{shift['users_band_changed']:,.0f} users changed band")  # fmt: skip
+    console.print(f"manifest: {result.directory / 'manifest.json'}", soft_wrap=True)
+    for warning in result.warnings:
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}")
+    if result.warnings:
+        raise typer.Exit(code=1)
 
 
 @app.command()
@@ -336,9 +393,14 @@ def evaluate(
     ] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 42,
     json_out: Annotated[Path | None, typer.Option("--json", help="write results as JSON")] = None,
+    threads: Annotated[
+        int, typer.Option(help="fits run side by side, one thread each (0: cores + 1)")
+    ] = 0,
+    max_rounds: Annotated[int, typer.Option(help="most boosting rounds per fit")] = 2000,
 ) -> None:
     """Train and test with and without graph features on any node table and edge list."""
     import json
+    import time
 
     from creditgraph.scoring import evaluate as byog
     from creditgraph.scoring.splits import random_splits
@@ -350,8 +412,20 @@ def evaluate(
         if splits
         else random_splits(labels, folds, train_frac, seed)
     )
-    with console.status(f"evaluating on {len(plan)} splits"):
-        result = byog.evaluate(features, labels, arrays, plan, seed).as_dict()
+    if threads < 0 or max_rounds < 1:
+        raise InvalidArgument(
+            f"--threads must be at least 0 and --max-rounds at least 1, not {threads}, {max_rounds}"
+        )
+    start = time.perf_counter()
+
+    def progress(line: str) -> None:  # plain lines: they show in a log as on a terminal
+        console.print(f"[dim]{time.perf_counter() - start:6.1f}s[/] {escape(line)}",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+
+    result = byog.evaluate(
+        features, labels, arrays, plan, seed, threads=threads or None, progress=progress,
+        budget=byog.SearchBudget(max_rounds=max_rounds),
+    ).as_dict()  # fmt: skip
     table = Table("run", "ROC-AUC", "PR-AUC", title=f"{nodes.name}: {result['splits']} splits")
     for run in ("features_only", "with_graph"):
         if run in result:
@@ -408,7 +482,7 @@ def cypher(statement: str, data_dir: DataDir = None, store: StoreOpt = None,
 
     settings = _settings(data_dir, store)
     # Opened read-only: the embedded engine refuses writes too, behind the text check.
-    with open_for_reading(settings.store, settings.paths.graph) as graph_store:
+    with open_for_reading(settings.store, settings.paths.graph_versions()) as graph_store:
         frame = queries.run_cypher(graph_store, statement, queries.parse_params(param or []),
                                    limit=limit, timeout_s=timeout)  # fmt: skip
     _emit(frame, fmt)
@@ -445,7 +519,7 @@ def query_run(name: str, data_dir: DataDir = None, store: StoreOpt = None,
     params = queries.parse_params(param or [], name)
     if limit is None and "limit" not in queries.describe(name).param_names:
         limit = 1000
-    with open_for_reading(settings.store, settings.paths.graph) as graph_store:
+    with open_for_reading(settings.store, settings.paths.graph_versions()) as graph_store:
         frame = queries.run(graph_store, name, params, limit=limit, timeout_s=timeout)
     _emit(frame, fmt)
 
@@ -479,18 +553,19 @@ def serve(data_dir: DataDir = None, store: StoreOpt = None,
           host: Annotated[str, typer.Option(help="address to bind (loopback)")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="port")] = 8000) -> None:  # fmt: skip
     """Serve authorized score lookups over HTTP (OpenAPI docs at /docs)."""
-    from creditgraph.access import ParquetScoreSource, ScoreSource, StoreScoreSource
+    from creditgraph.access import ParquetScoreSource, ScoreSource
+    from creditgraph.access.policy import load_policies
     from creditgraph.access.service import serve as run_server
 
     settings = _settings(data_dir, store)
-    source: ScoreSource
-    if settings.store in ("embedded", "memory"):
-        # The run scores/CURRENT names, loaded in the background: /healthz answers at once.
-        source = ParquetScoreSource(settings.paths.scores, lazy=True)
-    else:
-        source = StoreScoreSource(_open_store(settings))
+    # The run scores/CURRENT names, on every store: a run is published whole there (on
+    # Neo4j the graph takes it in batches). Loaded in the background: /healthz answers at once.
+    source: ScoreSource = ParquetScoreSource(settings.paths.scores, lazy=True)
+    policies = load_policies(settings.policies, scale=settings.scale)  # a bad file stops here
     console.print(f"serving on http://{host}:{port} (docs at /docs)")
-    run_server(_access_db(data_dir), source, host=host, port=port)
+    console.print(f"partner policies: {policies.source}", soft_wrap=True)
+    run_server(_access_db(data_dir), source, host=host, port=port, policies=policies,
+               scale=settings.scale)  # fmt: skip
 
 
 @partner_app.command("add")
@@ -526,6 +601,22 @@ def partner_list(data_dir: DataDir = None) -> None:
     from creditgraph.access import list_partners
 
     _print_frame(pd.DataFrame([p.__dict__ for p in list_partners(_access_db(data_dir))]))
+
+
+@partner_app.command("policies")
+def partner_policies(data_dir: DataDir = None) -> None:
+    """What partners may ask per purpose: widest scope, longest grant, yes/no decision."""
+    from creditgraph.access.policy import load_policies
+
+    settings = _settings(data_dir)
+    policies = load_policies(settings.policies, scale=settings.scale)
+    console.print(f"policies: {policies.source}", soft_wrap=True)
+    rows = [{"purpose": row["purpose"] or "(unlisted)", "scope": row["scope"],
+             "days": row["max_days"], "cut-off": row["threshold"],
+             "decision": "/".join(row["decision"].values()) if row["decision"] else None,
+             "reasons": "yes" if row["discloses_reasons"] else "no"}
+            for row in policies.rows()]  # fmt: skip
+    _print_frame(pd.DataFrame(rows))
 
 
 @subject_app.command("token")
@@ -649,9 +740,10 @@ def _print_metrics(metrics: dict[str, float], model_id: str) -> None:
     console.print(table)
 
 
-def _print_histogram(scores: pd.Series, width: int = 40) -> None:
-    # 950 itself falls in the top band.
-    bands = pd.cut(scores.clip(upper=949.9), bins=np.arange(350, 1000, 50), right=False)
+def _print_histogram(scores: pd.Series, scale: ScoreScale, width: int = 40) -> None:
+    """Users per 50-point band of the model's scale (its top score falls in the band below)."""
+    edges = np.arange(50 * np.floor(scale.min_score / 50), scale.max_score + 50, 50)
+    bands = pd.cut(scores.clip(upper=scale.max_score - 0.1), bins=edges, right=False)
     counts = bands.value_counts(sort=False)
     top = max(int(counts.max()), 1)
     table = Table("band", "users", "", title="score distribution", show_edge=False)

@@ -9,15 +9,19 @@ leftovers (``.tmp-*``) are ignored by readers and removed by :func:`sweep`.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
+
+from creditgraph.errors import StoreUnavailable
 
 TMP_PREFIX = ".tmp-"
 FAILPOINT_VARIABLE = "CREDITGRAPH_FAILPOINT"
@@ -127,3 +131,62 @@ def sweep(directory: Path) -> None:
             shutil.rmtree(child, ignore_errors=True)
         else:
             child.unlink(missing_ok=True)
+
+
+class Busy(StoreUnavailable):
+    """The lock is held by another process (raised only when not waiting for it)."""
+
+
+_held: dict[Path, tuple[int, int]] = {}  # lock file → (descriptor, depth) in this process
+_held_guard = threading.Lock()
+
+
+@contextmanager
+def exclusive(
+    lock_file: Path, *, wait: bool = True, waiting: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_file`` (``flock``) for the block; re-entrant per process.
+
+    Another process holding it makes this wait (``waiting`` hears who holds it
+    once) or, with ``wait=False``, raise :class:`Busy`. The kernel releases a
+    lock when its holder dies, so a killed command never leaves it held.
+    """
+    key = lock_file.absolute()
+    with _held_guard:
+        if key in _held:
+            fd, depth = _held[key]
+            _held[key] = (fd, depth + 1)
+            reentered = True
+        else:
+            reentered = False
+    if not reentered:
+        key.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+                if not wait:
+                    raise Busy(f"{key} is held by process {holder}") from None
+                if waiting is not None:
+                    waiting(f"waiting for process {holder}, which holds {key}")
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        with _held_guard:
+            _held[key] = (fd, 1)
+    try:
+        yield
+    finally:
+        with _held_guard:
+            fd, depth = _held[key]
+            if depth > 1:
+                _held[key] = (fd, depth - 1)
+            else:
+                del _held[key]
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)

@@ -8,19 +8,24 @@ and written through :class:`creditgraph.catalog.DataDir`, the computing is in
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from creditgraph import catalog
-from creditgraph.errors import CreditGraphError
+from creditgraph.durable import failpoint
+from creditgraph.errors import CreditGraphError, InvalidArgument
 from creditgraph.graph.network import GraphData
 from creditgraph.graph.store import GraphStore
 from creditgraph.graph.stores import open_store
+from creditgraph.ingest.history import current_load_id
 from creditgraph.ingest.load import LoadReport, Progress, load_directory
 from creditgraph.ingest.schemas import DateWindow
 from creditgraph.scoring.explain import Explanation, explain_user
@@ -51,7 +56,8 @@ def open_configured_store(settings: Settings, step: Step = _quiet) -> GraphStore
 
     ``step`` hears what recovery did (a pointer rolled forward, a half-finished load).
     """
-    store = open_store(settings.store, settings.paths.graph, batch_size=settings.batch_size)
+    versions = settings.paths.graph_versions()
+    store = open_store(settings.store, versions=versions, batch_size=settings.batch_size)
     try:
         for done in catalog.recover(settings.paths, store):
             step(done)
@@ -72,10 +78,11 @@ def generate(settings: Settings, out_dir: Path, users: int | None = None) -> dic
 
 def ingest(settings: Settings, store: GraphStore, source: Path, step: Step = _quiet) -> LoadReport:
     """Validate and load ``source`` into the store and the Parquet history."""
-    return load_directory(
-        source, store, settings.paths.history, settings.paths.rejects, step,
-        window=DateWindow.of(settings.earliest_date, settings.latest_date),
-    )  # fmt: skip
+    with settings.paths.writing(waiting=step):
+        return load_directory(
+            source, store, settings.paths.history, settings.paths.rejects, step,
+            window=DateWindow.of(settings.earliest_date, settings.latest_date),
+        )  # fmt: skip
 
 
 def build_features(
@@ -90,30 +97,41 @@ def build_features(
     ``data`` passes relationships already exported from ``store`` (each stage
     otherwise exports them itself).
     """
+    with settings.paths.writing():
+        return _build_features(settings, store, in_database, data)
+
+
+def _build_features(
+    settings: Settings, store: GraphStore, in_database: bool, data: GraphData | None
+) -> pd.DataFrame:
     paths = settings.paths
     load_id = catalog.check_consistent(paths, store)
     tables = paths.read_tables()
     observed = observation_dates(tables)
     tabular = tabular_features(tables, observed)
     previous = paths.read_scores()
+    # In the database: PageRank, components, k-core, clustering and communities; the
+    # community family (size, density) is then computed on the database's communities.
+    position = _in_database_position(store, settings.seed) if in_database else None
     graph = relationship_features(
         data or GraphData.export(store), tabular, observed.max(), seed=settings.seed,
         previous_scores=None if previous is None else previous.set_index("user_id"),
+        communities=None if position is None else position.pop("community"),
     )  # fmt: skip
-    if in_database:
-        graph.update(_in_database_position(store).reindex(graph.index))
+    if position is not None:
+        graph.update(position.reindex(graph.index))
     features = tabular.join(graph.reindex(tabular.index))
     paths.write_features(features, load_id)
     return features
 
 
-def _in_database_position(store: GraphStore) -> pd.DataFrame:
+def _in_database_position(store: GraphStore, seed: int) -> pd.DataFrame:
     from creditgraph.graph.neo4j.gds import gds_features, has_gds
     from creditgraph.graph.neo4j.store import Neo4jStore
 
     if not isinstance(store, Neo4jStore) or not has_gds(store):
         raise CreditGraphError("--in-database needs a Neo4j store with the GDS plugin")
-    return gds_features(store)
+    return gds_features(store, seed=seed)
 
 
 def export_neo4j_import(settings: Settings, out_dir: Path) -> Path:
@@ -180,7 +198,8 @@ def train(
             "roc_auc"
         ]
     model.metrics["test"] = metrics
-    return TrainResult(model, model.save(settings.paths.models), metrics)
+    with settings.paths.writing():
+        return TrainResult(model, model.save(settings.paths.models), metrics)
 
 
 def model_inputs(
@@ -195,12 +214,19 @@ def model_inputs(
     return with_exposure(settings, data, features, labels, labels.index)
 
 
-def score_users(model: CreditModel, features: pd.DataFrame) -> pd.DataFrame:
-    """Scores, PDs, five factor points and reasons for every row of model inputs."""
+def score_users(
+    model: CreditModel, features: pd.DataFrame, scored_at: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """Scores, PDs, five factor points and reasons for every row of model inputs.
+
+    ``scored_at`` stamps every row (default: now, to the second).
+    """
     scored = model.score(features)
     scored["reasons"] = model.reasons(features)
     scored["model_id"] = model.model_id
-    scored["scored_at"] = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)).floor("s")
+    if scored_at is None:
+        scored_at = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)).floor("s")
+    scored["scored_at"] = scored_at
     return scored
 
 
@@ -220,7 +246,115 @@ def compare_scores(settings: Settings, scores: pd.DataFrame) -> dict[str, float]
     previous = settings.paths.read_scores()
     if previous is None:
         return None
-    return score_shift(previous.set_index("user_id")["score"], scores["score"])
+    return score_shift(previous.set_index("user_id")["score"], scores["score"],
+                       top=settings.scale.max_score)  # fmt: skip
+
+
+# -- the nightly job: rescore every user ----------------------------------------
+StageProgress = Callable[[str, int, int], None]  # stage, done, total
+
+
+@dataclass(frozen=True)
+class RescoreResult:
+    run_id: str
+    directory: Path
+    manifest: dict[str, Any]
+    scores: pd.DataFrame
+    warnings: list[str]
+
+
+def rescore(
+    settings: Settings, store: GraphStore, *, model_id: str | None = None,
+    chunk_size: int = 100_000, max_psi: float = 0.25, progress: StageProgress | None = None,
+) -> RescoreResult:  # fmt: skip
+    """Features → scores, factors, reasons (in chunks) → write-back → publish, for every user.
+
+    Resumable: the chunks a killed run finished are kept (``scores/resume/``) and a
+    new call for the same model, load and inputs scores only the others, so the
+    published run is the one an uninterrupted call would publish (same run id and
+    ``scored_at``, the time the run started). Nothing is published until every chunk
+    is scored; publishing is :func:`catalog.publish_scores`. The manifest records
+    stage seconds, peak memory and the shift against the previous run; a PSI above
+    ``max_psi`` is returned as a warning.
+    """
+    if chunk_size < 1:
+        raise InvalidArgument(f"chunk size must be at least 1, not {chunk_size}")
+    tell = progress or (lambda _stage, _done, _total: None)
+    seconds: dict[str, float] = {}
+    with settings.paths.writing(), _stopwatch(seconds, "features"):
+        tell("features", 0, 1)
+        model = load_model(settings, model_id)
+        try:
+            features = read_features(settings)  # refused unless built from the current load
+        except CreditGraphError:
+            features = build_features(settings, store)
+        tell("features", 1, 1)
+    with settings.paths.writing():
+        return _rescore(settings, store, model, features, chunk_size, max_psi, tell, seconds)
+
+
+def _rescore(
+    settings: Settings, store: GraphStore, model: CreditModel, features: pd.DataFrame,
+    chunk_size: int, max_psi: float, tell: StageProgress, seconds: dict[str, float],
+) -> RescoreResult:  # fmt: skip
+    paths = settings.paths
+    with _stopwatch(seconds, "inputs"):
+        tell("inputs", 0, 1)
+        inputs = model_inputs(settings, store, model, features).sort_index()
+        tell("inputs", 1, 1)
+    starts = range(0, len(inputs), chunk_size)
+    key = {"model_id": model.model_id, "load_id": current_load_id(paths.history),
+           "users": len(inputs), "inputs": _digest(inputs)}  # fmt: skip
+    run = catalog.resume_or_start_run(paths, key, chunks=len(starts))
+    finished = run.finished()
+    with _stopwatch(seconds, "score"):
+        for i, start in enumerate(starts):
+            if i not in finished:
+                chunk = inputs.iloc[start : start + chunk_size]
+                run.write_chunk(i, score_users(model, chunk, run.scored_at))
+                failpoint("rescore:chunk-written")
+            tell("score", i + 1, len(starts))
+        scores = run.scores()
+    shift = compare_scores(settings, scores)
+    warnings = []
+    if shift is not None and shift["psi"] > max_psi:
+        warnings.append(f"PSI {shift['psi']:.3f} against the previous run is above {max_psi}")
+    details = {
+        "chunks": len(starts), "chunk_size": chunk_size, "chunks_resumed": len(finished),
+        "scored_at": run.scored_at.isoformat(), "shift": shift, "warnings": warnings,
+    }  # fmt: skip
+    with _stopwatch(seconds, "publish"):
+        tell("publish", 0, 1)
+        published = catalog.publish_scores(paths, store, scores, inputs, run_id=run.run_id,
+                                           details=details)  # fmt: skip
+        tell("publish", 1, 1)
+    run.clear()
+    extra = {"stage_seconds": seconds, "peak_memory_mib": _peak_memory_mib()}
+    catalog.annotate_manifest(paths.scores, published.run_id, extra)
+    manifest = catalog.read_manifest(paths.scores, published.run_id)
+    return RescoreResult(published.run_id, published.directory, manifest, scores, warnings)
+
+
+@contextmanager
+def _stopwatch(seconds: dict[str, float], stage: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[stage] = round(seconds.get(stage, 0.0) + time.perf_counter() - started, 3)
+
+
+def _digest(frame: pd.DataFrame) -> str:
+    """A fingerprint of a frame's index and values (a resumed run must score the same inputs)."""
+    hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+    return hashlib.sha256(hashed.tobytes() + ",".join(frame.columns).encode()).hexdigest()[:16]
+
+
+def _peak_memory_mib() -> float:
+    """This process's peak resident memory so far."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
 def load_model(settings: Settings, model_id: str | None = None) -> CreditModel:
@@ -273,6 +407,11 @@ class DemoResult:
 
 def run_demo(settings: Settings, step: Step = _quiet) -> DemoResult:
     """Generate → ingest → features → train → score → write back, on the configured store."""
+    with settings.paths.writing(waiting=step):
+        return _run_demo(settings, step)
+
+
+def _run_demo(settings: Settings, step: Step) -> DemoResult:
     timings: dict[str, float] = {}
     started = time.perf_counter()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,7 +20,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from creditgraph.durable import failpoint
 from creditgraph.errors import QueryError, StoreUnavailable
+from creditgraph.graph.membership import is_in
 from creditgraph.graph.meta import (
     LOAD_ID,
     LOAD_PROGRESS,
@@ -43,23 +45,35 @@ from creditgraph.graph.schema import (
     kind_of,
 )
 from creditgraph.graph.store import EdgeArrays, LoadWritten, PropertiesWritten
+from creditgraph.graph.versions import GraphVersions
 
 
 class EmbeddedStore:
     """A :class:`graph.store.GraphStore` on an embedded ladybug database.
 
     ``path=None`` gives an in-memory database (for tests); otherwise the
-    database lives in ``path`` (created if missing). ``read_only=True`` opens
-    an existing database so that the engine itself refuses every write (for
-    commands that never write: ``creditgraph cypher``, ``query run``).
+    database lives in ``path`` (created if missing). With ``versions`` the
+    store is crash-safe: every write transaction goes into a copy of the
+    current version, which becomes current only once it is complete and
+    closed (:mod:`graph.versions`); ``path`` is then ignored. ``read_only=True``
+    opens an existing database so that the engine itself refuses every write
+    (for commands that never write: ``creditgraph cypher``, ``query run``).
     """
 
     dialect = "embedded"
 
     def __init__(
-        self, path: Path | str | None = None, *, query_timeout_ms: int = 60_000,
-        read_only: bool = False,
+        self, path: Path | str | None = None, *, versions: GraphVersions | None = None,
+        query_timeout_ms: int = 60_000, read_only: bool = False,
     ) -> None:  # fmt: skip
+        self.versions = versions
+        if versions is not None:
+            path = versions.current()
+            if path is None and read_only:
+                raise StoreUnavailable(
+                    f"no embedded store in {versions.directory} yet; "
+                    "load one first (creditgraph ingest)"
+                )
         self.path = Path(path) if path is not None else None
         self.read_only = read_only
         if read_only:
@@ -69,20 +83,24 @@ class EmbeddedStore:
                 raise StoreUnavailable(
                     f"no embedded store at {self.path} yet; load one first (creditgraph ingest)"
                 )
-        try:
-            if self.path is not None and not read_only:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = ladybug.Database(
-                str(self.path) if self.path else ":memory:", read_only=read_only
-            )
-        except RuntimeError as exc:  # e.g. locked by another process
-            raise StoreUnavailable(f"cannot open embedded store at {self.path}: {exc}") from exc
+        if self.path is not None and not read_only and versions is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # A versioned store never writes its current version (none yet: an empty one in memory).
+        in_place = versions is None or self.path is None
+        self._db = self._open(self.path, read_only=read_only or not in_place)
         self._lock = threading.RLock()
         self._timeout_ms = query_timeout_ms
         self._conn = self._connect()
         self._in_transaction = False
 
     # -- plumbing ---------------------------------------------------------
+    @staticmethod
+    def _open(path: Path | None, *, read_only: bool = False) -> ladybug.Database:
+        try:
+            return ladybug.Database(str(path) if path else ":memory:", read_only=read_only)
+        except RuntimeError as exc:  # e.g. locked by another process
+            raise StoreUnavailable(f"cannot open embedded store at {path}: {exc}") from exc
+
     def _connect(self) -> ladybug.Connection:
         conn = ladybug.Connection(self._db)
         conn.set_query_timeout(self._timeout_ms)
@@ -102,40 +120,96 @@ class EmbeddedStore:
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
-        """All writes inside land together or not at all (one ladybug transaction)."""
+        """All writes inside land together or not at all (one ladybug transaction).
+
+        On a versioned store they land in a new version, current only once complete.
+        """
         with self._lock:
             if self._in_transaction:  # nested: the outer block owns the transaction
                 yield
                 return
-            self._execute("BEGIN TRANSACTION")
-            self._in_transaction = True
-            try:
-                yield
-            except BaseException:
-                self._in_transaction = False
-                try:
-                    self._conn.execute("ROLLBACK")
-                finally:
-                    self._conn = self._connect()
-                raise
+            if self.versions is None:
+                with self._transaction():
+                    yield
+                return
+            with self._new_version():
+                with self._transaction():
+                    yield
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._execute("BEGIN TRANSACTION")
+        self._in_transaction = True
+        try:
+            yield
+        except BaseException:
             self._in_transaction = False
-            self._execute("COMMIT")
+            with suppress(RuntimeError):  # the engine may have rolled back already
+                self._conn.execute("ROLLBACK")
+            self._conn = self._connect()
+            raise
+        self._in_transaction = False
+        self._execute("COMMIT")
+
+    @contextmanager
+    def _new_version(self) -> Iterator[None]:
+        """Point the store at a staged copy for the block, then publish it as the current version.
+
+        The copy is closed (the engine checkpoints it) before it is renamed and the
+        pointer switched, so a kill during the checkpoint touches only the copy.
+        """
+        assert self.versions is not None
+        versions, current_db, current_conn = self.versions, self._db, self._conn
+        staged = versions.stage()
+        staged_db: ladybug.Database | None = None
+        try:
+            staged_db = self._db = self._open(staged)
+            self._conn = self._connect()
+            yield
+            self._conn.close()
+            staged_db.close()
+            staged_db = None
+            failpoint("graph:version-checkpointed")
+            published = versions.publish(staged)
+        except BaseException:
+            if staged_db is not None:
+                self._conn.close()
+                staged_db.close()
+            versions.discard(staged)
+            self._db, self._conn = current_db, current_conn
+            raise
+        current_conn.close()
+        current_db.close()
+        self.path = published
+        self._db = self._open(published, read_only=True)
+        self._conn = self._connect()
+        versions.prune()
 
     # -- schema -----------------------------------------------------------
     def ensure_schema(self) -> None:
         with self._lock:
-            for node in NODE_TYPES.values():
-                cols = ", ".join(f"{name} {kind}" for name, kind in node.properties.items())
-                self._execute(
-                    f"CREATE NODE TABLE IF NOT EXISTS {node.label}"
-                    f"({cols}, PRIMARY KEY ({node.key}))"
-                )
-            for rel in REL_TYPES.values():
-                cols = "".join(f", {name} {kind}" for name, kind in rel.properties.items())
-                self._execute(
-                    f"CREATE REL TABLE IF NOT EXISTS {rel.name}"
-                    f"(FROM {rel.source} TO {rel.target}{cols})"
-                )
+            tables = set(self._execute("CALL show_tables() RETURN name").get_as_df()["name"])
+            wanted = {
+                *(n.label for n in NODE_TYPES.values()),
+                *(r.name for r in REL_TYPES.values()),
+            }
+            if wanted <= tables:
+                return
+            with self.atomic():
+                self._create_tables()
+
+    def _create_tables(self) -> None:
+        for node in NODE_TYPES.values():
+            cols = ", ".join(f"{name} {kind}" for name, kind in node.properties.items())
+            self._execute(
+                f"CREATE NODE TABLE IF NOT EXISTS {node.label}({cols}, PRIMARY KEY ({node.key}))"
+            )
+        for rel in REL_TYPES.values():
+            cols = "".join(f", {name} {kind}" for name, kind in rel.properties.items())
+            self._execute(
+                f"CREATE REL TABLE IF NOT EXISTS {rel.name}"
+                f"(FROM {rel.source} TO {rel.target}{cols})"
+            )
 
     def _columns(self, table: str) -> dict[str, str]:
         info = self._execute(f"CALL table_info('{table}') RETURN name, type").get_as_df()
@@ -154,7 +228,7 @@ class EmbeddedStore:
             columns = self._columns(label)
             frame = _conform(frame, node.key, [c for c in columns if c in frame.columns], columns)
             existing = self._existing_nodes(node, list(frame.columns))
-            fresh = ~frame[node.key].isin(existing[node.key])
+            fresh = ~is_in(frame[node.key], existing[node.key])
             changed = _changed_rows(frame[~fresh], existing, [node.key])
             with self.atomic():
                 if fresh.any():
@@ -194,7 +268,7 @@ class EmbeddedStore:
                 f"RETURN a.{source.key} AS src, b.{target.key} AS dst{ret}"
             ).to_pandas()
             pair = frame["src"] + "\x1f" + frame["dst"]
-            fresh = ~pair.isin(existing["src"] + "\x1f" + existing["dst"])
+            fresh = ~is_in(pair, existing["src"] + "\x1f" + existing["dst"])
             changed = _changed_rows(frame[~fresh], existing, ["src", "dst"])
             with self.atomic():
                 if fresh.any():
@@ -221,7 +295,8 @@ class EmbeddedStore:
         self, frame: pd.DataFrame, source: NodeType, target: NodeType, rel: str
     ) -> None:
         for column, node in (("src", source), ("dst", target)):
-            missing = ~frame[column].isin(self.node_ids(node.label))
+            keys = self._arrow(f"MATCH (n:{node.label}) RETURN n.{node.key} AS k").column("k")
+            missing = ~is_in(frame[column], keys)
             if missing.any():
                 raise QueryError(
                     f"{rel}: {int(missing.sum())} relationships point to unknown "
@@ -258,9 +333,9 @@ class EmbeddedStore:
         kinds = {c: WRITTEN_PROPERTIES.get(c) or kind_of(frame[c]) for c in frame.columns}
         rows = frame.rename_axis(node.key).reset_index()
         with self._lock:
-            self._add_columns(label, kinds)
             sets = ", ".join(f"n.{c} = {c}" for c in frame.columns)
             with self.atomic():
+                self._add_columns(label, kinds)
                 self._execute(
                     f"LOAD FROM $rows MATCH (n:{label} {{{node.key}: {node.key}}}) SET {sets}",
                     {"rows": _to_arrow(rows, {node.key: STRING, **kinds})},

@@ -51,6 +51,20 @@ MERCHANT = NodeType(
     {"merchant_id": STRING, "category": STRING, "city": STRING, "opened_date": DATE},
 )
 DEVICE = NodeType("Device", "device_id", {"device_id": STRING})
+# A public record (court judgment, enforcement listing, tax arrears, bankruptcy) as filed.
+PUBLIC_RECORD = NodeType(
+    "PublicRecord",
+    "record_id",
+    {
+        "record_id": STRING,
+        "kind": STRING,
+        "filed_date": DATE,
+        "amount": FLOAT,
+        "status": STRING,
+        "satisfied_date": DATE,
+        "source": STRING,
+    },
+)
 # Bookkeeping, one node per name: which load and which scoring run the graph holds.
 META = NodeType("Meta", "name", {"name": STRING, "value": STRING})
 
@@ -63,9 +77,14 @@ TRANSFER = RelType(
 PAYS = RelType("PAYS", "User", "Merchant", {"n": INT, "amount": FLOAT, "last_date": DATE})
 OWNS = RelType("OWNS", "User", "Merchant", {})
 USES = RelType("USES", "User", "Device", {"first_seen": DATE})
+HAS_RECORD = RelType("HAS_RECORD", "User", "PublicRecord", {})
 
-NODE_TYPES: dict[str, NodeType] = {t.label: t for t in (USER, MERCHANT, DEVICE, META)}
-REL_TYPES: dict[str, RelType] = {t.name: t for t in (FRIEND, TRANSFER, PAYS, OWNS, USES)}
+NODE_TYPES: dict[str, NodeType] = {
+    t.label: t for t in (USER, MERCHANT, DEVICE, PUBLIC_RECORD, META)
+}
+REL_TYPES: dict[str, RelType] = {
+    t.name: t for t in (FRIEND, TRANSFER, PAYS, OWNS, USES, HAS_RECORD)
+}
 
 # Written back by scoring onto User nodes (latest version; history lives in Parquet).
 SCORE_PROPERTIES: dict[str, str] = {

@@ -33,7 +33,7 @@ from creditgraph.ingest.schemas import SCHEMAS
 
 HISTORY_TABLES = (
     "users", "merchants", "repayments", "bills", "balances", "labels", "transfers",
-    "payments", "devices", "friendships",
+    "payments", "devices", "friendships", "public_records",
 )  # fmt: skip
 POINTER = "CURRENT"
 PRIVATE_TABLES = frozenset({"personal"})  # encrypted personal fields: owner-only (0600)

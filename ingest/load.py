@@ -265,6 +265,8 @@ def node_frames(history: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         frames["Merchant"] = history["merchants"]
     if "devices" in history:
         frames["Device"] = history["devices"][["device_id"]].drop_duplicates()
+    if "public_records" in history:
+        frames["PublicRecord"] = history["public_records"].drop(columns="user_id")
     return frames
 
 
@@ -291,4 +293,8 @@ def edge_frames(history: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
         )[["src", "dst"]]
     if "devices" in history:
         frames["USES"] = history["devices"].rename(columns={"user_id": "src", "device_id": "dst"})
+    if "public_records" in history:
+        frames["HAS_RECORD"] = history["public_records"].rename(
+            columns={"user_id": "src", "record_id": "dst"}
+        )[["src", "dst"]]
     return frames

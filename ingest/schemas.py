@@ -26,6 +26,8 @@ MERCHANT_CATEGORY = (
 )  # fmt: skip
 PRODUCT = ("loan", "credit_card")
 BILL_KIND = ("electricity", "water", "gas", "mobile", "broadband")
+RECORD_KIND = ("court_judgment", "enforcement_list", "tax_arrears", "bankruptcy")
+RECORD_STATUS = ("open", "satisfied", "dismissed")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class Column:
     personal: bool = False  # a personal identifier: optional, encrypted at ingest, never in graph
     optional: bool = False  # the whole column may be left out of a file
     scheduled: bool = False  # a date that may lie ahead (see DateWindow.ahead_days)
+    not_before: str | None = None  # a date never earlier than this other date of its row
+    # Given exactly when another column holds one of some values (required then, empty else).
+    given_when: tuple[str, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -241,6 +246,30 @@ BALANCES = FileSchema(
     key=("user_id", "month"),
     references={"user_id": "users"},
 )
+PUBLIC_RECORDS = FileSchema(
+    "public_records",
+    "Public records: court judgments, enforcement listings, tax arrears, bankruptcies.",
+    (
+        _id("user_id"),
+        _id("record_id", "the record's id at its source"),
+        Column("kind", "str", allowed=RECORD_KIND),
+        Column("filed_date", "date", description="date the record was filed or listed"),
+        Column("amount", "float", min=0, description="amount adjudged or owed"),
+        Column("status", "str", allowed=RECORD_STATUS, description="as of the file"),
+        Column(
+            "satisfied_date",
+            "date",
+            required=False,
+            not_before="filed_date",
+            given_when=("status", ("satisfied",)),
+            description="date paid or discharged; given for satisfied records only",
+        ),
+        Column("source", "str", description="the registry or court that reported it"),
+    ),
+    key=("record_id",),
+    references={"user_id": "users"},
+    required=False,
+)
 LABELS = FileSchema(
     "labels",
     "Outcome: default within 12 months after the observation date (1 = defaulted).",
@@ -258,7 +287,7 @@ SCHEMAS: dict[str, FileSchema] = {
     s.name: s
     for s in (
         USERS, MERCHANTS, FRIENDSHIPS, TRANSFERS, PAYMENTS, DEVICES, REPAYMENTS, BILLS,
-        BALANCES, LABELS,
+        BALANCES, PUBLIC_RECORDS, LABELS,
     )
 }  # fmt: skip
 # Load order: referenced files first.

@@ -30,6 +30,8 @@ from creditgraph.ingest.schemas import (
     MERCHANT_CATEGORY,
     OCCUPATION,
     PRODUCT,
+    RECORD_KIND,
+    RECORD_STATUS,
     SCHEMAS,
 )
 
@@ -59,6 +61,11 @@ _FILES = (
      "observation date (or since signup): amount and days late."),
     ("balances", "Month-end balance and number of financial products (0-4) for the 12 months "
      "before the observation date (or since signup)."),
+    ("public_records", "Court judgments, enforcement listings, tax arrears and bankruptcies "
+     "filed in the 7 years before the observation date, on ~4% of users (~5 records per 100 "
+     "users): kind, filing date, amount, status (~60% open, ~30% satisfied with the date, ~8% "
+     "dismissed) and the reporting registry; an id each (`r0000001`, numbered by user, then "
+     "filing date)."),
     ("labels", "Observation date (2024-12-31 for a random half of users, 2025-06-30 for the "
      "rest) and whether the user defaulted in the 12 months after it."),
     ("truth", "Ground truth for tests only, never ingested: latent creditworthiness, "
@@ -70,8 +77,9 @@ _FILES = (
 _NOTES = """\
 Dates are ISO `YYYY-MM-DD` (month columns hold the first day of the month); every
 history row of a user (instalment due dates, bill and balance months, transfer and
-payment dates, first-seen devices, friendships) falls on or before that user's
-observation date, so the two cohorts allow an out-of-time split.
+payment dates, first-seen devices, friendships, public records' filing and satisfied
+dates) falls on or before that user's observation date, so the two cohorts allow an
+out-of-time split.
 
 **How risk is planted.** Users belong to communities of 20-300 people (heavy-tailed
 sizes) that mostly share a city. Each user's hidden `latent_credit` is a community
@@ -85,7 +93,11 @@ overall default rate of ~9%. The latent drives every observable trace, each with
 own noise: lateness, partial payments and 30/60/90+ day delinquency spells in
 repayments (the strongest signal), lateness in bills (weaker), balance level, trend
 and products, tenure, education and employment, and how reciprocal a user's
-friendships are (friends of low-credit users answer less). About 40% of users are
+friendships are (friends of low-credit users answer less), and public records: the
+lower the latent, the more records (rate ∝ `exp(-1.3 * latent_credit)`), the more recent
+and the fewer satisfied; dismissals are random, fraud rings' fresh identities have none,
+and the records are drawn after every other table, so the rest of the world is the same
+with or without them. About 40% of users are
 thin-file (no repayments; more often young or recent sign-ups); for them the graph
 carries the signal their own history lacks: friends' repayment behaviour and the
 community's defaults (homophily and norms), and the merchants they pay, since
@@ -166,6 +178,19 @@ _BILL = {
 }  # fmt: skip
 _BILL_MU = np.log([_BILL[k][0] for k in BILL_KIND])
 _BILL_SEASONAL = np.array([_BILL[k][1] for k in BILL_KIND])
+# Public records: expected records per ordinary user; per kind its share, median amount and
+# the registry that reports it.
+_RECORDS_PER_USER = 0.05
+_RECORD = {
+    "court_judgment": (0.40, 3000, "district_court"),
+    "enforcement_list": (0.20, 6000, "enforcement_registry"),
+    "tax_arrears": (0.30, 1200, "tax_office"),
+    "bankruptcy": (0.10, 25000, "insolvency_register"),
+}  # fmt: skip
+_RECORD_P = np.array([_RECORD[k][0] for k in RECORD_KIND])
+_RECORD_MU = np.log([_RECORD[k][1] for k in RECORD_KIND])
+_RECORD_SOURCE = tuple(_RECORD[k][2] for k in RECORD_KIND)
+_RECORD_DAYS = 7 * 365  # records are filed within 7 years before the observation date
 
 _ARROW_TYPES = {
     "str": pa.string(),
@@ -827,6 +852,43 @@ def _balances(rng: np.random.Generator, p: _People) -> dict[str, np.ndarray]:
     }
 
 
+def _public_records(rng: np.random.Generator, p: _People) -> dict[str, object]:
+    """Court judgments, enforcement listings, tax arrears and bankruptcies, filed in the 7
+    years before the observation date: rare (~5 per 100 users), more frequent, more recent
+    and less often satisfied the lower the user's latent credit; a few dismissed (at random).
+    Fraud rings' fresh identities have none. Rows by user, then filing date."""
+    bad = -p.latent.astype(np.float64)
+    weight = np.exp(1.3 * bad)
+    weight[p.in_ring] = 0.0
+    count = rng.poisson(weight * (_RECORDS_PER_USER * p.n / weight.sum()))
+    user = np.repeat(np.arange(p.n, dtype=np.int64), count)
+    r = len(user)
+    kind = rng.choice(len(RECORD_KIND), r, p=_RECORD_P)
+    # Lasting distress: a lower latent draws the filing nearer the observation date.
+    back = np.floor(_RECORD_DAYS * rng.random(r) ** np.exp(0.5 * bad[user])).astype(np.int32)
+    filed = p.obs[user] - 1 - back
+    amount = _lognormal(rng, (_RECORD_MU[kind] + 0.3 * p.wealth[user]).astype(np.float32), 0.8)
+    dismissed = rng.random(r) < 0.08
+    years = (back + 1) / 365.0
+    paid = rng.random(r) < _sigmoid(-0.8 + 1.2 * p.latent[user] + 0.5 * years)
+    status = np.where(dismissed, 2, np.where(paid, 1, 0))  # index into RECORD_STATUS
+    satisfied = status == RECORD_STATUS.index("satisfied")
+    settled = filed + 1 + np.floor(rng.random(r) * (back + 1)).astype(np.int32)  # <= obs
+    order = np.lexsort((filed, user))
+    user, kind, filed, status = user[order], kind[order], filed[order], status[order]
+    amount, satisfied, settled = amount[order], satisfied[order], settled[order]
+    return {
+        "user_id": user,
+        "record_id": _codes("r", r),
+        "kind": _labels(RECORD_KIND, kind),
+        "filed_date": filed,
+        "amount": np.maximum(_money(amount), 1.0),
+        "status": _labels(RECORD_STATUS, status),
+        "satisfied_date": pa.array(settled, mask=~satisfied, type=pa.int32()).cast(pa.date32()),
+        "source": _labels(_RECORD_SOURCE, kind),
+    }
+
+
 def _repayment_norms(rng: np.random.Generator, p: _People) -> np.ndarray:
     """Each user's community repayment norm: a default log-odds shift shared by the
     community (standard deviation ``_NORM_SD`` over users) that no earlier behaviour shows.
@@ -969,6 +1031,8 @@ def generate_world(
     owned_tier = np.full(p.n, -1, dtype=np.int8)
     owned_tier[mer["owner"]] = mer["tier"]
     emit("labels", {"user_id": uid, "observation_date": p.obs, "defaulted": defaulted})
+    # Drawn last, so every other table is the world it was before public records existed.
+    emit("public_records", _public_records(rng, p), ("user_id",))
     emit("truth", {
         "user_id": uid,
         "latent_credit": np.round(p.latent.astype(np.float64), 4),

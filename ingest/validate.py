@@ -12,8 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from creditgraph.errors import SchemaError
+from creditgraph.graph.membership import is_in
 from creditgraph.ingest.schemas import Column, DateWindow, FileSchema
 
 REJECT_COLUMNS = ["file", "row", "field", "value", "reason"]
@@ -60,7 +63,8 @@ def read_raw(path: Path, schema: FileSchema) -> pd.DataFrame:
             for column in frame.columns:
                 frame[column] = frame[column].map(_as_text, na_action="ignore")
         else:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""],
+                                engine="pyarrow")  # fmt: skip
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise SchemaError(f"cannot read: {exc}", file=path.name) from exc
     missing = [c.name for c in schema.columns if c.name not in frame.columns and not c.optional]
@@ -89,7 +93,8 @@ def validate(
     window: DateWindow | None = None,
 ) -> Validated:
     """Check types, required fields, allowed values, ranges, finite numbers, plausible dates
-    (``window``, default :class:`DateWindow`), duplicate keys and references.
+    (``window``, default :class:`DateWindow`), rules between a row's columns (a date not
+    before another, a column given only when another says so), duplicate keys and references.
 
     ``known_keys`` maps a referenced file name (e.g. ``"users"``) to its accepted keys.
     """
@@ -138,7 +143,7 @@ def validate(
             reject(ok & late.to_numpy(), column.name, reason)
         if column.allowed is not None:
             reject(
-                ok & ~text.isin(column.allowed).to_numpy(),
+                ok & ~is_in(text, column.allowed),
                 column.name,
                 f"not one of {list(column.allowed)}",
             )
@@ -148,11 +153,29 @@ def validate(
             reject(ok & (value > column.max).to_numpy(), column.name, f"above maximum {column.max}")
         typed[column.name] = value
 
+    # Rules between columns of one row, on values that passed their own column's checks.
+    for column in schema.columns:
+        if column.name not in typed:
+            continue
+        if column.not_before is not None:
+            other = column.not_before
+            earlier = (typed[column.name] < typed[other]).to_numpy(dtype=bool, na_value=False)
+            reject(earlier, column.name, f"before {other} of the same row")
+        if column.given_when is not None:
+            when, values = column.given_when
+            present = raw[column.name].str.strip().notna().to_numpy()
+            stated = raw[when].str.strip()
+            known = stated.isin(schema.column(when).allowed or stated.dropna().unique())
+            holds = stated.isin(values).to_numpy()
+            said = f"{when} is {' or '.join(values)}"
+            reject(holds & ~present, column.name, f"required when {said}")
+            reject(known.to_numpy() & ~holds & present, column.name, f"given only when {said}")
+
     for field, target in schema.references.items():
         if known_keys is not None and target in known_keys:
             present = typed[field].notna().to_numpy()
             reject(
-                present & ~typed[field].isin(known_keys[target]).to_numpy(),
+                present & ~is_in(typed[field], known_keys[target]),
                 field,
                 f"unknown {target} id (not in {target} file)",
             )
@@ -183,16 +206,29 @@ def validate(
     return Validated(schema, path, good, rejects.reset_index(drop=True), len(raw))
 
 
+def _to_number(text: pd.Series) -> pd.Series:
+    """Numbers of a text column, NaN where one does not parse.
+
+    Arrow's parser (in C++) takes a clean column at once; pandas' ``to_numeric``,
+    which goes value by value, only reads a column holding an unparsable value.
+    """
+    try:
+        parsed = pc.cast(pa.array(text, type=pa.string(), from_pandas=True), pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return pd.to_numeric(text, errors="coerce").astype(float)
+    return pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index)
+
+
 def _parse(text: pd.Series, column: Column) -> tuple[pd.Series, np.ndarray]:
     """Typed values and a mask of present values that failed to parse."""
     present = text.notna()
     if column.kind == "str":
         return text, np.zeros(len(text), dtype=bool)
     if column.kind in ("int", "float"):
-        number = pd.to_numeric(text, errors="coerce")
+        number = _to_number(text)
         bad = present & number.isna()
-        if column.kind == "int":  # whole and exact in a float64 (|n| <= 2**53)
-            bad |= present & number.notna() & ((number % 1 != 0) | (number.abs() > 2**53))
+        if column.kind == "int":  # whole and exact in a float64 (|n| < 2**53)
+            bad |= present & number.notna() & ((number % 1 != 0) | (number.abs() >= 2**53))
             number = number.where(~bad).astype("Int64")
         return number, bad.to_numpy()
     if column.kind == "date":

@@ -21,7 +21,6 @@ import re
 import warnings
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +30,7 @@ from creditgraph.errors import QueryError
 from creditgraph.graph.readonly import check_read_only, with_limit
 from creditgraph.graph.store import GraphStore
 from creditgraph.graph.stores import open_store
+from creditgraph.graph.versions import GraphVersions
 from creditgraph.queries.library import TYPES, Param, describe
 
 FORMATS = ("table", "csv", "json")
@@ -147,17 +147,13 @@ def _accepts(store: GraphStore, option: str) -> bool:
     )
 
 
-def open_for_reading(spec: str, path: Path | None) -> GraphStore:
+def open_for_reading(spec: str, versions: GraphVersions) -> GraphStore:
     """Open a store only to read it: the embedded database read-only, others as usual.
 
     The engine then refuses writes itself, behind the text check (Neo4j reads
     run in READ sessions anyway; an in-memory store holds nothing to protect).
     """
-    if spec == "embedded":
-        from creditgraph.graph.embedded import EmbeddedStore
-
-        return EmbeddedStore(path, read_only=True)
-    return open_store(spec, path)
+    return open_store(spec, versions=versions, read_only=spec == "embedded")
 
 
 # -- command-line helpers --------------------------------------------------------

@@ -101,6 +101,16 @@ _SPECS: list[FeatureSpec] = [  # each name once (tests/test_feature_dictionary.p
             ("late_90_count", 1, "Repayments 90+ days late"),
             ("shortfall_ratio", 1, "Instalments not paid in full"),
             ("months_since_delinquency", -1, "A recent delinquency"),
+            # Public records (scoring.features.public_records): no record is 0 open, 0
+            # owed, share 1 (nothing unpaid), so those values never make a reason; NaN
+            # months since the latest record means none, no reason either.
+            ("open_court_judgments", 1, "An unpaid court judgment"),
+            ("open_enforcement_listings", 1, "On a court enforcement list for an unpaid debt"),
+            ("open_tax_arrears", 1, "Unpaid tax arrears"),
+            ("open_bankruptcies", 1, "A bankruptcy not yet discharged"),
+            ("public_record_amount_outstanding", 1, "Money still owed on public records"),
+            ("months_since_public_record", -1, "A court, tax or bankruptcy record on file"),
+            ("public_record_satisfied_share", -1, "Public records left unpaid"),
         ],
     ),
     *_specs(

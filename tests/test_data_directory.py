@@ -220,7 +220,7 @@ def test_the_cli_says_what_recovery_mended(tmp_path) -> None:
     assert CliRunner().invoke(app, ["ingest", str(source), "--data-dir", str(data)]).exit_code == 0
     paths = load_settings(data_dir=data).paths
     stage_version(paths.history, "L-next", {"users": read_history(paths.history, "users")})
-    with EmbeddedStore(paths.graph) as store, store.atomic():
+    with EmbeddedStore(versions=paths.graph_versions()) as store, store.atomic():
         write_meta(store, **{LOAD_ID: "L-next"})  # killed before the pointer switched
     result = CliRunner().invoke(app, ["features", "--data-dir", str(data)])
     assert "recovered: finished load L-next" in " ".join(result.output.split())

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import networkx_reference as ref  # noqa: E402
 from graph_features import World, make_world  # noqa: E402
 
+from creditgraph.errors import DataMissing  # noqa: E402
 from creditgraph.graph.store import EdgeArrays  # noqa: E402
 from creditgraph.scoring.features.exposure import LabelContext, exposure_from_labels  # noqa: E402
 from creditgraph.scoring.features.relationships import relationship_features  # noqa: E402
@@ -100,3 +101,19 @@ def test_louvain_reference_is_a_partition(world: World) -> None:
     columns = ref.community(g, communities)
     assert sorted(u for c in communities for u in c) == list(range(world.n))
     assert all(0 <= d <= 1 for d in columns["community_density"])
+
+
+def test_given_communities_drive_the_community_family(world: World) -> None:
+    """Communities from elsewhere (GDS in the database: any integer ids) replace igraph's,
+    and community size and density describe those same communities."""
+    data = world.graph_data()
+    ids = data.graph.ids
+    given = pd.Series(9_000 + 13 * (np.arange(len(ids)) % 7), index=ids)  # GDS-like ids
+    shuffled = given.sample(frac=1.0, random_state=0)  # any order: aligned by user id
+    features = relationship_features(data, world.tabular, world.as_of, communities=shuffled)
+    membership = features["community"].to_numpy(dtype=np.int64)
+    assert _partition(membership) == _partition(given.reindex(features.index).to_numpy())
+    theirs = ref.label_free(ref.build_graphs(world), world, _partition(membership))
+    _assert_columns_match(features, theirs, ["community_size", "community_density"])
+    with pytest.raises(DataMissing, match="no community for user"):
+        relationship_features(data, world.tabular, world.as_of, communities=given.iloc[1:])

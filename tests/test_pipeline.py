@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from creditgraph import catalog, pipeline
 from creditgraph.cli import app
 from creditgraph.ingest.history import read_history
+from creditgraph.scoring import metrics
 from creditgraph.scoring.dictionary import FACTORS
 from creditgraph.scoring.model import CreditModel
 from creditgraph.scoring.splits import split_users
@@ -245,7 +246,20 @@ def test_report_writes_html_and_plots(world):
 
 
 def test_calibration_is_good_on_test_split(world):
-    assert world["trained"].test_metrics["ece"] < 0.04
+    """The test split's ECE is no worse than a perfectly calibrated model's would often be.
+
+    With ~600 test users ECE is noisy, so the bound is the 99th percentile of the
+    ECE of labels drawn from the model's own PDs (what perfect calibration gives).
+    """
+    settings, model = world["settings"], world["trained"].model
+    labels = pipeline.read_labels(settings)
+    test = pipeline.split_for(settings, labels).test
+    pd_ = model.predict_pd(world["features"].loc[test])
+    observed = metrics.expected_calibration_error(labels.loc[test].to_numpy(), pd_)
+    assert observed == pytest.approx(world["trained"].test_metrics["ece"])
+    draws = np.random.default_rng(0).random((500, len(pd_))) < pd_
+    null = [metrics.expected_calibration_error(y.astype(int), pd_) for y in draws]
+    assert observed <= np.quantile(null, 0.99), (observed, np.quantile(null, [0.5, 0.99]))
 
 
 def test_single_record_matches_batch(world):
@@ -286,40 +300,6 @@ def test_isotonic_calibration_round_trips_and_sums(world, tmp_path):
     np.testing.assert_allclose(total, scored["score"], atol=1e-6)
     again = CreditModel.load(model.save(tmp_path))
     pd.testing.assert_frame_equal(again.score(features), scored)
-
-
-def test_friend_cluster_view(world):
-    from creditgraph.graph.views import friend_cluster, plot_cluster
-
-    settings = world["settings"]
-    with pipeline.open_configured_store(settings) as store:
-        user = world["scores"].index[0]
-        cluster = friend_cluster(store, user)
-        friends = store.query(
-            "MATCH (u:User {user_id: $id})-[:FRIEND]-(f:User) RETURN count(DISTINCT f) AS n",
-            {"id": user},
-        )["n"].iloc[0]
-    assert cluster.nodes[user]["centre"] and cluster.degree(user) == friends
-    assert all(350 <= cluster.nodes[n]["score"] <= 950 for n in cluster)
-    assert plot_cluster(cluster).get_title().startswith("friend cluster")
-
-
-def test_notebook_runs_end_to_end(world, monkeypatch):
-    """Every code cell of the fraud-team notebook runs, in order, on a scored world."""
-    import json
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    monkeypatch.setenv("CREDITGRAPH_DATA_DIR", str(world["settings"].data_dir))
-    notebook = Path(__file__).resolve().parents[1] / "notebooks" / "friend_clusters.ipynb"
-    cells = json.loads(notebook.read_text())["cells"]
-    namespace: dict = {}
-    for cell in cells:
-        if cell["cell_type"] == "code":
-            exec(compile("".join(cell["source"]), str(notebook), "exec"), namespace)  # noqa: S102
-    assert namespace["cluster"].number_of_nodes() > 1
-    assert len(namespace["lowest"]) == 5
 
 
 def test_export_neo4j_import_bundle(world, tmp_path):

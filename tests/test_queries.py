@@ -18,6 +18,8 @@ Hand-made world (* = defaulted, ? = outcome unknown; the newest sign-up is b5, 2
              d5 = {a2, a3}, d3 = {a1}
     transfers: a1→a2, a2⇄a4, b1⇄b2, b1→b2→b3→b1, n1→a8
     merchants: o1 owns m1 (paid by a1, a2, a3*, a8*) and m2 (a1, b1*, b2*); o2 owns m3 (a2)
+    public records (open unless said): a2 r1 1000 + r2 250, a3 r3 9000 (satisfied) + r6 300,
+             a4 r4 500, n1 r5 700, b1 r7 400 (dismissed)
 """
 
 from __future__ import annotations
@@ -131,6 +133,21 @@ def build_hand_world(store: GraphStore) -> None:
             ("a2", "d5"), ("a3", "d5"), ("b1", "d6"), ("b2", "d6"), ("b3", "d6"),
             ("b4", "d6")]  # fmt: skip
     store.upsert_edges("USES", _edges(uses))
+    records = [("a2", "r1", "court_judgment", "2022-01-01", 1000.0, "open", None),
+               ("a2", "r2", "tax_arrears", "2023-05-01", 250.0, "open", None),
+               ("a3", "r3", "bankruptcy", "2020-01-01", 9000.0, "satisfied", "2021-06-01"),
+               ("a4", "r4", "court_judgment", "2021-01-01", 500.0, "open", None),
+               ("n1", "r5", "enforcement_list", "2024-01-01", 700.0, "open", None),
+               ("a3", "r6", "tax_arrears", "2023-02-01", 300.0, "open", None),
+               ("b1", "r7", "court_judgment", "2024-05-01", 400.0, "dismissed", None)]  # fmt: skip
+    record = pd.DataFrame(records, columns=["user_id", "record_id", "kind", "filed_date",
+                                            "amount", "status", "satisfied_date"])  # fmt: skip
+    record[["filed_date", "satisfied_date"]] = record[["filed_date", "satisfied_date"]].apply(
+        pd.to_datetime
+    )
+    store.upsert_nodes("PublicRecord", record.drop(columns="user_id").assign(source="court"))
+    owners = record[["user_id", "record_id"]].set_axis(["src", "dst"], axis=1)
+    store.upsert_edges("HAS_RECORD", owners)
     props = users.set_index("user_id")[["score", "prev_score", "community", "pagerank"]]
     props = props.assign(
         pd=(1 / (1 + np.exp((props["score"] - 500) / 50))).round(4),
@@ -170,6 +187,7 @@ HAND_CALLS: dict[str, dict[str, Any]] = {
     "reciprocal_transfers": {},
     "new_accounts_near_defaulters": {},
     "fraud_rings": {},
+    "open_record_exposure": {},
 }
 
 
@@ -398,6 +416,23 @@ def test_fraud_rings(hand):
     assert queries.run(hand, "fraud_rings", recent_days=30).empty
 
 
+def test_open_record_exposure(hand):
+    found = queries.run(hand, "open_record_exposure")
+    assert rows(found) == [  # a3's satisfied r3 and b1's dismissed r7 are not open
+        ("a2", 2, 1250.0, "2023-05-01", 3, 1, 2, 100.0, 640.0),  # a1 sent a2 100
+        ("n1", 1, 700.0, "2024-01-01", 1, 0, 1, 0.0, 600.0),
+        ("a4", 1, 500.0, "2021-01-01", 2, 1, 2, 0.0, 700.0),  # a2 -> a4: not a friend
+        ("a3", 1, 300.0, "2023-02-01", 3, 2, 1, 0.0, 480.0),
+    ]
+    assert list(found.columns) == [
+        "user_id", "open_records", "amount_open", "latest_filed", "friends",
+        "friends_with_open_records", "defaulted_friends", "received_from_friends", "score",
+    ]  # fmt: skip
+    assert queries.run(hand, "open_record_exposure", min_amount=600)["user_id"].tolist() == [
+        "a2", "n1",
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize("name", WITH_SIBLING)
 def test_neo4j_text_matches_sibling_wherever_embedded_can_run_it(hand, name):
     """A sibling must exist because the dialects differ: the Neo4j text fails here, or agrees."""
@@ -570,7 +605,7 @@ def test_rows_read_one_by_one_have_the_types_of_a_converted_result(hand):
 
 # -- the command line: limits, formats, a read-only store -----------------------------------------
 def _hand_data_dir(data: Path) -> Path:
-    with EmbeddedStore(load_settings(data_dir=data).paths.graph) as store:
+    with EmbeddedStore(versions=load_settings(data_dir=data).paths.graph_versions()) as store:
         build_hand_world(store)
     return data
 
@@ -634,7 +669,7 @@ def test_cli_opens_the_embedded_store_read_only(tmp_path, monkeypatch):
     assert out.exit_code == 2 and "read-only" in out.output
     counted = _cli(data, "cypher", "MATCH (u:User) RETURN count(u) AS n", "--format", "json")
     assert json.loads(counted.stdout) == [{"n": 16}]
-    with EmbeddedStore(load_settings(data_dir=data).paths.graph) as store:
+    with EmbeddedStore(versions=load_settings(data_dir=data).paths.graph_versions()) as store:
         tables = store.query("CALL show_tables() RETURN name, comment")
     assert dict(zip(tables["name"], tables["comment"], strict=True))["User"] == ""
     missing = _cli(tmp_path / "empty", "cypher", "RETURN 1 AS x")
@@ -924,6 +959,37 @@ def test_world_devices_and_exposure(world):
     exposure = queries.run(store, "defaulter_exposure", min_defaulted=3, limit=100_000)
     expected = {u: sum(f in bad for f in g[u]) for u in g if sum(f in bad for f in g[u]) >= 3}
     assert dict(zip(exposure["user_id"], exposure["defaulted_friends"], strict=True)) == expected
+
+
+def test_world_open_record_exposure_matches_pandas(world):
+    store, tables = world
+    records = tables["public_records"]
+    owed = records[records["status"] == "open"].groupby("user_id")["amount"].agg(["size", "sum"])
+    found = queries.run(store, "open_record_exposure", limit=100_000).set_index("user_id")
+    assert len(found) > 20 and set(found.index) == set(owed.index)
+    assert found["amount_open"].is_monotonic_decreasing
+    assert found["open_records"].to_dict() == owed["size"].to_dict()
+    assert found["amount_open"].to_numpy() == pytest.approx(owed["sum"][found.index], abs=0.01)
+    fr = tables["friendships"]
+    ends = pd.DataFrame({"user": pd.concat([fr["src"], fr["dst"]]),
+                         "friend": pd.concat([fr["dst"], fr["src"]])})  # fmt: skip
+    mine = ends[ends["user"].isin(owed.index)]
+    sent = tables["transfers"].groupby(["src", "dst"])["amount"].sum()
+    mine = mine.assign(
+        flagged=mine["friend"].isin(owed.index),
+        bad=mine["friend"].isin(_defaulted(tables)),
+        sent=sent.reindex(pd.MultiIndex.from_frame(mine[["friend", "user"]])).fillna(0).to_numpy(),
+    )
+    expected = mine.groupby("user").agg(
+        friends=("friend", "size"), friends_with_open_records=("flagged", "sum"),
+        defaulted_friends=("bad", "sum"), received_from_friends=("sent", "sum"),
+    ).reindex(found.index, fill_value=0)  # fmt: skip
+    for column in ("friends", "friends_with_open_records", "defaulted_friends"):
+        assert found[column].tolist() == expected[column].tolist(), column
+    assert found["received_from_friends"].to_numpy() == pytest.approx(
+        expected["received_from_friends"].to_numpy(), abs=0.01
+    )
+    assert found["received_from_friends"].gt(0).any()
 
 
 def test_world_communities_and_scores(world):

@@ -15,11 +15,15 @@ import pytest
 
 from creditgraph import pipeline
 from creditgraph.scoring.dictionary import FEATURES, NO_REPAYMENTS, spec
+from creditgraph.scoring.features.public_records import PUBLIC_RECORD_COLUMNS
 from creditgraph.settings import load_settings
 
-# Everything the credit-history features say about a user's own repayment behaviour.
+# Everything the credit-history features say about a user's own repayment behaviour
+# (public records, also credit history, are another source: tests/test_public_records.py).
 REPAYMENT_CLAIMS = {
-    spec(f).words for f in FEATURES if spec(f).factor == "credit_history" and spec(f).words
+    spec(f).words
+    for f in FEATURES
+    if spec(f).factor == "credit_history" and spec(f).words and f not in PUBLIC_RECORD_COLUMNS
 }
 
 

@@ -1,8 +1,8 @@
 """Feature families, one module each, for all five factors.
 
-Tabular families (credit history, behaviour, capacity, characteristics) take
-the kept history tables and each user's observation date and return a frame
-indexed by user id. Only records dated on or before a user's observation date
+Tabular families (credit history and public records, behaviour, capacity,
+characteristics) take the kept history tables and each user's observation date and
+return a frame indexed by user id. Only records dated on or before a user's observation date
 are used, so nothing from the performance window leaks in. Missing stays
 missing (NaN): XGBoost learns where missing values go.
 
@@ -22,6 +22,7 @@ from creditgraph.scoring.features.capacity import capacity_features
 from creditgraph.scoring.features.characteristics import characteristic_features
 from creditgraph.scoring.features.dates import before_observation, observation_dates
 from creditgraph.scoring.features.history import credit_history_features
+from creditgraph.scoring.features.public_records import public_record_features
 from creditgraph.scoring.features.relationships import (
     label_aware_features,
     relationship_features,
@@ -37,10 +38,11 @@ __all__ = [
 
 
 def tabular_features(tables: dict[str, pd.DataFrame], observed: pd.Series) -> pd.DataFrame:
-    """The four tabular families joined, one row per user (indexed by user id)."""
+    """The tabular families joined, one row per user (indexed by user id)."""
     return pd.concat(
         [
             credit_history_features(tables, observed),
+            public_record_features(tables, observed),
             behaviour_features(tables, observed),
             capacity_features(tables, observed),
             characteristic_features(tables, observed),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from creditgraph.errors import DataMissing
 from creditgraph.graph.algorithms import leiden
 from creditgraph.graph.network import GraphData
 from creditgraph.scoring.features.community import community_features
@@ -26,15 +27,25 @@ from creditgraph.scoring.features.ties import tie_features
 
 def relationship_features(
     data: GraphData, tabular: pd.DataFrame, as_of: pd.Timestamp, *, seed: int = 42,
-    previous_scores: pd.DataFrame | None = None,
+    previous_scores: pd.DataFrame | None = None, communities: pd.Series | None = None,
 ) -> pd.DataFrame:  # fmt: skip
     """All label-free graph families for every user (``tabular`` indexed by user id).
 
     ``previous_scores`` is the latest scoring run (indexed by user id), if any.
+    ``communities`` (a community id per user id, e.g. computed in the database)
+    replaces the igraph Leiden partition: community size and density then
+    describe those same communities.
     """
     graph = data.graph
     aligned = tabular.reindex(graph.ids)
-    membership = leiden(graph, seed=seed)
+    if communities is None:
+        membership = leiden(graph, seed=seed)
+    else:
+        given = communities.reindex(graph.ids)
+        if given.isna().any():
+            missing = given.index[given.isna()][0]
+            raise DataMissing(f"no community for user {missing!r} (of {int(given.isna().sum())})")
+        membership = pd.factorize(given, sort=True)[0].astype(np.int64)
     return pd.concat(
         [
             tie_features(graph, data.friends, data.transfers, as_of),
