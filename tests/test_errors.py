@@ -39,6 +39,7 @@ INTERNAL = {
     ("ingest/pii.py", "too short to be a ciphertext"),  # caught: DecryptionError
     ("ingest/validate.py", "unknown column kind"),  # schemas are code
     ("scoring/boosting.py", "needs patience"),  # a caller's bug
+    ("scoring/evaluate.py", "the edge arrays must index"),  # a caller's bug (the CLI aligns them)
     ("scoring/dictionary.py", "already declared"),  # an experiment declared a name twice
 }
 # Exceptions that are not errors a user sees.
