@@ -163,9 +163,9 @@ def test_killed_score_leaves_one_current_version(base: dict[str, Path]) -> None:
 # relationships); the store checkpoints only a private copy before switching to it.
 def test_kills_at_any_moment_leave_old_or_new_load(base: dict[str, Path]) -> None:
     kill_and_check(base, base["scored"], ("ingest", str(base["root"] / "world_b")), {}, {},
-                   delays=(0.7, 0.8, 0.85, 0.9, 0.95))  # fmt: skip
+                   delays=(0.75, 0.85, 0.95))  # fmt: skip
 
 
 def test_kills_at_any_moment_leave_one_current_run(base: dict[str, Path]) -> None:
     kill_and_check(base, base["retrained"], ("score",), {}, {},
-                   delays=(0.8, 0.9, 0.95))  # fmt: skip
+                   delays=(0.85, 0.95))  # fmt: skip
