@@ -121,6 +121,14 @@ def _run(data: Path, failpoint: str | None = None) -> subprocess.CompletedProces
                           env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(scored) -> pd.DataFrame:  # noqa: ANN001
+    """What a rescore run from start to end publishes (the CLI, as killed runs are)."""
+    reference = _copy(scored, "reference")
+    assert _run(reference).returncode == 0
+    return _published(reference)[0]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("failpoint", "published_by_the_kill"),
@@ -128,11 +136,9 @@ def _run(data: Path, failpoint: str | None = None) -> subprocess.CompletedProces
      ("graph:version-checkpointed", False), ("score:graph-committed", True)],
 )  # fmt: skip
 def test_a_killed_rescore_resumes_and_publishes_what_an_uninterrupted_run_would(
-    scored, failpoint: str, published_by_the_kill: bool,  # noqa: ANN001
+    scored, uninterrupted: pd.DataFrame, failpoint: str, published_by_the_kill: bool,  # noqa: ANN001
 ) -> None:  # fmt: skip
-    reference = _copy(scored, f"reference-{failpoint}")
-    assert _run(reference).returncode == 0
-    expected, _ = _published(reference)
+    expected = uninterrupted
     data = _copy(scored, f"killed-{failpoint}")
     killed = _run(data, failpoint)
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
