@@ -348,12 +348,17 @@ def _publish_scores(
 
 
 def _discard_staged_run(scores_dir: Path, run_id: str) -> None:
-    """Move an unpublished run's directory out of sight (one rename), then delete it."""
+    """Remove an unpublished run's directory (a killed attempt's files)."""
     directory = run_dir(scores_dir, run_id)
     if directory.is_dir():
-        aside = temporary_sibling(directory)
-        os.rename(directory, aside)
-        shutil.rmtree(aside, ignore_errors=True)
+        _discard(directory)
+
+
+def _discard(directory: Path) -> None:
+    """Move a directory out of sight in one rename, then delete it (a kill leaves a swept .tmp)."""
+    aside = temporary_sibling(directory)
+    os.rename(directory, aside)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 RESUME = "resume"  # scores/resume/: the chunks of a rescore not yet published
@@ -396,7 +401,7 @@ class RunInProgress:
         return pd.concat(parts, ignore_index=True).set_index("user_id")
 
     def clear(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
+        _discard(self.directory)
 
 
 def resume_or_start_run(paths: DataDir, key: dict[str, Any], chunks: int) -> RunInProgress:
@@ -411,7 +416,8 @@ def resume_or_start_run(paths: DataDir, key: dict[str, Any], chunks: int) -> Run
         state = json.loads(state_file.read_text())
         if state.get("key") == key and state.get("chunks") == chunks:
             return RunInProgress(directory, state)
-        shutil.rmtree(directory)
+    if directory.exists():  # another run's chunks (or a removal a kill cut short): never reused
+        _discard(directory)
     state = {
         "run_id": new_run_id(str(key.get("model_id", "model"))),
         "scored_at": pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)).floor("s").isoformat(),

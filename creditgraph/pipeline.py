@@ -281,15 +281,15 @@ def rescore(
         raise InvalidArgument(f"chunk size must be at least 1, not {chunk_size}")
     tell = progress or (lambda _stage, _done, _total: None)
     seconds: dict[str, float] = {}
-    with settings.paths.writing(), _stopwatch(seconds, "features"):
-        tell("features", 0, 1)
-        model = load_model(settings, model_id)
-        try:
-            features = read_features(settings)  # refused unless built from the current load
-        except CreditGraphError:
-            features = build_features(settings, store)
-        tell("features", 1, 1)
     with settings.paths.writing():
+        with _stopwatch(seconds, "features"):
+            tell("features", 0, 1)
+            model = load_model(settings, model_id)
+            try:
+                features = read_features(settings)  # refused unless built from the current load
+            except CreditGraphError:
+                features = build_features(settings, store)
+            tell("features", 1, 1)
         return _rescore(settings, store, model, features, chunk_size, max_psi, tell, seconds)
 
 

@@ -294,9 +294,10 @@ class EmbeddedStore:
     def _check_endpoints(
         self, frame: pd.DataFrame, source: NodeType, target: NodeType, rel: str
     ) -> None:
+        keys = {node.label: self._arrow(f"MATCH (n:{node.label}) RETURN n.{node.key} AS k")
+                for node in (source, target)}  # fmt: skip
         for column, node in (("src", source), ("dst", target)):
-            keys = self._arrow(f"MATCH (n:{node.label}) RETURN n.{node.key} AS k").column("k")
-            missing = ~is_in(frame[column], keys)
+            missing = ~is_in(frame[column], keys[node.label].column("k"))
             if missing.any():
                 raise QueryError(
                     f"{rel}: {int(missing.sum())} relationships point to unknown "
