@@ -1,4 +1,5 @@
-"""The nightly job, as a scheduler runs it: `ingest`, `train`, `rescore`, and a killed rescore.
+"""The nightly job, as a scheduler runs it: `ingest`, `train`, `rescore`, a killed rescore,
+and a day of new events loaded on top (`ingest` of a folder holding only those files).
 
     python benchmarks/nightly.py --users 1000000 [--world DIR] [--seed 42]
 
@@ -22,11 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 CLI = str(Path(sys.executable).with_name("creditgraph"))
 TARGETS_1M = {  # seconds, GiB at 1M users
     "ingest": (120.0, 8.0),
+    "incremental ingest": (20.0, None),
     "rescore": (150.0, 8.0),
     "ingest → train → rescore": (360.0, None),
 }
@@ -51,6 +54,37 @@ def timed(*args: str, kill_after: float | None = None) -> tuple[float, float, in
         assert process.stderr is not None
         raise SystemExit(f"{' '.join(args)} failed: {process.stderr.read().decode()[-2000:]}")
     return seconds, usage.ru_maxrss / 2**20, process.returncode
+
+
+def day_of_events(world: Path, out: Path, rows: int, seed: int) -> dict[str, int]:
+    """A day of new events for ``world`` (``rows`` in all): payments, transfers, new
+    friendships and instalments of new accounts, drawn from the world's own rows
+    (new ids, so each is new), never repeating a kept friendship."""
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    shares = {"payments": 0.6, "transfers": 0.25, "friendships": 0.1, "repayments": 0.05}
+    counts = {}
+    for name, share in shares.items():
+        kept = pd.read_csv(world / f"{name}.csv", dtype=str, keep_default_na=False,
+                           engine="pyarrow")  # fmt: skip
+        want = int(rows * share)
+        day = kept.iloc[np.sort(rng.choice(len(kept), size=want, replace=False))].copy()
+        if name in ("payments", "transfers"):
+            column = f"{name[:-1]}_id"
+            day[column] = [f"day-{i:08d}" for i in range(want)]
+        elif name == "repayments":
+            day["account_id"] = "day-" + day["account_id"]
+        else:  # new pairs of existing users
+            users = kept["src"].unique()
+            day["src"], day["dst"] = rng.choice(users, want), rng.choice(users, want)
+            pair = np.minimum(day["src"], day["dst"]) + "|" + np.maximum(day["src"], day["dst"])
+            known = (
+                np.minimum(kept["src"], kept["dst"]) + "|" + np.maximum(kept["src"], kept["dst"])
+            )
+            day = day[(day["src"] != day["dst"]) & ~pair.isin(known) & ~pair.duplicated()]
+        day.to_csv(out / f"{name}.csv", index=False)
+        counts[name] = len(day)
+    return counts
 
 
 def published(data: Path) -> pd.DataFrame:
@@ -116,6 +150,13 @@ def main() -> None:
             f"{'rescore killed at ' + f'{delay:.1f} s, rerun':<28} {again[0]:8.1f} s  "
             f"published scores {'identical' if same else 'DIFFERENT'} to an uninterrupted run"
         )
+        # A day of new events (1M rows at 1M users) on top of the loaded world.
+        day = day_of_events(world, root / "day", args.users, args.seed)
+        seconds, peak, _ = timed("ingest", str(root / "day"), "--data-dir", str(data))
+        goal = TARGETS_1M["incremental ingest"][0] * scale
+        print(f"{'incremental ingest':<28} {seconds:8.1f} s  {peak:6.2f} GiB peak  "
+              f"{seconds / goal:6.2f}× target  ({sum(day.values()):,} new event rows: "
+              + ", ".join(f"{n:,} {name}" for name, n in day.items()) + ")")  # fmt: skip
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"time targets scaled from 1M users by {scale:g}; memory targets are 1M's")

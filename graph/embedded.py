@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from creditgraph.durable import failpoint
 from creditgraph.errors import QueryError, StoreUnavailable
-from creditgraph.graph.membership import is_in
+from creditgraph.graph.membership import changed_rows, is_in
 from creditgraph.graph.meta import (
     LOAD_ID,
     LOAD_PROGRESS,
@@ -224,12 +224,14 @@ class EmbeddedStore:
     # -- writes -----------------------------------------------------------
     def upsert_nodes(self, label: str, frame: pd.DataFrame) -> int:
         node = NODE_TYPES[label]
+        if frame.empty:
+            return 0
         with self._lock:
             columns = self._columns(label)
             frame = _conform(frame, node.key, [c for c in columns if c in frame.columns], columns)
             existing = self._existing_nodes(node, list(frame.columns))
             fresh = ~is_in(frame[node.key], existing[node.key])
-            changed = _changed_rows(frame[~fresh], existing, [node.key])
+            changed = changed_rows(frame[~fresh], existing, [node.key])
             with self.atomic():
                 if fresh.any():
                     table = _to_arrow(frame[fresh].reindex(columns=list(columns)), columns)
@@ -256,6 +258,8 @@ class EmbeddedStore:
     def upsert_edges(self, rel: str, frame: pd.DataFrame) -> int:
         kind = REL_TYPES[rel]
         source, target = NODE_TYPES[kind.source], NODE_TYPES[kind.target]
+        if frame.empty:
+            return 0
         with self._lock:
             columns = {"src": STRING, "dst": STRING, **self._rel_columns(kind)}
             frame = _conform(frame, None, [c for c in columns if c in frame.columns], columns)
@@ -269,7 +273,7 @@ class EmbeddedStore:
             ).to_pandas()
             pair = frame["src"] + "\x1f" + frame["dst"]
             fresh = ~is_in(pair, existing["src"] + "\x1f" + existing["dst"])
-            changed = _changed_rows(frame[~fresh], existing, ["src", "dst"])
+            changed = changed_rows(frame[~fresh], existing, ["src", "dst"])
             with self.atomic():
                 if fresh.any():
                     rows = frame[fresh].reindex(columns=list(columns))
@@ -446,25 +450,6 @@ def _conform(
     if key is not None:
         frame = frame.drop_duplicates(key, keep="last")
     return frame.reset_index(drop=True)
-
-
-def _changed_rows(new: pd.DataFrame, existing: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Rows of ``new`` whose non-key values differ from the stored ones."""
-    if new.empty:
-        return new
-    props = [c for c in new.columns if c not in keys]
-    if not props:
-        return new.iloc[:0]
-    merged = new.merge(existing, on=keys, how="left", suffixes=("", "__old"))
-    differs = np.zeros(len(merged), dtype=bool)
-    for column in props:
-        a, b = merged[column], merged[f"{column}__old"]
-        if pd.api.types.is_datetime64_any_dtype(a) or pd.api.types.is_datetime64_any_dtype(b):
-            a, b = pd.to_datetime(a), pd.to_datetime(b)
-        both_null = a.isna().to_numpy() & b.isna().to_numpy()
-        equal = a.astype(object).to_numpy() == b.astype(object).to_numpy()
-        differs |= ~(both_null | equal)
-    return merged.loc[differs, new.columns]
 
 
 def _to_arrow(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pa.Table:

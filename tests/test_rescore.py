@@ -133,7 +133,7 @@ def uninterrupted(scored) -> pd.DataFrame:  # noqa: ANN001
 @pytest.mark.parametrize(
     ("failpoint", "published_by_the_kill"),
     [("rescore:chunk-written", False), ("score:run-staged", False),
-     ("graph:version-checkpointed", False), ("score:graph-committed", True)],
+     ("score:graph-committed", True)],
 )  # fmt: skip
 def test_a_killed_rescore_resumes_and_publishes_what_an_uninterrupted_run_would(
     scored, uninterrupted: pd.DataFrame, failpoint: str, published_by_the_kill: bool,  # noqa: ANN001
