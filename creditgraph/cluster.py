@@ -52,9 +52,7 @@ def connect(address: str, *, timeout: float = 30.0) -> Iterator[Cluster]:
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:  # the optional extra is missing
-        raise ConfigError(
-            "--cluster needs Dask: pip install 'creditgraph[dask]'"
-        ) from exc
+        raise ConfigError("--cluster needs Dask: pip install 'creditgraph[dask]'") from exc
     local: Any = None
     try:
         if address == LOCAL:

@@ -148,8 +148,10 @@ def merchant_quality(
     )
     reach = pays.merge(per_merchant, left_on="merchant_id", right_index=True,
                        shuffle_method=SHUFFLE)  # fmt: skip
-    reach = reach.assign(merchants=1.0).groupby("user_id")[["value", "known", "merchants"]].sum(
-        shuffle_method=SHUFFLE
+    reach = (
+        reach.assign(merchants=1.0)
+        .groupby("user_id")[["value", "known", "merchants"]]
+        .sum(shuffle_method=SHUFFLE)
     )
     mine = reach.join(own, rsuffix="_own", how="left", shuffle_method=SHUFFLE)
 
@@ -164,7 +166,11 @@ def merchant_quality(
     owns = merchants[["owner_id", "merchant_id"]].dropna().drop_duplicates(shuffle_method=SHUFFLE)
     owned = owns.merge(per_merchant, left_on="merchant_id", right_index=True,
                        shuffle_method=SHUFFLE)  # fmt: skip
-    owned = owned.rename(columns={"owner_id": "user_id"}).groupby("user_id")[["value", "known", "customers"]].sum(shuffle_method=SHUFFLE)
+    owned = (
+        owned.rename(columns={"owner_id": "user_id"})
+        .groupby("user_id")[["value", "known", "customers"]]
+        .sum(shuffle_method=SHUFFLE)
+    )
     owned_share = (owned["value"] / owned["known"].where(owned["known"] > 0)).rename(
         "owned_customer_on_time_share"
     )

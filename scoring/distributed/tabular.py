@@ -66,4 +66,3 @@ def tabular_on_partitions(
     meta = one(*(sample[name].set_index("user_id") for name in names)).iloc[:0]
     return dd.map_partitions(one, *(parts[name] for name in names), meta=meta,
                              align_dataframes=False)  # fmt: skip
-

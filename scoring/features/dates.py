@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-
 # Without labels, the latest date of these (table, column) pairs is everyone's observation date.
 HISTORY_DATES = (("repayments", "due_date"), ("bills", "month"), ("balances", "month"),
                  ("payments", "date"))  # fmt: skip
