@@ -133,9 +133,9 @@ def _cluster_features(
     return features
 
 
-def cluster_partitions(client: Client, rows: int, per_partition: int = 1_000_000) -> int:
+def cluster_partitions(client: Client, rows: int, per_partition: int = 250_000) -> int:
     """Partitions for ``rows`` on ``client``: at least one per worker, at most
-    ``per_partition`` rows each (a few hundred MB of history per partition)."""
+    ``per_partition`` users each (about 1 GB of history in pandas; README, "Scaling out")."""
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     return max(workers, -(-rows // per_partition))
 
