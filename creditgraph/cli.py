@@ -23,6 +23,8 @@ from creditgraph.scoring.dictionary import FACTOR_TITLES, FACTORS
 from creditgraph.settings import Settings, load_settings
 
 if TYPE_CHECKING:  # the pipeline (sklearn, igraph, xgboost) loads only in commands using it
+    from distributed import Client
+
     from creditgraph import pipeline
     from creditgraph.graph.store import GraphStore
     from creditgraph.scoring.scale import ScoreScale
@@ -54,6 +56,9 @@ StoreOpt = Annotated[
     str | None, typer.Option("--store", help="embedded (default), memory, neo4j or a bolt:// URI")
 ]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="random seed")]
+ClusterOpt = Annotated[str | None, typer.Option(
+    "--cluster", help="run on Dask: 'local' (a cluster on this machine) or tcp://host:8786 "
+    "(default: CREDITGRAPH_DASK_SCHEDULER; none: in this process)")]  # fmt: skip
 
 
 def _settings(
@@ -103,6 +108,22 @@ def _open_store(settings: Settings) -> Iterator[GraphStore]:
         store = pipeline.open_configured_store(settings, lambda m: note(f"recovered: {m}"))
         with store:
             yield store
+
+
+@contextmanager
+def _cluster(settings: Settings, address: str | None) -> Iterator[Client | None]:
+    """A Dask client when ``--cluster`` (or the setting) names one; None otherwise."""
+    address = address or settings.dask_scheduler
+    if address is None:
+        yield None
+        return
+    from creditgraph.cluster import connect
+
+    with connect(address) as cluster:
+        where = cluster.dashboard or "no dashboard"
+        console.print(f"Dask: {cluster.workers} workers; dashboard {escape(where)}",
+                      soft_wrap=True)  # fmt: skip
+        yield cluster.client
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -211,16 +232,19 @@ def features(
     data_dir: DataDir = None, store: StoreOpt = None,
     in_database: Annotated[bool, typer.Option(
         "--in-database", help="Neo4j + GDS: run graph algorithms in the database")] = False,
+    cluster: ClusterOpt = None,
 ) -> None:  # fmt: skip
     """Compute tabular and graph features for every user."""
     from creditgraph import pipeline
 
     settings = _settings(data_dir, store)
     with (
+        _cluster(settings, cluster) as client,
         _open_store(settings) as graph_store,
         console.status("features"),
     ):
-        frame = pipeline.build_features(settings, graph_store, in_database=in_database)
+        frame = pipeline.build_features(settings, graph_store, in_database=in_database,
+                                        client=client)  # fmt: skip
     console.print(f"{len(frame):,} users × {frame.shape[1]} features → {settings.paths.features}")
 
 
@@ -229,6 +253,7 @@ def train(
     data_dir: DataDir = None, store: StoreOpt = None, seed: SeedOpt = None,
     split: Annotated[str | None, typer.Option(help="random or time (out-of-time)")] = None,
     calibration: Annotated[str | None, typer.Option(help="platt or isotonic")] = None,
+    cluster: ClusterOpt = None,
 ) -> None:  # fmt: skip
     """Train, calibrate and save a model; print held-out metrics."""
     from creditgraph import pipeline
@@ -236,10 +261,11 @@ def train(
     settings = load_settings(data_dir=data_dir, store=store, seed=seed, split=split,
                              calibration=calibration)  # fmt: skip
     with (
+        _cluster(settings, cluster) as client,
         _open_store(settings) as graph_store,
         console.status("training"),
     ):
-        result = pipeline.train(settings, graph_store)
+        result = pipeline.train(settings, graph_store, client=client)
     _print_metrics(result.test_metrics, result.model.model_id)
     console.print(f"model saved in {result.model_dir}")
 
@@ -249,19 +275,21 @@ def score(
     data_dir: DataDir = None,
     store: StoreOpt = None,
     model: Annotated[str | None, typer.Option(help="model id (default: latest)")] = None,
+    cluster: ClusterOpt = None,
 ) -> None:
     """Score every user with a saved model and write the scores back."""
     from creditgraph import pipeline
 
     settings = _settings(data_dir, store)
     with (
+        _cluster(settings, cluster) as client,
         _open_store(settings) as graph_store,
         console.status("scoring"),
     ):
         credit_model = pipeline.load_model(settings, model)
         frame = pipeline.read_features(settings)
         inputs = pipeline.model_inputs(settings, graph_store, credit_model, frame)
-        scores = pipeline.score_users(credit_model, inputs)
+        scores = pipeline.score_users(credit_model, inputs, client=client)
         shift = pipeline.compare_scores(settings, scores)
         path = pipeline.write_scores(settings, graph_store, scores, inputs)
     _print_histogram(scores["score"], credit_model.scale)
@@ -281,6 +309,7 @@ def rescore(
     model: Annotated[str | None, typer.Option(help="model id (default: latest)")] = None,
     chunk_size: Annotated[int, typer.Option(help="users scored per chunk")] = 100_000,
     max_psi: Annotated[float, typer.Option(help="warn (exit 1) above this PSI")] = 0.25,
+    cluster: ClusterOpt = None,
 ) -> None:
     """The nightly job: features, scores, factors, reasons, write-back and publish, resumable.
 
@@ -295,7 +324,11 @@ def rescore(
     columns = (TextColumn("{task.description:<9}"), BarColumn(),
                TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                TimeRemainingColumn())  # fmt: skip
-    with _open_store(settings) as graph_store, Progress(*columns, console=console) as bars:
+    with (
+        _cluster(settings, cluster) as client,
+        _open_store(settings) as graph_store,
+        Progress(*columns, console=console) as bars,
+    ):
         tasks: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -304,7 +337,7 @@ def rescore(
             bars.update(tasks[stage], completed=done, total=total)
 
         result = pipeline.rescore(settings, graph_store, model_id=model, chunk_size=chunk_size,
-                                  max_psi=max_psi, progress=progress)  # fmt: skip
+                                  max_psi=max_psi, progress=progress, client=client)  # fmt: skip
     m = result.manifest
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in m["stage_seconds"].items())
     console.print(f"run {result.run_id}: {m['users']:,} users, model {m['model_id']}, "

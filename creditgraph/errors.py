@@ -68,6 +68,10 @@ class StoreUnavailable(CreditGraphError):
     """The graph store cannot be opened or reached."""
 
 
+class ClusterUnavailable(CreditGraphError):
+    """No Dask scheduler answers at the address given (``--cluster``)."""
+
+
 class ReadOnlyViolation(CreditGraphError):
     """A statement sent through a read-only path would write."""
 

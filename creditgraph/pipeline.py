@@ -41,6 +41,8 @@ from creditgraph.scoring.splits import Split, split_users
 from creditgraph.settings import Settings
 
 if TYPE_CHECKING:
+    from distributed import Client
+
     from creditgraph.scoring.report import Report
 
 Step = Progress  # one progress-callback type for every stage
@@ -87,7 +89,7 @@ def ingest(settings: Settings, store: GraphStore, source: Path, step: Step = _qu
 
 def build_features(
     settings: Settings, store: GraphStore, *, in_database: bool = False,
-    data: GraphData | None = None,
+    data: GraphData | None = None, client: Client | None = None,
 ) -> pd.DataFrame:  # fmt: skip
     """Tabular families ⨝ relationship families for every user; kept as ``features.parquet``.
 
@@ -95,10 +97,47 @@ def build_features(
     ``in_database`` (Neo4j with GDS) computes PageRank, components, k-core,
     clustering and communities in the database instead of igraph; same columns.
     ``data`` passes relationships already exported from ``store`` (each stage
-    otherwise exports them itself).
+    otherwise exports them itself). ``client`` computes them on a Dask cluster
+    (equal to the single-machine features; see :mod:`scoring.distributed`).
     """
     with settings.paths.writing():
+        if client is not None:
+            return _cluster_features(settings, store, in_database, data, client)
         return _build_features(settings, store, in_database, data)
+
+
+def _cluster_features(
+    settings: Settings, store: GraphStore, in_database: bool, data: GraphData | None,
+    client: Client,
+) -> pd.DataFrame:  # fmt: skip
+    from creditgraph.scoring.distributed.features import distributed_features, global_features
+
+    paths = settings.paths
+    load_id = catalog.check_consistent(paths, store)
+    tables = paths.read_tables()
+    previous = paths.read_scores()
+    position = _in_database_position(store, settings.seed) if in_database else None
+    communities = None if position is None else position.pop("community")
+    data = data or GraphData.export(store)
+    global_ = global_features(data.graph, seed=settings.seed, position=position,
+                              communities=communities)  # fmt: skip
+    users = pd.Index(tables["users"]["user_id"], name="user_id")
+    frame = distributed_features(
+        tables, global_, partitions=cluster_partitions(client, len(users)),
+        previous_scores=None if previous is None else previous.set_index("user_id"),
+    ).compute()  # fmt: skip
+    features = frame.reindex(users)
+    if position is not None:
+        features.update(position.reindex(features.index))
+    paths.write_features(features, load_id)
+    return features
+
+
+def cluster_partitions(client: Client, rows: int, per_partition: int = 250_000) -> int:
+    """Partitions for ``rows`` on ``client``: at least one per worker, at most
+    ``per_partition`` users each (about 1 GB of history in pandas; README, "Scaling out")."""
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    return max(workers, -(-rows // per_partition))
 
 
 def _build_features(
@@ -177,9 +216,17 @@ def with_exposure(
 
 def train(
     settings: Settings, store: GraphStore, features: pd.DataFrame | None = None, *,
-    data: GraphData | None = None,
+    data: GraphData | None = None, client: Client | None = None,
 ) -> TrainResult:  # fmt: skip
-    """Train on the labelled users, report on the held-out test split, save the model."""
+    """Train on the labelled users, report on the held-out test split, save the model.
+
+    ``client`` grows the trees on a Dask cluster (``xgboost.dask``, same parameters).
+    """
+    fit = None
+    if client is not None:
+        from creditgraph.scoring.distributed.training import cluster_fit
+
+        fit = cluster_fit(client, cluster_partitions(client, len(read_labels(settings))))
     features = read_features(settings) if features is None else features
     labels = read_labels(settings).reindex(features.index).dropna().astype(int)
     split = split_for(settings, labels)
@@ -187,7 +234,7 @@ def train(
     features = with_exposure(settings, data, features, labels, split.train)
     model = train_model(
         features.loc[labels.index], labels, train_index=split.train, valid_index=split.valid,
-        scale=settings.scale, seed=settings.seed, calibration=settings.calibration,
+        scale=settings.scale, seed=settings.seed, calibration=settings.calibration, fit=fit,
     )  # fmt: skip
     test = features.loc[split.test]
     y_test = labels.loc[split.test].to_numpy()
@@ -215,17 +262,33 @@ def model_inputs(
 
 
 def score_users(
-    model: CreditModel, features: pd.DataFrame, scored_at: pd.Timestamp | None = None
-) -> pd.DataFrame:
+    model: CreditModel, features: pd.DataFrame, scored_at: pd.Timestamp | None = None, *,
+    client: Client | None = None, chunk_size: int = 100_000,
+) -> pd.DataFrame:  # fmt: skip
     """Scores, PDs, five factor points and reasons for every row of model inputs.
 
-    ``scored_at`` stamps every row (default: now, to the second).
+    ``scored_at`` stamps every row (default: now, to the second). ``client`` scores
+    chunks of ``chunk_size`` rows on a Dask cluster: the same rows, the same numbers.
     """
+    if scored_at is None:
+        scored_at = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)).floor("s")
+    if client is not None:
+        from creditgraph.scoring.distributed.scores import scored_chunks
+
+        done = dict(scored_chunks(client, model, features, _score_chunk, chunk_size=chunk_size,
+                                  scored_at=scored_at))  # fmt: skip
+        return pd.concat([done[i] for i in sorted(done)]) if done else _score_chunk(
+            model, features, scored_at)  # fmt: skip
+    return _score_chunk(model, features, scored_at)
+
+
+def _score_chunk(
+    model: CreditModel, features: pd.DataFrame, scored_at: pd.Timestamp
+) -> pd.DataFrame:
+    """Scores, factors and reasons of some users (one chunk), stamped ``scored_at``."""
     scored = model.score(features)
     scored["reasons"] = model.reasons(features)
     scored["model_id"] = model.model_id
-    if scored_at is None:
-        scored_at = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)).floor("s")
     scored["scored_at"] = scored_at
     return scored
 
@@ -266,6 +329,7 @@ class RescoreResult:
 def rescore(
     settings: Settings, store: GraphStore, *, model_id: str | None = None,
     chunk_size: int = 100_000, max_psi: float = 0.25, progress: StageProgress | None = None,
+    client: Client | None = None,
 ) -> RescoreResult:  # fmt: skip
     """Features → scores, factors, reasons (in chunks) → write-back → publish, for every user.
 
@@ -275,7 +339,8 @@ def rescore(
     ``scored_at``, the time the run started). Nothing is published until every chunk
     is scored; publishing is :func:`catalog.publish_scores`. The manifest records
     stage seconds, peak memory and the shift against the previous run; a PSI above
-    ``max_psi`` is returned as a warning.
+    ``max_psi`` is returned as a warning. ``client`` builds missing features and scores
+    the chunks on a Dask cluster (each chunk the same rows and scores as here).
     """
     if chunk_size < 1:
         raise InvalidArgument(f"chunk size must be at least 1, not {chunk_size}")
@@ -288,14 +353,16 @@ def rescore(
             try:
                 features = read_features(settings)  # refused unless built from the current load
             except CreditGraphError:
-                features = build_features(settings, store)
+                features = build_features(settings, store, client=client)
             tell("features", 1, 1)
-        return _rescore(settings, store, model, features, chunk_size, max_psi, tell, seconds)
+        return _rescore(settings, store, model, features, chunk_size, max_psi, tell, seconds,
+                        client)  # fmt: skip
 
 
 def _rescore(
     settings: Settings, store: GraphStore, model: CreditModel, features: pd.DataFrame,
     chunk_size: int, max_psi: float, tell: StageProgress, seconds: dict[str, float],
+    client: Client | None = None,
 ) -> RescoreResult:  # fmt: skip
     paths = settings.paths
     with _stopwatch(seconds, "inputs"):
@@ -308,12 +375,15 @@ def _rescore(
     run = catalog.resume_or_start_run(paths, key, chunks=len(starts))
     finished = run.finished()
     with _stopwatch(seconds, "score"):
-        for i, start in enumerate(starts):
-            if i not in finished:
-                chunk = inputs.iloc[start : start + chunk_size]
-                run.write_chunk(i, score_users(model, chunk, run.scored_at))
-                failpoint("rescore:chunk-written")
-            tell("score", i + 1, len(starts))
+        if client is None:
+            for i, start in enumerate(starts):
+                if i not in finished:
+                    chunk = inputs.iloc[start : start + chunk_size]
+                    run.write_chunk(i, score_users(model, chunk, run.scored_at))
+                    failpoint("rescore:chunk-written")
+                tell("score", i + 1, len(starts))
+        else:
+            _score_on_cluster(client, model, inputs, run, chunk_size, finished, tell)
         scores = run.scores()
     shift = compare_scores(settings, scores)
     warnings = []
@@ -333,6 +403,24 @@ def _rescore(
     catalog.annotate_manifest(paths.scores, published.run_id, extra)
     manifest = catalog.read_manifest(paths.scores, published.run_id)
     return RescoreResult(published.run_id, published.directory, manifest, scores, warnings)
+
+
+def _score_on_cluster(
+    client: Client, model: CreditModel, inputs: pd.DataFrame, run: catalog.RunInProgress,
+    chunk_size: int, finished: set[int], tell: StageProgress,
+) -> None:  # fmt: skip
+    """The chunks not yet finished, scored on the cluster, each kept as it arrives."""
+    from creditgraph.scoring.distributed.scores import scored_chunks
+
+    total = -(-len(inputs) // chunk_size)
+    done = len(finished)
+    tell("score", done, total)
+    for i, scores in scored_chunks(client, model, inputs, _score_chunk, chunk_size=chunk_size,
+                                   scored_at=run.scored_at, skip=frozenset(finished)):  # fmt: skip
+        run.write_chunk(i, scores)
+        failpoint("rescore:chunk-written")
+        done += 1
+        tell("score", done, total)
 
 
 @contextmanager

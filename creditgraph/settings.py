@@ -37,6 +37,9 @@ class Settings:
     latest_date: str | None = None
     # The partner policy file (None: the shipped default); read by creditgraph.access.policy.
     policies: Path | None = None
+    # A Dask scheduler (tcp://host:8786) or "local" for the commands given --cluster without
+    # an address; None: they run in this process (CREDITGRAPH_DASK_SCHEDULER).
+    dask_scheduler: str | None = None
 
     @property
     def paths(self) -> DataDir:
@@ -109,6 +112,8 @@ def _checked(settings: Settings, key: str, value: Any, source: str) -> Any:
         return Path(value)
     if key == "policies":
         return Path(value) if value not in (None, "") else None
+    if key == "dask_scheduler":
+        return str(value) if value not in (None, "") else None
     if key in ("earliest_date", "latest_date"):
         if key == "latest_date" and value in (None, ""):
             return None  # the day of each load

@@ -17,7 +17,7 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -427,8 +427,12 @@ def train_model(
     seed: int = 42,
     params: dict[str, Any] | None = None,
     calibration: str = "platt",
+    fit: Fit | None = None,
 ) -> CreditModel:
     """Fit on ``train_index``; early-stop and Platt-calibrate on ``valid_index``.
+
+    ``fit`` boosts the trees (default :func:`fit_here`, in this process; a cluster
+    passes ``xgboost.dask``'s); everything else (factors, calibration) is the same.
 
     Every column must be declared in :mod:`scoring.dictionary`: features are
     used, auxiliary columns left out, any other column raises ``UnknownFeature``
@@ -448,9 +452,9 @@ def train_model(
         "(" + ",".join(str(0 if f in categories else spec(f).risk) for f in names) + ")"
     )
     config["interaction_constraints"] = json.dumps([g for g in groups if g])
-    train = dmatrix(design.loc[train_index], y.loc[train_index].to_numpy())
-    valid = dmatrix(design.loc[valid_index], y.loc[valid_index].to_numpy())
-    booster = boost(config, train, MAX_ROUNDS, valid=valid, patience=EARLY_STOPPING).booster
+    train_rows = (design.loc[train_index], y.loc[train_index].to_numpy())
+    valid_rows = (design.loc[valid_index], y.loc[valid_index].to_numpy())
+    booster = (fit or fit_here)(config, train_rows, valid_rows, MAX_ROUNDS, EARLY_STOPPING)
     tree_factor = _tree_factors(booster, names)
     fingerprint = _fingerprint(design.loc[train_index], y.loc[train_index])
     model = CreditModel(
@@ -503,6 +507,17 @@ def train_model(
             stacklevel=2,
         )
     return model
+
+
+Rows = tuple[pd.DataFrame, np.ndarray]  # a design matrix and its 0/1 labels
+# (params, training rows, validation rows, most rounds, patience) -> booster cut at its best round
+Fit = Callable[[dict[str, Any], Rows, Rows, int, int], xgb.Booster]
+
+
+def fit_here(params: dict[str, Any], train: Rows, valid: Rows, rounds: int,
+             patience: int) -> xgb.Booster:  # fmt: skip
+    """Boost in this process, early-stopping on the validation rows."""
+    return boost(params, dmatrix(*train), rounds, valid=dmatrix(*valid), patience=patience).booster
 
 
 def _check_outcomes(train: pd.Series, valid: pd.Series) -> None:

@@ -241,3 +241,40 @@ def test_notebooks_service_is_optional_and_reaches_neo4j(compose: dict[str, Any]
     assert jupyter["environment"]["NEO4J_URI"] == "bolt://neo4j:7687"
     assert jupyter["depends_on"]["neo4j"]["condition"] == "service_healthy"
     assert "pip install" in jupyter["command"][-1] and "/app" in jupyter["command"][-1]
+
+
+# -- the `cluster` profile: Dask scheduler, two workers, the command; the project's image ----
+CLUSTER = ("dask-scheduler", "dask-worker-1", "dask-worker-2", "creditgraph")
+
+
+def test_cluster_profile_runs_the_projects_image(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert all(services[name]["profiles"] == ["cluster"] for name in CLUSTER)
+    image = services["dask-scheduler"]["image"]
+    assert services["dask-scheduler"]["build"] == "."  # built from the repository's Dockerfile
+    assert all(services[name]["image"] == image for name in CLUSTER)
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "pip install --no-cache-dir '.[dask]'" in dockerfile
+    assert re.search(r"^FROM python:3\.11\.\d+-slim", dockerfile, re.MULTILINE)  # pinned base
+    for folder in ("creditgraph", "graph", "ingest", "scoring", "queries"):
+        assert f"COPY {folder} ./{folder}" in dockerfile  # every folder the wheel installs
+
+
+def test_cluster_profile_wiring(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    scheduler = services["dask-scheduler"]["entrypoint"]
+    assert scheduler[:2] == ["dask", "scheduler"] and "8786" in scheduler
+    workers = [services[f"dask-worker-{i}"] for i in (1, 2)]
+    for worker in workers:
+        assert worker["entrypoint"][:3] == ["dask", "worker", "tcp://dask-scheduler:8786"]
+        assert worker["entrypoint"][worker["entrypoint"].index("--nthreads") + 1] == "1"
+        assert "dask-scheduler" in worker["depends_on"]
+    command = services["creditgraph"]
+    assert command["environment"]["CREDITGRAPH_DASK_SCHEDULER"] == "tcp://dask-scheduler:8786"
+    data = command["environment"]["CREDITGRAPH_DATA_DIR"]
+    shared = f"creditgraph-data:{data}"
+    assert all(shared in s["volumes"] for s in [*workers, command])  # one data volume
+    assert "creditgraph-data" in compose["volumes"]
+    ports = services["dask-scheduler"]["ports"]
+    assert all(p.startswith("127.0.0.1:") for p in ports)  # not exposed beyond this machine
+    assert any(p.endswith(":8787") for p in ports)  # the dashboard the CLI prints

@@ -31,7 +31,8 @@ def _all_but(*allowed: str) -> tuple[str, ...]:
 
 # The layers from the bottom up; each may import only layers listed before it.
 ORDER = (
-    "creditgraph.errors", "creditgraph.durable", "creditgraph.graph", "creditgraph.ingest",
+    "creditgraph.errors", "creditgraph.durable", "creditgraph.cluster", "creditgraph.graph",
+    "creditgraph.ingest",
     "creditgraph.catalog", "creditgraph.scoring", "creditgraph.queries", "creditgraph.access",
     "creditgraph.settings", "creditgraph.pipeline", "creditgraph.explore", "creditgraph.cli",
 )  # fmt: skip
@@ -39,15 +40,17 @@ LAYERS = [
     # (file or folder, installed as, must never import)
     ("creditgraph/errors.py", "creditgraph.errors", _all_but()),
     ("creditgraph/durable.py", "creditgraph.durable", _all_but("creditgraph.errors")),
-    ("graph", "creditgraph.graph", _all_but(*ORDER[:2])),
-    ("ingest", "creditgraph.ingest", _all_but(*ORDER[:3])),
-    ("creditgraph/catalog.py", "creditgraph.catalog", _all_but(*ORDER[:4])),
-    ("scoring", "creditgraph.scoring", _all_but(*ORDER[:4])),  # never the data directory
-    ("queries", "creditgraph.queries", _all_but(*ORDER[:3])),  # reads the graph only
-    ("creditgraph/access", "creditgraph.access", _all_but(*ORDER[:6])),
-    ("creditgraph/settings.py", "creditgraph.settings", _all_but(*ORDER[:6])),
-    ("creditgraph/pipeline.py", "creditgraph.pipeline", _all_but(*ORDER[:9])),
-    ("creditgraph/explore.py", "creditgraph.explore", _all_but(*ORDER[:10])),  # notebooks
+    # Connecting to Dask: infrastructure like durable writes, knows nothing of credit.
+    ("creditgraph/cluster.py", "creditgraph.cluster", _all_but("creditgraph.errors")),
+    ("graph", "creditgraph.graph", _all_but(*ORDER[:3])),
+    ("ingest", "creditgraph.ingest", _all_but(*ORDER[:4])),
+    ("creditgraph/catalog.py", "creditgraph.catalog", _all_but(*ORDER[:5])),
+    ("scoring", "creditgraph.scoring", _all_but(*ORDER[:5])),  # never the data directory
+    ("queries", "creditgraph.queries", _all_but(*ORDER[:4])),  # reads the graph only
+    ("creditgraph/access", "creditgraph.access", _all_but(*ORDER[:7])),
+    ("creditgraph/settings.py", "creditgraph.settings", _all_but(*ORDER[:7])),
+    ("creditgraph/pipeline.py", "creditgraph.pipeline", _all_but(*ORDER[:10])),
+    ("creditgraph/explore.py", "creditgraph.explore", _all_but(*ORDER[:11])),  # notebooks
 ]
 ABOVE_GRAPH = next(forbidden for folder, _, forbidden in LAYERS if folder == "graph")
 

@@ -1,0 +1,10 @@
+"""The feature families, training and scoring on a Dask cluster, equal to the single-machine run.
+
+Imported only by commands given ``--cluster``. Per-user tabular families run the
+very functions of :mod:`scoring.features` on user partitions
+(:mod:`.tabular`); neighbour aggregates are partitioned joins and group-bys over
+the edge lists (:mod:`.neighbours`); the global graph algorithms run once on one
+machine and join by user id (:mod:`.features`). Training uses ``xgboost.dask``
+(:mod:`.training`); scores, factors and reasons come from the model's own methods
+per partition (:mod:`.scores`).
+"""

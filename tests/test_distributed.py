@@ -1,0 +1,164 @@
+"""The pipeline on a Dask cluster equals the single-machine run (issue 18).
+
+One 20,000-user world, taken through the single-machine pipeline once, and one
+``LocalCluster`` of two single-threaded worker processes, both per module.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from creditgraph import pipeline
+from creditgraph.cli import app
+from creditgraph.graph.network import GraphData
+from creditgraph.scoring.dictionary import FACTORS
+from creditgraph.settings import load_settings
+
+distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
+
+USERS = 20_000
+SCORED_AT = pd.Timestamp("2025-01-01 02:30:00")
+
+
+@pytest.fixture(scope="module")
+def client() -> Any:
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                 dashboard_address=":0", silence_logs=logging.ERROR) as cluster,
+        distributed.Client(cluster) as connected,
+    ):  # fmt: skip
+        yield connected
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Generated, ingested, featured, trained, scored and published once on one machine;
+    features built again after the publish, so friends' previous scores are known."""
+    root = tmp_path_factory.mktemp("dask-world")
+    settings = load_settings(data_dir=root / "data", store="embedded", seed=7)
+    pipeline.generate(settings, root / "in", users=USERS)
+    store = pipeline.open_configured_store(settings)
+    pipeline.ingest(settings, store, root / "in")
+    data = GraphData.export(store)
+    raw = pipeline.build_features(settings, store, data=data)
+    trained = pipeline.train(settings, store, raw, data=data)
+    inputs = pipeline.model_inputs(settings, store, trained.model, raw, data=data)
+    pipeline.write_scores(settings, store, pipeline.score_users(trained.model, inputs), inputs)
+    features = pipeline.build_features(settings, store, data=data)  # with previous scores
+    yield {"settings": settings, "store": store, "data": data, "features": features,
+           "trained": trained, "inputs": inputs}  # fmt: skip
+    store.close()
+
+
+def assert_same_columns(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
+    assert list(actual.columns) == list(expected.columns)
+    assert actual.index.equals(expected.index)
+    for name in expected.columns:
+        a, e = actual[name], expected[name]
+        if isinstance(e.dtype, pd.CategoricalDtype):
+            assert a.astype(object).equals(e.astype(object)), name
+            continue
+        np.testing.assert_allclose(a.to_numpy(dtype=float), e.to_numpy(dtype=float), rtol=1e-9,
+                                   atol=1e-9, err_msg=name)  # fmt: skip
+
+
+def test_features_equal_single_machine(world: dict[str, Any], client: Any) -> None:
+    expected = world["features"]
+    assert expected["friends_prev_score_mean"].notna().mean() > 0.5  # the previous run is used
+    found = pipeline.build_features(world["settings"], world["store"], data=world["data"],
+                                    client=client)  # fmt: skip
+    assert_same_columns(found, expected)
+    assert_same_columns(pipeline.read_features(world["settings"]), expected)
+
+
+def test_same_model_scores_identical(world: dict[str, Any], client: Any) -> None:
+    model, inputs = world["trained"].model, world["inputs"]
+    here = pipeline.score_users(model, inputs, SCORED_AT)
+    there = pipeline.score_users(model, inputs, SCORED_AT, client=client, chunk_size=4_000)
+    pd.testing.assert_frame_equal(there, here, check_exact=True)
+    assert there["reasons"].str.len().gt(0).mean() > 0.5
+
+
+def test_xgboost_dask_model_matches(world: dict[str, Any], client: Any) -> None:
+    settings, single = world["settings"], world["trained"]
+    trained = pipeline.train(settings, world["store"], world["features"], data=world["data"],
+                             client=client)  # fmt: skip
+    assert trained.model.params["monotone_constraints"] == single.model.params[
+        "monotone_constraints"]  # fmt: skip
+    assert trained.model.params["interaction_constraints"] == single.model.params[
+        "interaction_constraints"]  # fmt: skip
+    assert abs(trained.test_metrics["roc_auc"] - single.test_metrics["roc_auc"]) <= 0.005
+    inputs = pipeline.model_inputs(settings, world["store"], trained.model, world["features"],
+                                   data=world["data"])  # fmt: skip
+    scored = trained.model.score(inputs)
+    total = scored.attrs["base_points"] + scored[[f"f_{f}" for f in FACTORS]].sum(axis=1)
+    np.testing.assert_allclose(total, scored["score"], rtol=0, atol=1e-9)
+
+
+def test_rescore_survives_a_killed_worker(world: dict[str, Any], client: Any) -> None:
+    """A worker killed by PID mid-run: its chunks rerun elsewhere, the run publishes the
+    scores an undisturbed run gives."""
+    settings, model = world["settings"], world["trained"].model
+    pids = client.run(os.getpid)
+    killed: list[int] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "score" and done >= 1 and not killed:
+            killed.append(next(iter(pids.values())))
+            os.kill(killed[0], signal.SIGKILL)
+
+    result = pipeline.rescore(settings, world["store"], model_id=model.model_id,
+                              chunk_size=1_000, progress=progress, client=client)  # fmt: skip
+    assert killed and result.manifest["chunks"] == USERS // 1_000
+    features = pipeline.read_features(settings)
+    inputs = pipeline.model_inputs(settings, world["store"], model, features, data=world["data"])
+    started = result.scores["scored_at"].iloc[0]
+    expected = pipeline.score_users(model, inputs.sort_index(), started)
+    pd.testing.assert_frame_equal(result.scores, expected.rename_axis("user_id"),
+                                  check_exact=True)  # fmt: skip
+    published = settings.paths.read_scores().set_index("user_id")
+    assert published["score"].equals(expected["score"].rename_axis("user_id"))
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
+
+
+def test_cli_scores_on_a_scheduler_address(world: dict[str, Any], client: Any) -> None:
+    settings = world["settings"]
+    world["store"].close()  # the command opens the store itself
+    try:
+        result = CliRunner().invoke(app, ["score", "--data-dir", str(settings.data_dir),
+                                          "--cluster", client.scheduler.address])  # fmt: skip
+    finally:
+        world["store"] = pipeline.open_configured_store(settings)
+    assert result.exit_code == 0, result.output
+    assert "Dask: 2 workers; dashboard" in result.output
+    bad = CliRunner().invoke(app, ["features", "--data-dir", str(settings.data_dir),
+                                   "--cluster", "nowhere"])  # fmt: skip
+    assert bad.exit_code == 2 and "tcp://host:8786" in bad.output
+
+
+def test_nothing_imports_dask_without_a_cluster(world: dict[str, Any]) -> None:
+    program = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from creditgraph import pipeline\n"
+        "from creditgraph.cli import app\n"
+        "result = CliRunner().invoke(app, ['explain', 'u0000042', '--data-dir', sys.argv[1]])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed'))\n"
+        "assert not loaded, loaded\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CREDITGRAPH_DASK_SCHEDULER"}
+    done = subprocess.run([sys.executable, "-c", program, str(world["settings"].data_dir)],
+                          capture_output=True, text=True, env=env, cwd=Path.cwd())  # fmt: skip
+    assert done.returncode == 0, done.stderr
