@@ -150,7 +150,7 @@ def test_killed_ingest_leaves_old_or_new_load(base: dict[str, Path]) -> None:
     kill_and_check(base, base["scored"], ("ingest", str(base["root"] / "world_b")), {},
                    {"ingest:history-staged": "old", "graph:version-checkpointed": "old",
                     "graph:version-renamed": "old", "ingest:graph-committed": "new"},
-                   delays=(0.8, 0.95))  # fmt: skip
+                   delays=(0.9,))  # fmt: skip
 
 
 def test_killed_train_leaves_old_or_new_model(base: dict[str, Path]) -> None:
