@@ -72,11 +72,14 @@ from creditgraph.graph.schema import SCORE_PROPERTIES
 from creditgraph.graph.store import GraphStore
 from creditgraph.graph.versions import GraphVersions
 from creditgraph.ingest.history import (
+    HISTORY_TABLES,
     current_load_id,
     load_tables,
     prune_versions,
     publish_version,
     read_history,
+    table_parts,
+    version_dir,
 )
 from creditgraph.ingest.load import point_rejects
 
@@ -153,6 +156,17 @@ class DataDir:
         if "users" not in tables:
             raise DataMissing(f"no data in {self.history}; run `creditgraph ingest` first")
         return tables
+
+    def history_parts(self) -> dict[str, list[Path]]:
+        """The current load's Parquet files of every history table (absent tables left out),
+        oldest part first; a table is the concatenation of its parts. Refuses an empty
+        directory. Nothing is read: a Dask cluster's workers read the files themselves."""
+        directory = version_dir(self.history)
+        parts = {name: table_parts(directory, name) for name in HISTORY_TABLES}
+        found = {name: files for name, files in parts.items() if files}
+        if "users" not in found:
+            raise DataMissing(f"no data in {self.history}; run `creditgraph ingest` first")
+        return found
 
     def read_labels(self) -> pd.DataFrame:
         """The labels table alone (user_id, observation_date, defaulted)."""

@@ -111,19 +111,21 @@ def _cluster_features(
     client: Client,
 ) -> pd.DataFrame:  # fmt: skip
     from creditgraph.scoring.distributed.features import distributed_features, global_features
+    from creditgraph.scoring.distributed.tabular import read_user_ids
 
     paths = settings.paths
     load_id = catalog.check_consistent(paths, store)
-    tables = paths.read_tables()
+    parts = paths.history_parts()  # paths only: the workers read the history
+    user_ids = read_user_ids(parts)
     previous = paths.read_scores()
     position = _in_database_position(store, settings.seed) if in_database else None
     communities = None if position is None else position.pop("community")
     data = data or GraphData.export(store)
     global_ = global_features(data.graph, seed=settings.seed, position=position,
                               communities=communities)  # fmt: skip
-    users = pd.Index(tables["users"]["user_id"], name="user_id")
+    users = pd.Index(user_ids, name="user_id")
     frame = distributed_features(
-        tables, global_, partitions=cluster_partitions(client, len(users)),
+        parts, user_ids, global_, partitions=cluster_partitions(client, len(users)),
         previous_scores=None if previous is None else previous.set_index("user_id"),
     ).compute()  # fmt: skip
     features = frame.reindex(users)

@@ -82,6 +82,25 @@ def test_features_equal_single_machine(world: dict[str, Any], client: Any) -> No
     assert_same_columns(pipeline.read_features(world["settings"]), expected)
 
 
+def test_observation_dates_read_from_parts(world: dict[str, Any], client: Any) -> None:
+    """The driver's dates (labels' columns, or a maximum on the cluster without labels)
+    equal the single-machine ones; the history is read by the workers from its parts."""
+    from creditgraph.scoring.distributed.features import observation_bounds
+    from creditgraph.scoring.distributed.tabular import read_user_ids
+    from creditgraph.scoring.features import observation_dates
+    from creditgraph.scoring.features.dates import fallback_date
+
+    parts = world["settings"].paths.history_parts()
+    tables = world["settings"].paths.read_tables()
+    ids = read_user_ids(parts)
+    assert ids.equals(tables["users"]["user_id"])
+    expected = (fallback_date(tables), observation_dates(tables).max())
+    assert observation_bounds(parts, ids) == expected
+    unlabelled = {name: files for name, files in parts.items() if name != "labels"}
+    without = {name: frame for name, frame in tables.items() if name != "labels"}
+    assert observation_bounds(unlabelled, ids) == (fallback_date(without),) * 2
+
+
 def test_same_model_scores_identical(world: dict[str, Any], client: Any) -> None:
     model, inputs = world["trained"].model, world["inputs"]
     here = pipeline.score_users(model, inputs, SCORED_AT)

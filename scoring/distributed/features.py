@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
 from creditgraph.graph.algorithms import leiden, triangle_counts
 from creditgraph.graph.network import FriendGraph
+from creditgraph.ingest.history import read_parts
 from creditgraph.scoring.distributed.neighbours import (
     both_directions,
     merchant_quality,
@@ -29,15 +31,17 @@ from creditgraph.scoring.distributed.neighbours import (
     undirected_pairs,
 )
 from creditgraph.scoring.distributed.tabular import (
+    TableParts,
     by_user,
     partitioned_tables,
+    read_table,
     sample_rows,
     tabular_on_partitions,
     user_divisions,
 )
 from creditgraph.scoring.features import observation_dates
 from creditgraph.scoring.features.community import community_features
-from creditgraph.scoring.features.dates import fallback_date
+from creditgraph.scoring.features.dates import HISTORY_DATES, fallback_date
 from creditgraph.scoring.features.friends import FRIEND_AVERAGED
 from creditgraph.scoring.features.position import position_features
 from creditgraph.scoring.features.rings import NEW_ACCOUNT_DAYS
@@ -77,41 +81,49 @@ def global_features(
 
 
 def distributed_features(
-    tables: dict[str, pd.DataFrame], global_: pd.DataFrame, *, partitions: int,
+    parts: TableParts, user_ids: pd.Series, global_: pd.DataFrame, *, partitions: int,
     previous_scores: pd.DataFrame | None = None,
 ) -> dd.DataFrame:  # fmt: skip
     """Tabular ⨝ relationship features of every user as a Dask frame indexed by user id.
 
-    ``tables`` are the history tables, ``global_`` is :func:`global_features`;
-    ``previous_scores`` (indexed by user id) is the published run, if any.
+    ``parts`` are the history tables' Parquet files (the workers read them), ``user_ids``
+    the users table's id column (:func:`.tabular.read_user_ids`), ``global_`` is
+    :func:`global_features`; ``previous_scores`` (indexed by user id) is the published
+    run, if any.
     """
-    divisions = user_divisions(tables["users"]["user_id"], partitions)
+    # What the driver reads, all of it small: the users' id column (given: the partition
+    # divisions), the labels' user_id and observation_date columns (the fallback date and
+    # the date ties are aged to), and the rows of the first 200 users of each per-user
+    # table (the dtypes of the result: :func:`.tabular.sample_rows`). Without labels the
+    # fallback date is a maximum computed on the cluster. Every history row is read by the
+    # workers (``dd.read_parquet``); the task graph holds paths, not tables.
+    divisions = user_divisions(user_ids, partitions)
+    fallback, as_of = observation_bounds(parts, user_ids)
     tabular = tabular_on_partitions(
-        partitioned_tables(tables, divisions), fallback_date(tables), sample_rows(tables)
+        partitioned_tables(parts, divisions), fallback, sample_rows(parts, user_ids)
     )
-    as_of = observation_dates(tables).max()
-    edges = {name: dd.from_pandas(tables[name], npartitions=partitions, sort=False)
+    edges = {name: read_table(parts[name])
              for name in ("friendships", "transfers", "payments", "merchants", "devices")
-             if name in tables}  # fmt: skip
+             if name in parts}  # fmt: skip
     values = _friend_values(tabular, previous_scores, divisions)
-    parts: list[dd.DataFrame | dd.Series] = []
+    aggregates: list[dd.DataFrame | dd.Series] = []
     if "friendships" in edges:
         links = both_directions(undirected_pairs(edges["friendships"]))
-        parts += [neighbour_means(links, values, lowest=("own_file",)),
-                  tie_totals(edges["friendships"], as_of)]  # fmt: skip
+        aggregates += [neighbour_means(links, values, lowest=("own_file",)),
+                       tie_totals(edges["friendships"], as_of)]  # fmt: skip
     if "transfers" in edges:
-        parts.append(transfer_totals(edges["transfers"]))
+        aggregates.append(transfer_totals(edges["transfers"]))
     if "devices" in edges:
-        parts.append(shared_device_users(edges["devices"]))
+        aggregates.append(shared_device_users(edges["devices"]))
     if "payments" in edges and "on_time_share" in tabular.columns:
         owners = edges.get("merchants", dd.from_pandas(
             pd.DataFrame({"owner_id": pd.Series(dtype=str), "merchant_id": pd.Series(dtype=str)}),
             npartitions=1))  # fmt: skip
-        parts.append(merchant_quality(edges["payments"], owners, tabular["on_time_share"]))
+        aggregates.append(merchant_quality(edges["payments"], owners, tabular["on_time_share"]))
     # Every part is moved onto the users' partitions (ranges of user ids) before joining:
     # joins of aligned partitions, never hash joins of frames partitioned differently.
     joined = tabular
-    for part in [global_, *parts]:
+    for part in [global_, *aggregates]:
         frame = part.to_frame() if isinstance(part, dd.Series | pd.Series) else part
         joined = joined.join(by_user(frame.reset_index(), divisions), how="left")
     present = [c for c in FRIEND_AVERAGED if c in tabular.columns]
@@ -121,6 +133,21 @@ def distributed_features(
                *COMMUNITY, *RINGS, *MERCHANTS]  # fmt: skip
     return joined.map_partitions(_finish, present, columns, meta=_finish(joined._meta, present,
                                                                           columns))  # fmt: skip
+
+
+def observation_bounds(parts: TableParts, user_ids: pd.Series) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """(fallback date, latest observation date) of the whole data, as
+    :func:`scoring.features.observation_dates` gives them on one machine."""
+    if "labels" in parts:
+        labels = read_parts(parts["labels"], columns=["user_id", "observation_date"])
+        dates = {"users": user_ids.to_frame(), "labels": labels}
+        fallback = fallback_date(dates)
+        return fallback, pd.Timestamp(observation_dates(dates, fallback).max())
+    # No labels: everyone's date is the history's latest, one maximum per column on the cluster.
+    latest = [dd.to_datetime(read_table(parts[name], columns=[column])[column]).max()
+              for name, column in HISTORY_DATES if name in parts]  # fmt: skip
+    fallback = pd.Timestamp(max(dask.compute(*latest)))
+    return fallback, fallback
 
 
 def _friend_values(

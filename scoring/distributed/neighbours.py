@@ -40,8 +40,18 @@ def neighbour_means(
     ``links`` holds ``user_id`` → ``other`` rows; ``values`` is indexed by user id.
     """
     columns = list(values.columns)
-    joined = links.merge(values, left_on="other", right_index=True, how="left",
-                         shuffle_method=SHUFFLE)  # fmt: skip
+    if values.known_divisions:
+        # The links move onto the values' user ranges and join partition by partition. Not
+        # ``merge(right_index=True)``: Dask 2026.8 takes a right side that is itself a join
+        # of aligned frames as already hash-partitioned (its partition mapping names the
+        # index, ``None``, which is also what ``right_on`` is) and shuffles only the left
+        # side; when both sides have as many partitions, rows meet the wrong users.
+        on_other = links.set_index("other", divisions=list(values.divisions),
+                                   shuffle_method=SHUFFLE)  # fmt: skip
+        joined = on_other.join(values, how="left")
+    else:
+        joined = links.merge(values, left_on="other", right_index=True, how="left",
+                             shuffle_method=SHUFFLE)  # fmt: skip
 
     def terms(part: pd.DataFrame) -> pd.DataFrame:
         out = {"user_id": part["user_id"], "degree": np.ones(len(part))}

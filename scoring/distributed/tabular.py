@@ -1,22 +1,44 @@
 """Tabular families on user partitions: each partition holds its users' history rows.
 
-Every history table is moved to the partition of its user (a Dask shuffle on
-``user_id`` into the same user ranges), then :func:`scoring.features.tabular_features`
-itself runs on each partition: the per-user code is the single-machine code.
+The workers read every history table from its Parquet parts (``dd.read_parquet``);
+each table is then moved to the partition of its user (a Dask shuffle on ``user_id``
+into the same user ranges), and :func:`scoring.features.tabular_features` itself runs
+on each partition: the per-user code is the single-machine code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+import dask
 import dask.dataframe as dd
 import pandas as pd
 
+from creditgraph.ingest.history import read_parts
 from creditgraph.scoring.features import observation_dates, tabular_features
 
 # The history tables the tabular families read, one row per user or per user's event.
 PER_USER_TABLES = ("users", "labels", "repayments", "bills", "balances", "payments",
                    "public_records")  # fmt: skip
+# A table's Parquet files (oldest part first; the table is their concatenation), by name.
+TableParts = Mapping[str, Sequence[Path]]
+
+
+def read_table(parts: Sequence[Path], columns: list[str] | None = None) -> dd.DataFrame:
+    """One history table as a Dask frame: its parts (split by row group) read by the workers.
+
+    Columns get the dtypes ``pd.read_parquet`` gives on one machine: Dask's own string
+    conversion would make text ``string`` (missing = ``pd.NA``) where pandas reads ``str``
+    (missing = NaN), and the families compare, fill and join on those columns.
+    """
+    with dask.config.set({"dataframe.convert-string": False}):  # fixed when the graph is built
+        return dd.read_parquet([str(part) for part in parts], columns=columns)
+
+
+def read_user_ids(parts: TableParts) -> pd.Series:
+    """The users table's ``user_id`` column, in table order (read on the driver: one column)."""
+    return read_parts(parts["users"], columns=["user_id"])["user_id"]
 
 
 def user_divisions(user_ids: pd.Series, partitions: int) -> tuple[str, ...]:
@@ -35,18 +57,34 @@ def by_user(frame: pd.DataFrame | dd.DataFrame, divisions: Sequence[str],
     return frame.set_index(column, divisions=list(divisions), shuffle_method="tasks")
 
 
-def partitioned_tables(
-    tables: dict[str, pd.DataFrame], divisions: Sequence[str]
-) -> dict[str, dd.DataFrame]:
-    """The per-user history tables, each shuffled onto the same user partitions."""
-    return {name: by_user(tables[name], divisions) for name in PER_USER_TABLES if name in tables}
+def partitioned_tables(parts: TableParts, divisions: Sequence[str]) -> dict[str, dd.DataFrame]:
+    """The per-user history tables, read by the workers and shuffled onto the user partitions."""
+    return {name: by_user(read_table(parts[name]), divisions)
+            for name in PER_USER_TABLES if name in parts}  # fmt: skip
 
 
-def sample_rows(tables: dict[str, pd.DataFrame], users: int = 200) -> dict[str, pd.DataFrame]:
-    """The rows of the first ``users`` users of every per-user table (to read dtypes from)."""
-    chosen = tables["users"]["user_id"].iloc[:users]
-    return {name: tables[name][tables[name]["user_id"].isin(chosen)]
-            for name in PER_USER_TABLES if name in tables}  # fmt: skip
+def sample_rows(
+    parts: TableParts, user_ids: pd.Series, users: int = 200
+) -> dict[str, pd.DataFrame]:
+    """The rows of the ``users`` smallest user ids of every per-user table (to read dtypes from).
+
+    Read here, on the driver, with the filter ``user_id <= the last of them``: Parquet
+    row-group statistics skip every row group that cannot hold one, so when a part is in
+    user order (the synthetic world's are) this reads about one row group per part; parts
+    in another order are scanned, though only the matching rows are kept.
+    """
+    ordered = pd.Series(user_ids.unique()).sort_values(ignore_index=True)
+    if ordered.empty:
+        return {name: pd.read_parquet(parts[name][0]).iloc[:0]
+                for name in PER_USER_TABLES if name in parts}  # fmt: skip
+    last = str(ordered.iloc[min(users, len(ordered)) - 1])
+    sample: dict[str, pd.DataFrame] = {}
+    for name in PER_USER_TABLES:
+        if name in parts:
+            found = [pd.read_parquet(part, filters=[("user_id", "<=", last)])
+                     for part in parts[name]]  # fmt: skip
+            sample[name] = pd.concat(found, ignore_index=True)
+    return sample
 
 
 def tabular_on_partitions(
