@@ -22,31 +22,26 @@ import pandas as pd
 from creditgraph import catalog
 from creditgraph.durable import failpoint
 from creditgraph.errors import CreditGraphError, InvalidArgument
-from creditgraph.graph.network import GraphData
 from creditgraph.graph.store import GraphStore
 from creditgraph.graph.stores import open_store
 from creditgraph.ingest.history import current_load_id
 from creditgraph.ingest.load import LoadReport, Progress, load_directory
 from creditgraph.ingest.schemas import DateWindow
-from creditgraph.scoring.explain import Explanation, explain_user
-from creditgraph.scoring.features import (
-    label_aware_features,
-    observation_dates,
-    relationship_features,
-    tabular_features,
-)
-from creditgraph.scoring.metrics import score_shift, summary
-from creditgraph.scoring.model import CreditModel, latest_model, train_model
-from creditgraph.scoring.splits import Split, split_users
 from creditgraph.settings import Settings
 
+# The model and graph libraries (XGBoost, scikit-learn, igraph: about 2 s) load in the
+# stages that use them, so `ingest` and the other light commands start at once.
 if TYPE_CHECKING:
     from distributed import Client
 
+    from creditgraph.graph.network import GraphData
+    from creditgraph.scoring.explain import Explanation
+    from creditgraph.scoring.model import CreditModel
     from creditgraph.scoring.report import Report
+    from creditgraph.scoring.splits import Split
 
 Step = Progress  # one progress-callback type for every stage
-__all__ = ["Explanation", "LoadReport", "Step"]  # re-exported for the CLI and notebooks
+__all__ = ["LoadReport", "Step"]  # re-exported for the CLI and notebooks
 
 
 def _quiet(_message: str) -> None:
@@ -120,6 +115,8 @@ def _cluster_features(
     previous = paths.read_scores()
     position = _in_database_position(store, settings.seed) if in_database else None
     communities = None if position is None else position.pop("community")
+    from creditgraph.graph.network import GraphData
+
     data = data or GraphData.export(store)
     global_ = global_features(data.graph, seed=settings.seed, position=position,
                               communities=communities)  # fmt: skip
@@ -145,6 +142,13 @@ def cluster_partitions(client: Client, rows: int, per_partition: int = 250_000) 
 def _build_features(
     settings: Settings, store: GraphStore, in_database: bool, data: GraphData | None
 ) -> pd.DataFrame:
+    from creditgraph.graph.network import GraphData
+    from creditgraph.scoring.features import (
+        observation_dates,
+        relationship_features,
+        tabular_features,
+    )
+
     paths = settings.paths
     load_id = catalog.check_consistent(paths, store)
     tables = paths.read_tables()
@@ -194,6 +198,8 @@ def read_labels(settings: Settings) -> pd.Series:
 
 def split_for(settings: Settings, labels: pd.Series) -> Split:
     """The split the settings ask for: stratified random, or out of time."""
+    from creditgraph.scoring.splits import split_users
+
     if settings.split == "time":
         observed = settings.paths.read_labels().set_index("user_id")["observation_date"]
         return split_users(labels, settings.seed, observed=observed)
@@ -212,6 +218,8 @@ def with_exposure(
     train_ids: pd.Index,
 ) -> pd.DataFrame:  # fmt: skip
     """Features plus the label-aware family (out-of-fold for ``train_ids``)."""
+    from creditgraph.scoring.features import label_aware_features
+
     exposure = label_aware_features(data, features, labels, train_ids, seed=settings.seed)
     return features.join(exposure.reindex(features.index))
 
@@ -224,6 +232,10 @@ def train(
 
     ``client`` grows the trees on a Dask cluster (``xgboost.dask``, same parameters).
     """
+    from creditgraph.graph.network import GraphData
+    from creditgraph.scoring.metrics import summary
+    from creditgraph.scoring.model import train_model
+
     fit = None
     if client is not None:
         from creditgraph.scoring.distributed.training import cluster_fit
@@ -256,6 +268,8 @@ def model_inputs(
     data: GraphData | None = None,
 ) -> pd.DataFrame:  # fmt: skip
     """What ``model`` scores: features plus label-aware ones from its training labels only."""
+    from creditgraph.graph.network import GraphData
+
     if model.training_labels is None:
         return features
     labels = model.training_labels
@@ -311,6 +325,8 @@ def compare_scores(settings: Settings, scores: pd.DataFrame) -> dict[str, float]
     previous = settings.paths.read_scores()
     if previous is None:
         return None
+    from creditgraph.scoring.metrics import score_shift
+
     return score_shift(previous.set_index("user_id")["score"], scores["score"],
                        top=settings.scale.max_score)  # fmt: skip
 
@@ -448,6 +464,8 @@ def _peak_memory_mib() -> float:
 
 
 def load_model(settings: Settings, model_id: str | None = None) -> CreditModel:
+    from creditgraph.scoring.model import CreditModel, latest_model
+
     if model_id:
         return CreditModel.load(settings.paths.models / model_id)
     return latest_model(settings.paths.models)
@@ -483,6 +501,8 @@ def explain(settings: Settings, user_id: str, model: CreditModel | None = None) 
     By default with the model of the published run, so it shows what partners see.
     """
     model = model or load_model(settings, settings.paths.published_model_id())
+    from creditgraph.scoring.explain import explain_user
+
     return explain_user(model, read_inputs(settings), user_id)
 
 
@@ -502,6 +522,8 @@ def run_demo(settings: Settings, step: Step = _quiet) -> DemoResult:
 
 
 def _run_demo(settings: Settings, step: Step) -> DemoResult:
+    from creditgraph.graph.network import GraphData
+
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
