@@ -13,7 +13,6 @@ sizes, memory not); each row prints its ratio to target (≤ 1.00 meets it).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from creditgraph import catalog
 
 CLI = str(Path(sys.executable).with_name("creditgraph"))
 TARGETS_1M = {  # seconds, GiB at 1M users
@@ -90,14 +91,12 @@ def day_of_events(world: Path, out: Path, rows: int, seed: int) -> dict[str, int
 
 def run_manifest(data: Path) -> dict:
     scores = data / "scores"
-    run = (scores / "CURRENT").read_text().strip()
-    return json.loads((scores / "runs" / run / "manifest.json").read_text())
+    return catalog.read_manifest(scores, str(catalog.current_run(scores)))
 
 
 def published(data: Path) -> pd.DataFrame:
-    scores = data / "scores"
-    run = (scores / "CURRENT").read_text().strip()
-    frame = pd.read_parquet(scores / "runs" / run / "scores.parquet")
+    frame = catalog.read_current(data / "scores")
+    assert frame is not None, f"nothing published in {data}"
     return frame.drop(columns="scored_at").sort_values("user_id").reset_index(drop=True)
 
 

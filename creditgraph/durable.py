@@ -108,9 +108,8 @@ def staged_directory(final: Path) -> Iterator[Path]:
     staged.mkdir()
     try:
         yield staged
-        for child in staged.iterdir():
-            if child.is_file():
-                fsync_path(child)
+        for child in sorted(staged.rglob("*"), reverse=True):  # files, then their folders
+            fsync_path(child)
         fsync_path(staged)
         if final.exists():
             shutil.rmtree(staged)

@@ -77,7 +77,7 @@ def table_change(history_dir: Path, name: str, rows: pd.DataFrame) -> TableChang
         key = list(schema.key) or [str(schema.event_id)]
         sides = ("src", "dst") if schema.undirected else (key[0],)
         values = pd.concat([rows[c] for c in sides]).dropna().unique()
-        kept = read_parts(parts, schema, where=(key[0], values))
+        kept = read_parts(parts, where=(key[0], values))
         if schema.undirected:
             rows = _kept_orientation(schema, kept, rows)
         if not schema.key:  # events: those with an id are keyed by it; the rest come after
@@ -111,23 +111,29 @@ def _keyed_change(
     added = pd.concat([fresh, changed], ignore_index=True)
     if changed.empty:
         return TableChange(added)
-    whole = read_parts(parts, schema)
+    whole = read_parts(parts)
     return TableChange(added, merge_history(schema, whole, rows))
 
 
 def _plain_events(parts: Sequence[Path], schema: FileSchema, rows: pd.DataFrame) -> pd.DataFrame:
     """Events without an id that are not kept yet (matched by content and occurrence)."""
     id_column = schema.event_id or ""
-    kept = read_parts(parts, schema)
+    kept = read_parts(parts)
     if id_column in kept:
         kept = kept[kept[id_column].isna()]
     content = [c for c in rows.columns if c != id_column]
     both = pd.concat([kept.reindex(columns=content), rows[content]], ignore_index=True)
-    source = np.repeat([0, 1], [len(kept), len(rows)])  # kept | this file
-    group = [*(both[c] for c in content), pd.Series(source)]
-    occurrence = both.groupby(group, dropna=False, sort=False).cumcount()
-    already = both.assign(**{"\0occurrence": occurrence}).duplicated().to_numpy()[len(kept) :]
+    from_file = np.repeat([False, True], [len(kept), len(rows)])
+    already = _numbered(both, from_file).duplicated().to_numpy()[len(kept) :]
     return rows[~already].reset_index(drop=True)
+
+
+def _numbered(events: pd.DataFrame, from_file: np.ndarray) -> pd.DataFrame:
+    """``events`` with each row's occurrence among identical rows of its side (kept or
+    this file): the k-th identical row of a file is the same event as the k-th kept one."""
+    group = [*(events[c] for c in events), pd.Series(from_file, index=events.index)]
+    occurrence = events.groupby(group, dropna=False, sort=False).cumcount()
+    return events.assign(**{"\0occurrence": occurrence})
 
 
 def _key_strings(schema: FileSchema, frame: pd.DataFrame, key: list[str]) -> pd.Series:
@@ -170,11 +176,8 @@ def merge_history(
     has_id = ids.notna().to_numpy()
     dropped = has_id & ids.duplicated(keep="last").to_numpy()
     plain = merged.loc[~has_id, [c for c in merged.columns if c != id_column]]
-    from_file = pd.Series(pd.RangeIndex(len(merged)) >= len(merged) - len(rows))[~has_id]
-    group = [*(plain[c] for c in plain), from_file.set_axis(plain.index)]  # kept | this file
-    occurrence = plain.groupby(group, dropna=False, sort=False).cumcount()
-    numbered = plain.assign(**{"\0occurrence": occurrence})
-    dropped[~has_id] = numbered.duplicated(keep="last").to_numpy()
+    from_file = (np.arange(len(merged)) >= len(merged) - len(rows))[~has_id]
+    dropped[~has_id] = _numbered(plain, from_file).duplicated(keep="last").to_numpy()
     return merged[~dropped].reset_index(drop=True)
 
 
@@ -204,20 +207,18 @@ def table_parts(directory: Path, name: str) -> list[Path]:
 
 def read_parts(
     parts: Sequence[Path],
-    schema: FileSchema | None = None,
     *,
     where: tuple[str, object] | None = None,
     columns: list[str] | None = None,
 ) -> pd.DataFrame:
-    """One table from its parts; ``where`` = (column, values) reads only the rows matching."""
+    """One table from its parts (at least one); ``where`` = (column, values) reads only
+    the rows matching."""
     filters = None
     if where is not None:
         column, values = where
         filters = pc.field(column).isin(pa.array(np.asarray(values, dtype=object)))
     frames = [pd.read_parquet(part, columns=columns, filters=filters) for part in parts]
-    frames = [frame for frame in frames if len(frame)] or frames[:1]
-    if not frames:
-        return pd.DataFrame(columns=columns or [c.name for c in schema.columns] if schema else [])
+    frames = [frame for frame in frames if len(frame)] or frames[:1]  # keep the columns
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 

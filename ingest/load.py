@@ -87,10 +87,11 @@ def validate_directory(
     validated: dict[str, Validated] = {}
     keys: dict[str, pd.Index] = {}
     referenced = {target for s in SCHEMAS.values() for target in s.references.values()}
-    first = history_dir is None or read_history(history_dir, "users") is None
+    kept_keys = {name: read_keys(history_dir, name) for name in referenced} if history_dir else {}
+    first = kept_keys.get("users") is None or kept_keys["users"].empty
     for name in LOAD_ORDER:
         schema = SCHEMAS[name]
-        kept = read_keys(history_dir, name) if history_dir and name in referenced else None
+        kept = kept_keys.get(name)
         path = find_file(source, schema)
         if path is None:
             if schema.required and first:

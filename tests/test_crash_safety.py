@@ -145,7 +145,8 @@ def kill_and_check(base: dict[str, Path], start: Path, args: tuple[str, ...],
 # embedded engine checkpoints a closing database, which with ladybug 0.22 can leave part
 # of a transaction behind (a load's nodes without its relationships); the store
 # checkpoints only a private copy before switching to it. The store's version failpoints
-# are shared by every writing command, so they are exercised once, through ingest.
+# are shared by every writing command: both run through ingest, the renamed one (a new
+# graph version before the scores pointer moves) through score too.
 def test_killed_ingest_leaves_old_or_new_load(base: dict[str, Path]) -> None:
     kill_and_check(base, base["scored"], ("ingest", str(base["root"] / "world_b")), {},
                    {"ingest:history-staged": "old", "graph:version-checkpointed": "old",

@@ -68,23 +68,14 @@ def sample_rows(
 ) -> dict[str, pd.DataFrame]:
     """The rows of the ``users`` smallest user ids of every per-user table (to read dtypes from).
 
-    Read here, on the driver, with the filter ``user_id <= the last of them``: Parquet
+    Read here, on the driver, through the filter ``user_id in those ids``: Parquet
     row-group statistics skip every row group that cannot hold one, so when a part is in
     user order (the synthetic world's are) this reads about one row group per part; parts
     in another order are scanned, though only the matching rows are kept.
     """
-    ordered = pd.Series(user_ids.unique()).sort_values(ignore_index=True)
-    if ordered.empty:
-        return {name: pd.read_parquet(parts[name][0]).iloc[:0]
-                for name in PER_USER_TABLES if name in parts}  # fmt: skip
-    last = str(ordered.iloc[min(users, len(ordered)) - 1])
-    sample: dict[str, pd.DataFrame] = {}
-    for name in PER_USER_TABLES:
-        if name in parts:
-            found = [pd.read_parquet(part, filters=[("user_id", "<=", last)])
-                     for part in parts[name]]  # fmt: skip
-            sample[name] = pd.concat(found, ignore_index=True)
-    return sample
+    first = pd.Series(user_ids.unique()).sort_values(ignore_index=True).iloc[:users]
+    return {name: read_parts(parts[name], where=("user_id", first))
+            for name in PER_USER_TABLES if name in parts}  # fmt: skip
 
 
 def tabular_on_partitions(
