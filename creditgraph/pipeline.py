@@ -368,24 +368,28 @@ def rescore(
         with _stopwatch(seconds, "features"):
             tell("features", 0, 1)
             model = load_model(settings, model_id)
+            data = None
             try:
                 features = read_features(settings)  # refused unless built from the current load
             except CreditGraphError:
-                features = build_features(settings, store, client=client)
+                from creditgraph.graph.network import GraphData
+
+                data = GraphData.export(store)  # exported once: the model inputs need it too
+                features = build_features(settings, store, data=data, client=client)
             tell("features", 1, 1)
         return _rescore(settings, store, model, features, chunk_size, max_psi, tell, seconds,
-                        client)  # fmt: skip
+                        client, data)  # fmt: skip
 
 
 def _rescore(
     settings: Settings, store: GraphStore, model: CreditModel, features: pd.DataFrame,
     chunk_size: int, max_psi: float, tell: StageProgress, seconds: dict[str, float],
-    client: Client | None = None,
+    client: Client | None = None, data: GraphData | None = None,
 ) -> RescoreResult:  # fmt: skip
     paths = settings.paths
     with _stopwatch(seconds, "inputs"):
         tell("inputs", 0, 1)
-        inputs = model_inputs(settings, store, model, features).sort_index()
+        inputs = model_inputs(settings, store, model, features, data=data).sort_index()
         tell("inputs", 1, 1)
     starts = range(0, len(inputs), chunk_size)
     key = {"model_id": model.model_id, "load_id": current_load_id(paths.history),

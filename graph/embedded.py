@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from creditgraph.durable import failpoint
 from creditgraph.errors import QueryError, StoreUnavailable
-from creditgraph.graph.membership import changed_rows, is_in
+from creditgraph.graph.membership import changed_rows, duplicated, is_in
 from creditgraph.graph.meta import (
     LOAD_ID,
     LOAD_PROGRESS,
@@ -263,7 +263,7 @@ class EmbeddedStore:
         with self._lock:
             columns = {"src": STRING, "dst": STRING, **self._rel_columns(kind)}
             frame = _conform(frame, None, [c for c in columns if c in frame.columns], columns)
-            frame = frame.drop_duplicates(["src", "dst"], keep="last")
+            frame = frame[~duplicated(frame[["src", "dst"]], keep="last")]
             self._check_endpoints(frame, source, target, rel)
             props = [c for c in frame.columns if c not in ("src", "dst")]
             ret = "".join(f", r.{c} AS {c}" for c in props)
@@ -448,7 +448,7 @@ def _conform(
     """Keep known columns, key first; drop duplicate keys (last wins)."""
     frame = frame[keep]
     if key is not None:
-        frame = frame.drop_duplicates(key, keep="last")
+        frame = frame[~duplicated(frame[key], keep="last")]
     return frame.reset_index(drop=True)
 
 
@@ -514,6 +514,12 @@ def _narrow_decimals(table: pa.Table) -> pa.Table:
 
 
 def _positions(offsets: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """Position in ``offsets`` of each of ``wanted`` (every one present)."""
-    sorter = np.argsort(offsets)
-    return sorter[np.searchsorted(offsets, wanted, sorter=sorter)].astype(np.int64)
+    """Position in ``offsets`` of each of ``wanted`` (every one present).
+
+    Storage offsets are small non-negative integers: an inverse table beats a search.
+    """
+    if len(offsets) == 0:
+        return np.zeros(0, dtype=np.int64)
+    inverse = np.zeros(int(offsets.max()) + 1, dtype=np.int64)
+    inverse[offsets] = np.arange(len(offsets), dtype=np.int64)
+    return inverse[wanted]

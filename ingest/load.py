@@ -158,6 +158,10 @@ def load_directory(
             )
         )
     failpoint("ingest:history-staged")
+    # The graph is built from its own tables only: the others (bills, balances and
+    # repayments hold most of the rows) are let go before it takes the memory it needs.
+    changes = {name: change for name, change in changes.items() if name in GRAPH_TABLES}
+    del validated, staged, personal
     store.ensure_schema()
     touched = touched_rows(version, changes)
     keep_touched(version, touched, changes)
@@ -287,6 +291,9 @@ def point_rejects(rejects_link: Path, history_dir: Path) -> None:
 
 
 EVENT_PAIRS = {"transfers": ("src", "dst"), "payments": ("user_id", "merchant_id")}
+# The history tables nodes and relationships are made of (node_frames, edge_frames).
+GRAPH_TABLES = frozenset({"users", "labels", "merchants", "devices", "public_records",
+                          "friendships", *EVENT_PAIRS})  # fmt: skip
 
 
 def touched_rows(version: Path, changes: dict[str, TableChange]) -> dict[str, pd.DataFrame]:

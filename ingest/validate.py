@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from creditgraph.errors import SchemaError
-from creditgraph.graph.membership import is_in
+from creditgraph.graph.membership import duplicated, is_in
 from creditgraph.ingest.schemas import Column, DateWindow, FileSchema
 
 REJECT_COLUMNS = ["file", "row", "field", "value", "reason"]
@@ -182,14 +182,14 @@ def validate(
     if schema.key:
         either = " in either order" if schema.undirected else ""
         reject(
-            schema.key_frame(typed).duplicated(keep="first").to_numpy(),
+            duplicated(schema.key_frame(typed)),
             schema.key[0],
             f"duplicate key {list(schema.key)}{either} (first occurrence kept)",
         )
     if schema.event_id is not None and schema.event_id in typed:
         ids = typed[schema.event_id]
         reject(
-            (ids.notna() & ids.duplicated(keep="first")).to_numpy(),
+            ids.notna().to_numpy() & duplicated(ids),
             schema.event_id,
             f"duplicate key {[schema.event_id]} (first occurrence kept)",
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from creditgraph.graph.membership import mapped
+
 # Without labels, the latest date of these (table, column) pairs is everyone's observation date.
 HISTORY_DATES = (("repayments", "due_date"), ("bills", "month"), ("balances", "month"),
                  ("payments", "date"))  # fmt: skip
@@ -23,7 +25,7 @@ def observation_dates(
     else:
         dates = pd.Series(dtype="datetime64[ns]")
     fallback = fallback_date(tables) if fallback is None else fallback
-    observed = pd.to_datetime(users.map(dates)).fillna(fallback)
+    observed = pd.to_datetime(pd.Series(mapped(users, dates), index=users.index)).fillna(fallback)
     return pd.Series(
         observed.to_numpy(), index=pd.Index(users, name="user_id"), name="observation_date"
     )
@@ -44,5 +46,5 @@ def before_observation(
     frame: pd.DataFrame, date_column: str, observed: pd.Series, user_column: str = "user_id"
 ) -> pd.DataFrame:
     """Rows dated on or before their user's observation date."""
-    cutoff = frame[user_column].map(observed)
-    return frame[pd.to_datetime(frame[date_column]) <= cutoff]
+    cutoff = mapped(frame[user_column], observed)  # NaT (never on or before) without a date
+    return frame[pd.to_datetime(frame[date_column]).to_numpy() <= cutoff]

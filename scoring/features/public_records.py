@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from creditgraph.graph.membership import mapped
 from creditgraph.scoring.features.dates import before_observation
 
 # The open-record count of each kind (ingest.schemas.RECORD_KIND), one column each so that
@@ -46,8 +47,10 @@ def public_record_features(tables: dict[str, pd.DataFrame], observed: pd.Series)
         return pd.DataFrame(index=index)
     rows = before_observation(tables["public_records"], "filed_date", observed)
     rows = rows[rows["status"] != "dismissed"]
-    cutoff = rows["user_id"].map(observed)
-    settled = (rows["status"] == "satisfied") & (pd.to_datetime(rows["satisfied_date"]) <= cutoff)
+    cutoff = mapped(rows["user_id"], observed)
+    settled = (rows["status"] == "satisfied") & (
+        pd.to_datetime(rows["satisfied_date"]).to_numpy() <= cutoff
+    )
     frame = rows.assign(
         settled=settled.astype(float),
         owed=rows["amount"].astype(float).where(~settled, 0.0),
