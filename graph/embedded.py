@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,7 +23,7 @@ import pyarrow as pa
 
 from creditgraph.durable import failpoint
 from creditgraph.errors import QueryError, StoreUnavailable
-from creditgraph.graph.membership import changed_rows, duplicated, is_in
+from creditgraph.graph.membership import changed_rows, differs, duplicated, is_in, positions
 from creditgraph.graph.meta import (
     LOAD_ID,
     LOAD_PROGRESS,
@@ -264,16 +265,20 @@ class EmbeddedStore:
             columns = {"src": STRING, "dst": STRING, **self._rel_columns(kind)}
             frame = _conform(frame, None, [c for c in columns if c in frame.columns], columns)
             frame = frame[~duplicated(frame[["src", "dst"]], keep="last")]
-            self._check_endpoints(frame, source, target, rel)
             props = [c for c in frame.columns if c not in ("src", "dst")]
-            ret = "".join(f", r.{c} AS {c}" for c in props)
-            existing = _only(self._arrow(
+            pairs = self._pair_codes(frame, source, target, rel)
+            existing = self._arrow(
                 f"MATCH (a:{source.label})-[r:{rel}]->(b:{target.label}) "
-                f"RETURN a.{source.key} AS src, b.{target.key} AS dst{ret}"
-            ), "src", frame["src"])  # fmt: skip
-            pair = frame["src"] + "\x1f" + frame["dst"]
-            fresh = ~is_in(pair, existing["src"] + "\x1f" + existing["dst"])
-            changed = changed_rows(frame[~fresh], existing, ["src", "dst"])
+                f"RETURN offset(id(a)) AS s, offset(id(b)) AS d"
+                + "".join(f", r.{c} AS {c}" for c in props)
+            )  # fmt: skip
+            at = positions(pairs.frame, pairs.codes(existing))  # each row's stored pair, or -1
+            fresh = at < 0
+            if not props:
+                changed = frame.iloc[:0]
+            else:
+                old = existing.select(props).take(pa.array(at[~fresh])).to_pandas()
+                changed = frame[~fresh][differs(frame.loc[~fresh, props], old)]
             with self.atomic():
                 if fresh.any():
                     rows = frame[fresh].reindex(columns=list(columns))
@@ -295,18 +300,26 @@ class EmbeddedStore:
             c: k for c, k in rel.properties.items()
         }
 
-    def _check_endpoints(
+    def _pair_codes(
         self, frame: pd.DataFrame, source: NodeType, target: NodeType, rel: str
-    ) -> None:
-        keys = {node.label: self._arrow(f"MATCH (n:{node.label}) RETURN n.{node.key} AS k")
-                for node in (source, target)}  # fmt: skip
+    ) -> _PairCodes:
+        """Each row's (source, target) as one integer from the nodes' storage offsets;
+        refuses a row whose endpoint is not a stored node."""
+        found = []
         for column, node in (("src", source), ("dst", target)):
-            missing = ~is_in(frame[column], keys[node.label].column("k"))
-            if missing.any():
+            keys = self._arrow(
+                f"MATCH (n:{node.label}) RETURN n.{node.key} AS k, offset(id(n)) AS o"
+            )
+            at = positions(frame[column], keys.column("k"))
+            if (at < 0).any():
                 raise QueryError(
-                    f"{rel}: {int(missing.sum())} relationships point to unknown "
-                    f"{node.label} nodes (first: {frame.loc[missing, column].iloc[0]!r})"
+                    f"{rel}: {int((at < 0).sum())} relationships point to unknown "
+                    f"{node.label} nodes (first: {frame.loc[at < 0, column].iloc[0]!r})"
                 )
+            offsets = keys.column("o").to_numpy()
+            found.append((offsets[at].astype(np.int64), int(offsets.max()) + 1))
+        (src, _), (dst, width) = found
+        return _PairCodes(src * width + dst, width)
 
     def bulk_load(
         self,
@@ -440,6 +453,19 @@ class EmbeddedStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class _PairCodes:
+    """Relationship endpoints as integers: source offset × ``width`` + target offset."""
+
+    frame: np.ndarray  # the rows being written
+    width: int  # one more than the largest target offset
+
+    def codes(self, stored: pa.Table) -> np.ndarray:
+        """The codes of stored relationships (columns ``s`` and ``d``: node offsets)."""
+        src = stored.column("s").to_numpy().astype(np.int64)
+        return src * self.width + stored.column("d").to_numpy().astype(np.int64)
 
 
 def _conform(

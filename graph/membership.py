@@ -96,15 +96,22 @@ def changed_rows(new: pd.DataFrame, existing: pd.DataFrame, keys: list[str]) -> 
     if not props:
         return new.iloc[:0]
     merged = new.merge(existing, on=keys, how="left", suffixes=("", "__old"))
-    differs = np.zeros(len(merged), dtype=bool)
-    for column in props:
-        a, b = merged[column], merged[f"{column}__old"]
+    old = merged[[f"{c}__old" for c in props]].set_axis(props, axis=1)
+    return merged.loc[differs(merged[props], old), new.columns]
+
+
+def differs(new: pd.DataFrame, old: pd.DataFrame) -> np.ndarray:
+    """Whether each row of ``new`` differs from the same row of ``old`` (same columns, same
+    row order) in any value; two missing values are equal, dates compare as dates."""
+    result = np.zeros(len(new), dtype=bool)
+    for column in new.columns:
+        a, b = new[column], old[column]
         if pd.api.types.is_datetime64_any_dtype(a) or pd.api.types.is_datetime64_any_dtype(b):
             a, b = pd.to_datetime(a), pd.to_datetime(b)
         both_null = a.isna().to_numpy() & b.isna().to_numpy()
         equal = a.astype(object).to_numpy() == b.astype(object).to_numpy()
-        differs |= ~(both_null | equal)
-    return merged.loc[differs, new.columns]
+        result |= ~(both_null | equal)
+    return result
 
 
 def _arrow(values: Values | Iterable[object]) -> pa.Array:
