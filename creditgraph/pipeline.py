@@ -377,20 +377,21 @@ def rescore(
                 data = GraphData.export(store)  # exported once: the model inputs need it too
                 features = build_features(settings, store, data=data, client=client)
             tell("features", 1, 1)
-        return _rescore(settings, store, model, features, chunk_size, max_psi, tell, seconds,
-                        client, data)  # fmt: skip
+        with _stopwatch(seconds, "inputs"):
+            tell("inputs", 0, 1)
+            inputs = model_inputs(settings, store, model, features, data=data).sort_index()
+            del features, data  # neither is needed past here: memory for scoring
+            tell("inputs", 1, 1)
+        return _rescore(settings, store, model, inputs, chunk_size, max_psi, tell, seconds,
+                        client)  # fmt: skip
 
 
 def _rescore(
-    settings: Settings, store: GraphStore, model: CreditModel, features: pd.DataFrame,
+    settings: Settings, store: GraphStore, model: CreditModel, inputs: pd.DataFrame,
     chunk_size: int, max_psi: float, tell: StageProgress, seconds: dict[str, float],
-    client: Client | None = None, data: GraphData | None = None,
+    client: Client | None = None,
 ) -> RescoreResult:  # fmt: skip
     paths = settings.paths
-    with _stopwatch(seconds, "inputs"):
-        tell("inputs", 0, 1)
-        inputs = model_inputs(settings, store, model, features, data=data).sort_index()
-        tell("inputs", 1, 1)
     starts = range(0, len(inputs), chunk_size)
     key = {"model_id": model.model_id, "load_id": current_load_id(paths.history),
            "users": len(inputs), "inputs": _digest(inputs)}  # fmt: skip
