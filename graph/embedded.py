@@ -279,20 +279,25 @@ class EmbeddedStore:
             else:
                 old = existing.select(props).take(pa.array(at[~fresh])).to_pandas()
                 changed = frame[~fresh][differs(frame.loc[~fresh, props], old)]
+            match = (f"LOAD FROM $rows MATCH (a:{source.label} {{{source.key}: src}})"
+                     f"-[r:{rel}]->(b:{target.label} {{{target.key}: dst}})")  # fmt: skip
+            # A changed relationship that carries every property is deleted and copied again
+            # with the new rows: ladybug sets a relationship property at about 35 µs a row,
+            # deletes one at 12 µs and copies one at 1 µs.
+            replace = len(changed) > 0 and set(props) == set(columns) - {"src", "dst"}
             with self.atomic():
-                if fresh.any():
-                    rows = frame[fresh].reindex(columns=list(columns))
-                    table = _to_arrow(rows, columns).rename_columns(
-                        ["from", "to", *list(columns)[2:]]
-                    )
-                    self._execute(f"COPY {rel} FROM $rows", {"rows": table})
-                if len(changed) and props:
-                    sets = ", ".join(f"r.{c} = {c}" for c in props)
+                if replace:
                     self._execute(
-                        f"LOAD FROM $rows MATCH (a:{source.label} {{{source.key}: src}})"
-                        f"-[r:{rel}]->(b:{target.label} {{{target.key}: dst}}) SET {sets}",
-                        {"rows": _to_arrow(changed, columns)},
+                        f"{match} DELETE r", {"rows": _to_arrow(changed[["src", "dst"]], columns)}
                     )
+                elif len(changed) and props:
+                    sets = ", ".join(f"r.{c} = {c}" for c in props)
+                    self._execute(f"{match} SET {sets}", {"rows": _to_arrow(changed, columns)})
+                copied = pd.concat([frame[fresh], changed]) if replace else frame[fresh]
+                if len(copied):
+                    table = _to_arrow(copied.reindex(columns=list(columns)), columns)
+                    table = table.rename_columns(["from", "to", *list(columns)[2:]])
+                    self._execute(f"COPY {rel} FROM $rows", {"rows": table})
             return int(fresh.sum()) + len(changed)
 
     def _rel_columns(self, rel: RelType) -> dict[str, str]:
