@@ -427,6 +427,7 @@ def rescore(
             if isinstance(features, pd.DataFrame):
                 chunks = input_chunks(settings, store, model, features, chunk_size)
             else:
+                assert client is not None  # the features stay in their parts only on a cluster
                 chunks = cluster_inputs(settings, store, model, features, chunk_size, client)
             tell("inputs", 1, 1)
         return _rescore(settings, store, model, chunks, max_psi, tell, seconds, client)
@@ -467,7 +468,7 @@ def input_chunks(
 
 def cluster_inputs(
     settings: Settings, store: GraphStore, model: CreditModel, features: catalog.FeatureFiles,
-    chunk_size: int, client: Client | None = None, *, data: GraphData | None = None,
+    chunk_size: int, client: Client, *, data: GraphData | None = None,
 ) -> InputChunks:  # fmt: skip
     """:func:`model_inputs` on a cluster, in the chunks one machine scores: the workers read
     the features' parts and join the exposure family onto each chunk.
@@ -481,8 +482,6 @@ def cluster_inputs(
     from creditgraph.scoring.distributed.scores import chunk_digests
     from creditgraph.scoring.distributed.tabular import by_user
 
-    if client is None:
-        raise InvalidArgument("the inputs of a cluster's chunks need a Dask client")
     kept = features.read([] if model.training_labels is None else ["community"])
     bounds = chunk_divisions(kept.index.to_series(), chunk_size)
     frame = read_partitions(features.parts, bounds, sorted_ranges=features.by_user_id)
@@ -495,7 +494,7 @@ def cluster_inputs(
                                         labels.index, seed=settings.seed)  # fmt: skip
         frame = frame.join(by_user(exposure.rename_axis("user_id").reset_index(), bounds),
                            how="left")  # fmt: skip
-    digests = chunk_digests(frame, _chunk_digest)
+    digests = chunk_digests(client, frame, _chunk_digest)
     return InputChunks(frame, len(kept), chunk_size, _digest(digests, list(frame.columns)))
 
 

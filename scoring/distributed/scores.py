@@ -61,9 +61,13 @@ def scored_chunks(
         yield number[future.key], result
 
 
-def chunk_digests(chunks: dd.DataFrame, digest: Callable[[pd.DataFrame], str]) -> list[str]:
+def chunk_digests(
+    client: Client, chunks: dd.DataFrame, digest: Callable[[pd.DataFrame], str]
+) -> list[str]:
     """``digest`` of every chunk, computed where the chunk is (the driver gets strings)."""
-    return list(dask.compute(*[dask.delayed(digest)(part) for part in chunks.to_delayed()]))
+    work = dask.delayed(digest)
+    digests: list[str] = client.gather(client.compute([work(p) for p in chunks.to_delayed()]))
+    return digests
 
 
 def _score_chunk(
