@@ -69,8 +69,9 @@ def main() -> None:
             Client(local) as client,
         ):  # fmt: skip
             print(f"LocalCluster ({client.dashboard_link})")
-            found = _timed(cluster, "features", lambda: pipeline.build_features(
+            _timed(cluster, "features", lambda: pipeline.build_features(
                 settings, store, data=data, client=client))  # fmt: skip
+            found = pipeline.read_features(settings)  # the parts the workers wrote
             other = _timed(
                 cluster,
                 "train",

@@ -5,9 +5,10 @@ directory"); everything else asks it for a path or a frame.
 
 
 A scoring run is published whole: its files are written under
-``scores/runs/<run_id>/`` aside, the graph store takes the scores and records
-``score_run`` (:meth:`GraphStore.publish_properties`), and only then does the
-one-line pointer ``scores/CURRENT`` switch to the run. The partner API's
+``scores/runs/<run_id>/`` aside (``scores/`` and ``inputs/``, partitioned Parquet: one
+part per chunk of users, the same users in part ``i`` of both), the graph store takes
+the scores and records ``score_run`` (:meth:`GraphStore.publish_properties`), and only
+then does the one-line pointer ``scores/CURRENT`` switch to the run. The partner API's
 Parquet source, ``explain`` and the next ``features`` read through that
 pointer, so they never see half a run.
 
@@ -78,6 +79,8 @@ from creditgraph.ingest.history import (
     prune_versions,
     publish_version,
     read_history,
+    read_keys,
+    read_parts,
     table_parts,
     version_dir,
 )
@@ -131,7 +134,11 @@ class DataDir:
         return self.root / "scores"
 
     @property
-    def features(self) -> Path:
+    def features(self) -> Path:  # CURRENT → <build>/: the features as Parquet parts
+        return self.root / "features"
+
+    @property
+    def legacy_features(self) -> Path:  # one file, before features were parts (read only)
         return self.root / "features.parquet"
 
     @property
@@ -176,27 +183,73 @@ class DataDir:
         return labels
 
     def write_features(self, features: pd.DataFrame, load_id: str | None) -> Path:
-        """Keep ``features`` (indexed by user id), stamped with the load they were built from."""
-        frame = features.reset_index()
-        frame.attrs = {"load_id": load_id}  # kept in the Parquet metadata
-        return write_parquet(self.features, frame)
+        """Keep ``features`` (indexed by user id, in this order), stamped with their load."""
+        frame = features.rename_axis("user_id").reset_index()
 
-    def read_features(self) -> pd.DataFrame:
-        """The kept features; refuses features built from another load than the current one."""
-        if not self.features.exists():
-            raise DataMissing(f"no features at {self.features}; run `creditgraph features` first")
-        frame = pd.read_parquet(self.features)
-        built_from, current = frame.attrs.get("load_id"), current_load_id(self.history)
-        if current is not None and built_from != current:
+        def write(directory: Path) -> None:
+            starts = range(0, max(len(frame), 1), PART_ROWS)  # an empty frame: one empty part
+            for i, start in enumerate(starts):
+                write_parquet(directory / part_name(i), frame.iloc[start : start + PART_ROWS])
+
+        return self.publish_features(write, load_id, by_user_id=False)
+
+    def publish_features(
+        self, write: Callable[[Path], object], load_id: str | None, *, by_user_id: bool
+    ) -> Path:
+        """Publish a features build: ``write`` fills a staged folder with ``part-NNNNN.parquet``
+        files (``user_id`` a column; on a cluster the workers write them), then a stamp
+        (the load, and whether the parts are sorted by user id), a rename and the pointer
+        ``features/CURRENT``. The build before stays for commands still reading it."""
+        build = f"F{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(3)}"
+        with staged_directory(self.features / build) as staged:
+            write(staged)
+            stamp = {"load_id": load_id, "by_user_id": by_user_id}
+            (staged / FEATURES_STAMP).write_text(json.dumps(stamp))
+        before = read_pointer(self.features / POINTER)
+        write_pointer(self.features / POINTER, build)
+        self.legacy_features.unlink(missing_ok=True)
+        for old in self.features.iterdir():  # builds older than the one before
+            if old.is_dir() and old.name not in (build, before) and not old.name.startswith("."):
+                _discard(old)
+        return self.features / build
+
+    def feature_files(self) -> FeatureFiles:
+        """The kept features' Parquet files; refuses features built from another load than
+        the current one. Nothing is read but the stamp (a cluster's workers read the parts)."""
+        build = read_pointer(self.features / POINTER)
+        if build is not None:
+            directory = self.features / build
+            stamp = json.loads((directory / FEATURES_STAMP).read_text())
+            found = FeatureFiles(sorted(directory.glob("part-*.parquet")), stamp["load_id"],
+                                 by_user_id=bool(stamp["by_user_id"]))  # fmt: skip
+        elif self.legacy_features.exists():
+            ids = pd.read_parquet(self.legacy_features, columns=["user_id"])  # attrs: the stamp
+            built_from = ids.attrs.get("load_id")
+            found = FeatureFiles([self.legacy_features], built_from, by_user_id=False)
+        else:
+            raise DataMissing(f"no features in {self.features}; run `creditgraph features` first")
+        current = current_load_id(self.history)
+        if current is not None and found.load_id != current:
             raise CreditGraphError(
-                f"features were built from load {built_from or 'unknown'} but the current load "
-                f"is {current}; run `creditgraph features` first"
+                f"features were built from load {found.load_id or 'unknown'} but the current "
+                f"load is {current}; run `creditgraph features` first"
             )
-        return frame.set_index("user_id")
+        return found
 
-    def read_scores(self) -> pd.DataFrame | None:
-        """The published run's scores, or None before the first scoring run."""
-        return read_current(self.scores)
+    def read_features(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """The kept features (``columns``, or all) in the users table's order; refuses
+        features built from another load than the current one."""
+        files = self.feature_files()
+        frame = files.read(columns)
+        if files.by_user_id:  # written by a cluster in user-id ranges: the table's order back
+            frame = frame.reindex(read_keys(self.history, "users").rename("user_id"))
+        return frame
+
+    def read_scores(self, columns: list[str] | None = None) -> pd.DataFrame | None:
+        """The published run's scores (``columns`` and ``user_id``, or all), or None before
+        the first scoring run."""
+        return read_current(self.scores, columns=None if columns is None else
+                            ["user_id", *columns])  # fmt: skip
 
     def published_model_id(self) -> str | None:
         """The model the published run was scored with (None before the first run)."""
@@ -205,15 +258,42 @@ class DataDir:
 
     def read_inputs(self) -> pd.DataFrame:
         """The model inputs of the published run, indexed by user id."""
-        inputs = read_current(self.scores, INPUTS_FILE)
+        inputs = read_current(self.scores, INPUTS)
         if inputs is None:
             raise DataMissing("nothing scored yet; run `creditgraph score` first")
         return inputs.set_index("user_id")
 
 
+@dataclass(frozen=True)
+class FeatureFiles:
+    """The kept features' Parquet files (``user_id`` a column) and the load they came from;
+    ``by_user_id``: each part holds a range of user ids, sorted (a cluster's build)."""
+
+    parts: list[Path]
+    load_id: str | None
+    by_user_id: bool
+
+    def read(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """``columns`` (or all) of every part, in part order, indexed by user id."""
+        frame = read_parts(self.parts, columns=None if columns is None else ["user_id", *columns])
+        frame.attrs = {}  # a legacy file's stamp
+        return frame.set_index("user_id")
+
+
+FEATURES_STAMP = "stamp.json"
+PART_ROWS = 100_000  # rows per part of a features build or a run written from one frame
+
+
+def part_name(index: int) -> str:
+    """The file name of part ``index`` (names sort in part order)."""
+    return f"part-{index:05d}.parquet"
+
+
 RUNS = "runs"
 POINTER = "CURRENT"
-SCORES_FILE = "scores.parquet"
+SCORES = "scores"  # a run's scores: <run>/scores/part-NNNNN.parquet, one part per chunk
+INPUTS = "inputs"  # the model inputs behind them: the same users, part for part
+SCORES_FILE = "scores.parquet"  # a run published before parts: one file per table
 INPUTS_FILE = "inputs.parquet"
 MANIFEST_FILE = "manifest.json"
 LEGACY_SCORES = "latest.parquet"  # scores/ layout before runs were published whole
@@ -233,23 +313,48 @@ def run_dir(scores_dir: Path, run_id: str) -> Path:
     return scores_dir / RUNS / run_id
 
 
+def run_files(directory: Path, table: str = SCORES) -> list[Path]:
+    """A run's files of ``table`` (``scores`` or ``inputs``) in order: its parts, or the one
+    file of a run published before parts; empty when the run has none."""
+    if (directory / table).is_dir():
+        return sorted((directory / table).glob("part-*.parquet"))
+    whole = directory / f"{table}.parquet"
+    return [whole] if whole.exists() else []
+
+
+def read_run(
+    directory: Path, table: str = SCORES, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """A run's ``table``, its parts in order (``columns``, or all; ``user_id`` a column)."""
+    files = run_files(directory, table)
+    if not files:
+        raise DataMissing(f"no {table} in {directory}")
+    return read_parts(files, columns=columns)
+
+
 def current_scores_path(scores_dir: Path) -> Path | None:
-    """The published scores file (None when nothing is published yet)."""
+    """The published scores: the run's parts folder, or one file (a run published before
+    parts, or a legacy ``latest.parquet``); None when nothing is published yet."""
     run_id = current_run(scores_dir)
     if run_id is not None:
-        return run_dir(scores_dir, run_id) / SCORES_FILE
+        directory = run_dir(scores_dir, run_id)
+        parts = directory / SCORES
+        return parts if parts.is_dir() else directory / SCORES_FILE
     legacy = scores_dir / LEGACY_SCORES
     return legacy if legacy.exists() else None
 
 
-def read_current(scores_dir: Path, file: str = SCORES_FILE) -> pd.DataFrame | None:
-    """A file of the published run (``scores.parquet`` or ``inputs.parquet``), or None."""
+def read_current(
+    scores_dir: Path, table: str = SCORES, columns: list[str] | None = None
+) -> pd.DataFrame | None:
+    """A table of the published run (``scores`` or ``inputs``; ``columns``, or all), or None."""
     run_id = current_run(scores_dir)
     if run_id is not None:
-        path = run_dir(scores_dir, run_id) / file
+        files = run_files(run_dir(scores_dir, run_id), table)
     else:
-        path = scores_dir / (LEGACY_SCORES if file == SCORES_FILE else file)
-    return pd.read_parquet(path) if path.exists() else None
+        legacy = scores_dir / (LEGACY_SCORES if table == SCORES else f"{table}.parquet")
+        files = [legacy] if legacy.exists() else []
+    return read_parts(files, columns=columns) if files else None
 
 
 def read_manifest(scores_dir: Path, run_id: str) -> dict[str, Any]:
@@ -262,36 +367,53 @@ class PublishedRun:
     directory: Path
 
 
+# Fills a staged run directory with its tables: scores/ and inputs/, part i of both the
+# same users in the same order.
+StageRun = Callable[[Path], None]
+
+
 def publish_run(
-    scores_dir: Path,
-    store: GraphStore,
-    *,
-    scores: pd.DataFrame,
-    inputs: pd.DataFrame,
-    store_rows: pd.DataFrame,
-    manifest: dict[str, Any],
+    scores_dir: Path, store: GraphStore, *, stage: StageRun, manifest: dict[str, Any]
 ) -> PublishedRun:
     """Publish one scoring run whole: files aside → graph (with ``score_run``) → pointer.
 
-    ``scores`` and ``inputs`` are indexed by user id; ``store_rows`` are the
-    properties written onto ``User`` nodes. On the embedded store the graph
-    takes them in one transaction; on Neo4j in resumable batches (a kill
-    half-way is completed by :func:`finish_pending_run`, which needs
-    ``store_rows`` to be :func:`store_rows` of the staged files).
+    ``stage`` writes the run's parts into the staged directory it is given. The
+    properties written onto ``User`` nodes are then read back from those files
+    (:func:`run_store_rows`), exactly as :func:`finish_pending_run` rebuilds them. On
+    the embedded store the graph takes them in one transaction; on Neo4j in
+    resumable batches (a kill half-way is completed by :func:`finish_pending_run`).
     """
     run_id = manifest.get("run_id") or new_run_id(str(manifest.get("model_id", "model")))
     final = run_dir(scores_dir, run_id)
     with staged_directory(final) as staged:
-        write_parquet(staged / SCORES_FILE, scores.rename_axis("user_id").reset_index())
-        write_parquet(staged / INPUTS_FILE, inputs.rename_axis("user_id").reset_index())
+        stage(staged)
         (staged / MANIFEST_FILE).write_text(
             json.dumps({**manifest, "run_id": run_id}, indent=2, default=str)
         )
     failpoint("score:run-staged")
-    store.publish_properties("User", store_rows, run_id=run_id)
+    store.publish_properties("User", run_store_rows(scores_dir, run_id), run_id=run_id)
     failpoint("score:graph-committed")
     _switch_pointer(scores_dir, run_id)
     return PublishedRun(run_id, final)
+
+
+def write_part(directory: Path, index: int, scores: pd.DataFrame, inputs: pd.DataFrame) -> None:
+    """Part ``index`` of a run's scores and inputs (both indexed by user id), each written
+    aside and renamed; the inputs first, so a scores part present means both are whole."""
+    for table, frame in ((INPUTS, inputs), (SCORES, scores)):
+        write_parquet(directory / table / part_name(index),
+                      frame.rename_axis("user_id").reset_index())  # fmt: skip
+
+
+def frames_as_parts(scores: pd.DataFrame, inputs: pd.DataFrame, rows: int = PART_ROWS) -> StageRun:
+    """A run staged from frames in memory: ``rows`` users per part, in ``scores``' order."""
+
+    def stage(directory: Path) -> None:
+        for i, start in enumerate(range(0, max(len(scores), 1), rows)):
+            chunk = scores.iloc[start : start + rows]
+            write_part(directory, i, chunk, inputs.reindex(chunk.index))
+
+    return stage
 
 
 def _switch_pointer(scores_dir: Path, run_id: str) -> None:
@@ -301,6 +423,7 @@ def _switch_pointer(scores_dir: Path, run_id: str) -> None:
 
 # The model inputs a run writes onto User nodes besides its scores.
 STORE_INPUTS = ("pagerank_scaled", "community")
+PREVIOUS = ["score", "model_id"]  # what a run keeps of the one before it
 
 
 def store_rows(
@@ -310,19 +433,44 @@ def store_rows(
 
     The score properties, network position (``pagerank``) and community (for
     investigations) and, when the model changed since ``previous`` (the
-    published run's scores file, if any), its score and model as
-    ``prev_score``/``prev_model_id``. ``scores`` and ``inputs`` are indexed by
-    user id. A function of its arguments only, so a publish interrupted
-    half-way is completed with exactly the rows it started with.
+    published run's ``score`` and ``model_id``, indexed by user id, if any), its
+    score and model as ``prev_score``/``prev_model_id``. ``scores`` and ``inputs``
+    are indexed by user id. A function of its arguments only, so a publish
+    interrupted half-way is completed with exactly the rows it started with.
     """
     written = scores[list(SCORE_PROPERTIES)].copy()
     written["pagerank"] = inputs["pagerank_scaled"].reindex(written.index).astype(float)
     written["community"] = inputs["community"].reindex(written.index).astype("int64")
-    if previous is not None and previous["model_id"].iloc[0] != scores["model_id"].iloc[0]:
-        before = previous.set_index("user_id").reindex(written.index)
+    if previous is None or previous.empty or written.empty:
+        return written
+    if previous["model_id"].iloc[0] != scores["model_id"].iloc[0]:
+        before = previous.reindex(written.index)
         written["prev_score"] = before["score"].astype(float)
         written["prev_model_id"] = before["model_id"].astype(object)
     return written
+
+
+def run_store_rows(scores_dir: Path, run_id: str) -> pd.DataFrame:
+    """:func:`store_rows` of a staged or published run, read from its files part by part.
+
+    Only the columns written are read (no reasons, no other inputs), one part of
+    scores and inputs at a time; the rows are concatenated because the store takes
+    one frame (one transaction on the embedded store; on Neo4j the resumable batches
+    are counted in rows of that frame). The previous run is the one the manifest
+    names (:func:`_previous_scores`).
+    """
+    directory = run_dir(scores_dir, run_id)
+    previous = _previous_scores(scores_dir, read_manifest(scores_dir, run_id))
+    scores, inputs = run_files(directory, SCORES), run_files(directory, INPUTS)
+    if len(scores) != len(inputs) or not scores:
+        raise DataMissing(f"the run in {directory} lacks parts of its scores or inputs")
+    batches = [
+        store_rows(read_parts([s], columns=["user_id", *SCORE_PROPERTIES]).set_index("user_id"),
+                   read_parts([i], columns=["user_id", *STORE_INPUTS]).set_index("user_id"),
+                   previous)
+        for s, i in zip(scores, inputs, strict=True)
+    ]  # fmt: skip
+    return batches[0] if len(batches) == 1 else pd.concat(batches)
 
 
 def publish_scores(
@@ -331,17 +479,29 @@ def publish_scores(
 ) -> PublishedRun:  # fmt: skip
     """Publish one scoring run of ``scores`` (indexed by user id) and the model inputs behind it.
 
-    The store's users get :func:`store_rows`; the manifest records the model,
-    the load, the count, the time, the run published before and ``details``.
-    A run that an earlier publish left half-written in the graph (Neo4j) is
-    completed and published first.
+    The files are parts of :data:`PART_ROWS` users; the store's users get
+    :func:`store_rows`; the manifest records the model, the load, the count, the
+    time, the run published before and ``details``. A run that an earlier publish
+    left half-written in the graph (Neo4j) is completed and published first.
     """
+    model_id = str(scores["model_id"].iloc[0])
     with paths.writing():
-        return _publish_scores(paths, store, scores, inputs, run_id, details or {})
+        return _publish(paths, store, frames_as_parts(scores, inputs), model_id, len(scores),
+                        run_id, details or {})  # fmt: skip
 
 
-def _publish_scores(
-    paths: DataDir, store: GraphStore, scores: pd.DataFrame, inputs: pd.DataFrame,
+def publish_chunks(
+    paths: DataDir, store: GraphStore, run: RunInProgress, details: dict[str, Any]
+) -> PublishedRun:
+    """Publish a run scored in chunks (:class:`RunInProgress`, every chunk finished): its
+    parts become the run's parts by hard link, never rewritten."""
+    with paths.writing():
+        return _publish(paths, store, run.link_parts, str(run.state["key"]["model_id"]),
+                        int(run.state["key"]["users"]), run.run_id, details)  # fmt: skip
+
+
+def _publish(
+    paths: DataDir, store: GraphStore, stage: StageRun, model_id: str, users: int,
     run_id: str | None, details: dict[str, Any],
 ) -> PublishedRun:  # fmt: skip
     finish_pending_run(paths, store)
@@ -349,16 +509,14 @@ def _publish_scores(
         _discard_staged_run(paths.scores, run_id)  # a killed attempt's files: staged afresh
     manifest = {
         "run_id": run_id,
-        "model_id": str(scores["model_id"].iloc[0]),
+        "model_id": model_id,
         "load_id": current_load_id(paths.history),
-        "users": len(scores),
+        "users": users,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "previous_run": current_run(paths.scores),
         **details,
     }
-    written = store_rows(scores, inputs, read_current(paths.scores))
-    return publish_run(paths.scores, store, scores=scores, inputs=inputs, store_rows=written,
-                       manifest=manifest)  # fmt: skip
+    return publish_run(paths.scores, store, stage=stage, manifest=manifest)
 
 
 def _discard_staged_run(scores_dir: Path, run_id: str) -> None:
@@ -384,9 +542,12 @@ class RunInProgress:
     """A scoring run being computed in chunks, kept so a killed run resumes where it stopped.
 
     ``scores/resume/`` holds ``state.json`` (what the run scores: its id, start
-    time and the key of its inputs) and one Parquet file per finished chunk,
-    each written aside and renamed. Nothing here is published: the run is
-    published whole, then this directory is removed.
+    time and the key of its inputs) and, per finished chunk, its parts
+    ``scores/part-NNNNN.parquet`` and ``inputs/part-NNNNN.parquet``, each written
+    aside and renamed (by whichever process scored the chunk: on a cluster, a
+    worker; the folder must be shared). Nothing here is published: the run is
+    published whole (its parts linked into the run), then this directory is removed.
+    Picklable: a cluster's workers get it to write their chunks.
     """
 
     directory: Path
@@ -400,19 +561,33 @@ class RunInProgress:
     def scored_at(self) -> pd.Timestamp:
         return pd.Timestamp(self.state["scored_at"])
 
-    def _chunk(self, index: int) -> Path:
-        return self.directory / f"chunk-{index:05d}.parquet"
+    @property
+    def chunks(self) -> int:
+        return int(self.state["chunks"])
+
+    def _part(self, table: str, index: int) -> Path:
+        return self.directory / table / part_name(index)
 
     def finished(self) -> set[int]:
-        return {i for i in range(int(self.state["chunks"])) if self._chunk(i).exists()}
+        return {i for i in range(self.chunks) if self._part(SCORES, i).exists()}
 
-    def write_chunk(self, index: int, scores: pd.DataFrame) -> None:
-        write_parquet(self._chunk(index), scores.rename_axis("user_id").reset_index())
+    def write_chunk(self, index: int, scores: pd.DataFrame, inputs: pd.DataFrame) -> int:
+        """Keep chunk ``index``'s scores and the inputs behind them; returns its rows."""
+        write_part(self.directory, index, scores, inputs)
+        return len(scores)
 
-    def scores(self) -> pd.DataFrame:
-        """Every chunk's scores in chunk order, indexed by user id."""
-        parts = [pd.read_parquet(self._chunk(i)) for i in range(int(self.state["chunks"]))]
-        return pd.concat(parts, ignore_index=True).set_index("user_id")
+    def read(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """Every chunk's scores in chunk order (``columns``, or all), indexed by user id."""
+        parts = [self._part(SCORES, i) for i in range(self.chunks)]
+        wanted = None if columns is None else ["user_id", *columns]
+        return read_parts(parts, columns=wanted).set_index("user_id")
+
+    def link_parts(self, directory: Path) -> None:
+        """Every chunk's parts hard-linked into ``directory`` (a staged run)."""
+        for table in (SCORES, INPUTS):
+            (directory / table).mkdir()
+            for i in range(self.chunks):
+                os.link(self._part(table, i), directory / table / part_name(i))
 
     def clear(self) -> None:
         _discard(self.directory)
@@ -450,16 +625,20 @@ def annotate_manifest(scores_dir: Path, run_id: str, details: dict[str, Any]) ->
 
 
 def _previous_scores(scores_dir: Path, manifest: dict[str, Any]) -> pd.DataFrame | None:
-    """The scores a run's ``prev_score`` came from: the run its manifest names, if kept.
+    """The scores a run's ``prev_score`` came from (``score``, ``model_id``, indexed by user
+    id): the run its manifest names, if kept.
 
     Otherwise (a legacy ``latest.parquet``, or none) what the pointer names, which is
     what it named when the run was staged: the pointer moves only once a run's graph
     write has finished, and every publish first finishes a pending one.
     """
     previous_run = manifest.get("previous_run")
-    if previous_run and (run_dir(scores_dir, previous_run) / SCORES_FILE).exists():
-        return pd.read_parquet(run_dir(scores_dir, previous_run) / SCORES_FILE)
-    return read_current(scores_dir)
+    columns = ["user_id", *PREVIOUS]
+    if previous_run and run_files(run_dir(scores_dir, previous_run)):
+        frame: pd.DataFrame | None = read_run(run_dir(scores_dir, previous_run), columns=columns)
+    else:
+        frame = read_current(scores_dir, columns=columns)
+    return None if frame is None else frame.set_index("user_id")
 
 
 def finish_pending_run(
@@ -467,7 +646,7 @@ def finish_pending_run(
 ) -> str | None:
     """Complete the run the graph marks ``pending_score_run``, then publish it; returns its id.
 
-    The store rows are rebuilt from the run's staged files (:func:`store_rows`)
+    The store rows are rebuilt from the run's staged files (:func:`run_store_rows`)
     and only the batches that had not committed are sent; then ``score_run``
     is set and the pointer switches. None when nothing is pending, or when the
     run's staged directory is gone: that run is abandoned, and the caller's own
@@ -481,10 +660,7 @@ def finish_pending_run(
         return None
     say = progress or (lambda _message: None)
     say(f"finishing interrupted scoring run {pending}")
-    scores = pd.read_parquet(directory / SCORES_FILE).set_index("user_id")
-    inputs = pd.read_parquet(directory / INPUTS_FILE, columns=["user_id", *STORE_INPUTS])
-    previous = _previous_scores(paths.scores, read_manifest(paths.scores, pending))
-    rows = store_rows(scores, inputs.set_index("user_id"), previous)
+    rows = run_store_rows(paths.scores, pending)
     store.publish_properties("User", rows, run_id=pending, progress=progress)
     _switch_pointer(paths.scores, pending)
     return pending
@@ -508,7 +684,8 @@ def recover(paths: DataDir, store: GraphStore) -> list[str]:
 
 def _recover(paths: DataDir, store: GraphStore) -> list[str]:
     history_dir, scores_dir = paths.history, paths.scores
-    for directory in (paths.root, paths.models, scores_dir, scores_dir / RUNS, history_dir):
+    for directory in (paths.root, paths.models, paths.features, scores_dir, scores_dir / RUNS,
+                      history_dir):  # fmt: skip
         sweep(directory)
     versions = paths.graph_versions()
     versions.prune()

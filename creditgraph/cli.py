@@ -286,15 +286,11 @@ def score(
         _open_store(settings) as graph_store,
         console.status("scoring"),
     ):
-        credit_model = pipeline.load_model(settings, model)
-        frame = pipeline.read_features(settings)
-        inputs = pipeline.model_inputs(settings, graph_store, credit_model, frame)
-        scores = pipeline.score_users(credit_model, inputs, client=client)
-        shift = pipeline.compare_scores(settings, scores)
-        path = pipeline.write_scores(settings, graph_store, scores, inputs)
-    _print_histogram(scores["score"], credit_model.scale)
+        result = pipeline.score(settings, graph_store, model_id=model, client=client)
+    scores, shift = result.scores, result.shift
+    _print_histogram(scores["score"], result.model.scale)
     _print_factors(scores)
-    console.print(f"{len(scores):,} scores written to the store and {path}")
+    console.print(f"{len(scores):,} scores written to the store and {result.directory}")
     if shift is not None:
         console.print(
             f"against the previous version: PSI {shift['psi']:.3f}, mean change "

@@ -329,8 +329,8 @@ class Run:
 
 def _run(settings: Settings, run_id: str) -> Run:
     directory = catalog.run_dir(settings.paths.scores, run_id)
-    scores = pd.read_parquet(directory / catalog.SCORES_FILE).set_index("user_id")
-    inputs = pd.read_parquet(directory / catalog.INPUTS_FILE).set_index("user_id")
+    scores = catalog.read_run(directory, catalog.SCORES).set_index("user_id")
+    inputs = catalog.read_run(directory, catalog.INPUTS).set_index("user_id")
     model_id = str(catalog.read_manifest(settings.paths.scores, run_id)["model_id"])
     return Run(run_id, pipeline.load_model(settings, model_id), scores, inputs)
 

@@ -32,6 +32,7 @@ from creditgraph.settings import Settings
 # The model and graph libraries (XGBoost, scikit-learn, igraph: about 2 s) load in the
 # stages that use them, so `ingest` and the other light commands start at once.
 if TYPE_CHECKING:
+    import dask.dataframe as dd
     from distributed import Client
 
     from creditgraph.graph.network import GraphData
@@ -85,15 +86,16 @@ def ingest(settings: Settings, store: GraphStore, source: Path, step: Step = _qu
 def build_features(
     settings: Settings, store: GraphStore, *, in_database: bool = False,
     data: GraphData | None = None, client: Client | None = None,
-) -> pd.DataFrame:  # fmt: skip
-    """Tabular families ⨝ relationship families for every user; kept as ``features.parquet``.
+) -> pd.DataFrame | dd.DataFrame:  # fmt: skip
+    """Tabular families ⨝ relationship families for every user; kept under ``features/``.
 
     Friends' previous scores come from the published scoring run, if any.
     ``in_database`` (Neo4j with GDS) computes PageRank, components, k-core,
     clustering and communities in the database instead of igraph; same columns.
     ``data`` passes relationships already exported from ``store`` (each stage
     otherwise exports them itself). ``client`` computes them on a Dask cluster
-    (equal to the single-machine features; see :mod:`scoring.distributed`).
+    (equal to the single-machine features; see :mod:`scoring.distributed`): the
+    workers write the parts, and the result is a Dask frame reading them back.
     """
     with settings.paths.writing():
         if client is not None:
@@ -104,15 +106,18 @@ def build_features(
 def _cluster_features(
     settings: Settings, store: GraphStore, in_database: bool, data: GraphData | None,
     client: Client,
-) -> pd.DataFrame:  # fmt: skip
+) -> dd.DataFrame:  # fmt: skip
     from creditgraph.scoring.distributed.features import distributed_features, global_features
-    from creditgraph.scoring.distributed.tabular import read_user_ids
+    from creditgraph.scoring.distributed.parts import read_partitions, write_partitions
+    from creditgraph.scoring.distributed.tabular import read_user_ids, user_divisions
 
     paths = settings.paths
     load_id = catalog.check_consistent(paths, store)
     parts = paths.history_parts()  # paths only: the workers read the history
     user_ids = read_user_ids(parts)
-    previous = paths.read_scores()
+    previous = paths.read_scores(columns=["score", "f_relationships"])
+    # GDS's position columns, when asked for, go into the global families as they are: the
+    # single machine's update of igraph's columns with them gives the same values.
     position = _in_database_position(store, settings.seed) if in_database else None
     communities = None if position is None else position.pop("community")
     from creditgraph.graph.network import GraphData
@@ -120,16 +125,17 @@ def _cluster_features(
     data = data or GraphData.export(store)
     global_ = global_features(data.graph, seed=settings.seed, position=position,
                               communities=communities)  # fmt: skip
-    users = pd.Index(user_ids, name="user_id")
-    frame = distributed_features(
-        parts, user_ids, global_, partitions=cluster_partitions(client, len(users)),
+    partitions = cluster_partitions(client, len(user_ids))
+    features = distributed_features(
+        parts, user_ids, global_, partitions=partitions,
         previous_scores=None if previous is None else previous.set_index("user_id"),
-    ).compute()  # fmt: skip
-    features = frame.reindex(users)
-    if position is not None:
-        features.update(position.reindex(features.index))
-    paths.write_features(features, load_id)
-    return features
+    )  # fmt: skip
+    built = paths.publish_features(
+        lambda staged: write_partitions(features, staged, catalog.part_name), load_id,
+        by_user_id=True,
+    )  # fmt: skip
+    kept = sorted(built.glob("part-*.parquet"))
+    return read_partitions(kept, user_divisions(user_ids, partitions), sorted_ranges=True)
 
 
 def cluster_partitions(client: Client, rows: int, per_partition: int = 250_000) -> int:
@@ -154,7 +160,7 @@ def _build_features(
     tables = paths.read_tables()
     observed = observation_dates(tables)
     tabular = tabular_features(tables, observed)
-    previous = paths.read_scores()
+    previous = paths.read_scores(columns=["score", "f_relationships"])
     # In the database: PageRank, components, k-core, clustering and communities; the
     # community family (size, density) is then computed on the database's communities.
     position = _in_database_position(store, settings.seed) if in_database else None
@@ -288,13 +294,13 @@ def score_users(
     """
     if scored_at is None:
         scored_at = pd.Timestamp(datetime.now(UTC).replace(tzinfo=None)).floor("s")
-    if client is not None:
-        from creditgraph.scoring.distributed.scores import scored_chunks
+    if client is not None and len(features):
+        from creditgraph.scoring.distributed.scores import as_chunks, returned, scored_chunks
 
-        done = dict(scored_chunks(client, model, features, _score_chunk, chunk_size=chunk_size,
+        chunks = as_chunks(features, chunk_size)
+        done = dict(scored_chunks(client, model, chunks, _score_chunk, returned,
                                   scored_at=scored_at))  # fmt: skip
-        return pd.concat([done[i] for i in sorted(done)]) if done else _score_chunk(
-            model, features, scored_at)  # fmt: skip
+        return pd.concat([done[i] for i in sorted(done)])
     return _score_chunk(model, features, scored_at)
 
 
@@ -320,9 +326,42 @@ def write_scores(
     return catalog.publish_scores(settings.paths, store, scores, inputs).directory
 
 
+@dataclass(frozen=True)
+class ScoreResult:
+    model: CreditModel
+    scores: pd.DataFrame  # at least the score and the five factor points, indexed by user id
+    shift: dict[str, float] | None  # against the run published before (None for the first)
+    directory: Path  # the published run
+
+
+def score(
+    settings: Settings, store: GraphStore, *, model_id: str | None = None,
+    client: Client | None = None,
+) -> ScoreResult:  # fmt: skip
+    """Score every user with a saved model (default: the latest) and publish the run.
+
+    On a cluster this is :func:`rescore` on the kept features (refused when missing or
+    stale, never rebuilt): each chunk scored and kept by a worker, resumable; the
+    driver reads back only the score and factor columns.
+    """
+    model = load_model(settings, model_id)
+    if client is not None:
+        from creditgraph.scoring.dictionary import FACTORS
+
+        done = rescore(settings, store, model_id=model.model_id, client=client, rebuild=False,
+                       max_psi=float("inf"))  # fmt: skip
+        columns = ["user_id", "score", *(f"f_{name}" for name in FACTORS)]
+        scores = catalog.read_run(done.directory, columns=columns).set_index("user_id")
+        return ScoreResult(model, scores, done.manifest.get("shift"), done.directory)
+    inputs = model_inputs(settings, store, model, read_features(settings))
+    scores = score_users(model, inputs)
+    shift = compare_scores(settings, scores)
+    return ScoreResult(model, scores, shift, write_scores(settings, store, scores, inputs))
+
+
 def compare_scores(settings: Settings, scores: pd.DataFrame) -> dict[str, float] | None:
     """How ``scores`` differ from the published run (None before the first one)."""
-    previous = settings.paths.read_scores()
+    previous = settings.paths.read_scores(columns=["score"])
     if previous is None:
         return None
     from creditgraph.scoring.metrics import score_shift
@@ -340,14 +379,19 @@ class RescoreResult:
     run_id: str
     directory: Path
     manifest: dict[str, Any]
-    scores: pd.DataFrame
     warnings: list[str]
+
+    @property
+    def scores(self) -> pd.DataFrame:
+        """The published run's scores, factors and reasons, indexed by user id (read from its
+        parts when asked for: the run never holds them all in memory)."""
+        return catalog.read_run(self.directory).set_index("user_id")
 
 
 def rescore(
     settings: Settings, store: GraphStore, *, model_id: str | None = None,
     chunk_size: int = 100_000, max_psi: float = 0.25, progress: StageProgress | None = None,
-    client: Client | None = None,
+    client: Client | None = None, rebuild: bool = True,
 ) -> RescoreResult:  # fmt: skip
     """Features → scores, factors, reasons (in chunks) → write-back → publish, for every user.
 
@@ -355,10 +399,12 @@ def rescore(
     new call for the same model, load and inputs scores only the others, so the
     published run is the one an uninterrupted call would publish (same run id and
     ``scored_at``, the time the run started). Nothing is published until every chunk
-    is scored; publishing is :func:`catalog.publish_scores`. The manifest records
-    stage seconds, peak memory and the shift against the previous run; a PSI above
-    ``max_psi`` is returned as a warning. ``client`` builds missing features and scores
-    the chunks on a Dask cluster (each chunk the same rows and scores as here).
+    is scored; the chunks' parts then become the run's (:func:`catalog.publish_chunks`).
+    The manifest records stage seconds, peak memory and the shift against the previous
+    run; a PSI above ``max_psi`` is returned as a warning. ``client`` runs every stage
+    on a Dask cluster: features built there if missing, each chunk's inputs assembled
+    and scored by a worker, which keeps its parts (the same rows and scores as here).
+    ``rebuild=False`` refuses missing or stale features instead of building them.
     """
     if chunk_size < 1:
         raise InvalidArgument(f"chunk size must be at least 1, not {chunk_size}")
@@ -370,80 +416,160 @@ def rescore(
             model = load_model(settings, model_id)
             data = None
             try:
-                features = read_features(settings)  # refused unless built from the current load
+                features = _kept_features(settings, client)  # refused unless from this load
             except CreditGraphError:
+                if not rebuild:
+                    raise
                 from creditgraph.graph.network import GraphData
 
                 data = GraphData.export(store)  # exported once: the model inputs need it too
-                features = build_features(settings, store, data=data, client=client)
+                build_features(settings, store, data=data, client=client)
+                features = _kept_features(settings, client)
             tell("features", 1, 1)
         with _stopwatch(seconds, "inputs"):
             tell("inputs", 0, 1)
-            inputs = model_inputs(settings, store, model, features, data=data).sort_index()
+            if isinstance(features, pd.DataFrame):
+                chunks = input_chunks(settings, store, model, features, chunk_size, data=data)
+            else:
+                assert client is not None  # the features stay in their parts only on a cluster
+                chunks = cluster_inputs(settings, store, model, features, chunk_size, client,
+                                        data=data)  # fmt: skip
             del features, data  # neither is needed past here: memory for scoring
             tell("inputs", 1, 1)
-        return _rescore(settings, store, model, inputs, chunk_size, max_psi, tell, seconds,
-                        client)  # fmt: skip
+        return _rescore(settings, store, model, chunks, max_psi, tell, seconds, client)
+
+
+def _kept_features(
+    settings: Settings, client: Client | None
+) -> pd.DataFrame | catalog.FeatureFiles:
+    """The kept features: read here, or (on a cluster) only where their parts are."""
+    return read_features(settings) if client is None else settings.paths.feature_files()
+
+
+@dataclass(frozen=True)
+class InputChunks:
+    """Model inputs of every user in chunks of ``chunk_size`` in user-id order: a frame
+    here, or (on a cluster) a Dask frame whose partition ``i`` is chunk ``i``."""
+
+    frame: pd.DataFrame | dd.DataFrame
+    users: int
+    chunk_size: int
+    digest: str  # of every chunk's rows and the columns: a resumed run scores the same inputs
+
+    @property
+    def count(self) -> int:
+        return -(-self.users // self.chunk_size)
+
+
+def input_chunks(
+    settings: Settings, store: GraphStore, model: CreditModel, features: pd.DataFrame,
+    chunk_size: int, *, data: GraphData | None = None,
+) -> InputChunks:  # fmt: skip
+    """:func:`model_inputs` of every user, sorted by user id, in chunks of ``chunk_size``."""
+    inputs = model_inputs(settings, store, model, features, data=data).sort_index()
+    digests = [_chunk_digest(inputs.iloc[start : start + chunk_size])
+               for start in range(0, len(inputs), chunk_size)]  # fmt: skip
+    return InputChunks(inputs, len(inputs), chunk_size, _digest(digests, list(inputs.columns)))
+
+
+def cluster_inputs(
+    settings: Settings, store: GraphStore, model: CreditModel, features: catalog.FeatureFiles,
+    chunk_size: int, client: Client, *, data: GraphData | None = None,
+) -> InputChunks:  # fmt: skip
+    """:func:`model_inputs` on a cluster, in the chunks one machine scores: the workers read
+    the features' parts and join the exposure family onto each chunk.
+
+    The driver reads the features' ``user_id`` and ``community`` columns (where chunks
+    start; the exposure family's communities) and computes the exposure family, which
+    is global (personalised PageRank over the whole graph): eight numbers per user,
+    sent to the workers by user id. The chunks' digests are computed by the workers.
+    """
+    from creditgraph.scoring.distributed.parts import chunk_divisions, read_partitions
+    from creditgraph.scoring.distributed.scores import chunk_digests
+    from creditgraph.scoring.distributed.tabular import by_user
+
+    kept = features.read([] if model.training_labels is None else ["community"])
+    bounds = chunk_divisions(kept.index.to_series(), chunk_size)
+    frame = read_partitions(features.parts, bounds, sorted_ranges=features.by_user_id)
+    if model.training_labels is not None:
+        from creditgraph.graph.network import GraphData
+        from creditgraph.scoring.features import label_aware_features
+
+        labels = model.training_labels
+        exposure = label_aware_features(data or GraphData.export(store), kept, labels,
+                                        labels.index, seed=settings.seed)  # fmt: skip
+        frame = frame.join(by_user(exposure.rename_axis("user_id").reset_index(), bounds),
+                           how="left")  # fmt: skip
+    digests = chunk_digests(client, frame, _chunk_digest)
+    return InputChunks(frame, len(kept), chunk_size, _digest(digests, list(frame.columns)))
 
 
 def _rescore(
-    settings: Settings, store: GraphStore, model: CreditModel, inputs: pd.DataFrame,
-    chunk_size: int, max_psi: float, tell: StageProgress, seconds: dict[str, float],
+    settings: Settings, store: GraphStore, model: CreditModel, chunks: InputChunks,
+    max_psi: float, tell: StageProgress, seconds: dict[str, float],
     client: Client | None = None,
 ) -> RescoreResult:  # fmt: skip
     paths = settings.paths
-    starts = range(0, len(inputs), chunk_size)
     key = {"model_id": model.model_id, "load_id": current_load_id(paths.history),
-           "users": len(inputs), "inputs": _digest(inputs)}  # fmt: skip
-    run = catalog.resume_or_start_run(paths, key, chunks=len(starts))
+           "users": chunks.users, "inputs": chunks.digest}  # fmt: skip
+    run = catalog.resume_or_start_run(paths, key, chunks=chunks.count)
     finished = run.finished()
     with _stopwatch(seconds, "score"):
-        if client is None:
-            for i, start in enumerate(starts):
-                if i not in finished:
-                    chunk = inputs.iloc[start : start + chunk_size]
-                    run.write_chunk(i, score_users(model, chunk, run.scored_at))
-                    failpoint("rescore:chunk-written")
-                tell("score", i + 1, len(starts))
+        if isinstance(chunks.frame, pd.DataFrame):
+            _score_here(model, chunks.frame, chunks.chunk_size, run, finished, tell)
         else:
-            _score_on_cluster(client, model, inputs, run, chunk_size, finished, tell)
-        scores = run.scores()
+            assert client is not None  # a Dask frame comes only with a client
+            _score_on_cluster(client, model, chunks.frame, run, finished, tell)
+        scores = run.read(["score"])  # one number per user: the shift against the last run
     shift = compare_scores(settings, scores)
     warnings = []
     if shift is not None and shift["psi"] > max_psi:
         warnings.append(f"PSI {shift['psi']:.3f} against the previous run is above {max_psi}")
     details = {
-        "chunks": len(starts), "chunk_size": chunk_size, "chunks_resumed": len(finished),
-        "scored_at": run.scored_at.isoformat(), "shift": shift, "warnings": warnings,
+        "chunks": chunks.count, "chunk_size": chunks.chunk_size,
+        "chunks_resumed": len(finished), "scored_at": run.scored_at.isoformat(),
+        "shift": shift, "warnings": warnings,
     }  # fmt: skip
     with _stopwatch(seconds, "publish"):
         tell("publish", 0, 1)
-        published = catalog.publish_scores(paths, store, scores, inputs, run_id=run.run_id,
-                                           details=details)  # fmt: skip
+        published = catalog.publish_chunks(paths, store, run, details)
         tell("publish", 1, 1)
     run.clear()
     extra = {"stage_seconds": seconds, "peak_memory_mib": _peak_memory_mib()}
     catalog.annotate_manifest(paths.scores, published.run_id, extra)
     manifest = catalog.read_manifest(paths.scores, published.run_id)
-    return RescoreResult(published.run_id, published.directory, manifest, scores, warnings)
+    return RescoreResult(published.run_id, published.directory, manifest, warnings)
+
+
+def _score_here(
+    model: CreditModel, inputs: pd.DataFrame, chunk_size: int, run: catalog.RunInProgress,
+    finished: set[int], tell: StageProgress,
+) -> None:  # fmt: skip
+    """The chunks not yet finished, scored in this process, each kept as it is done."""
+    for i in range(run.chunks):
+        if i not in finished:
+            chunk = inputs.iloc[i * chunk_size : (i + 1) * chunk_size]
+            run.write_chunk(i, score_users(model, chunk, run.scored_at), chunk)
+            failpoint("rescore:chunk-written")
+        tell("score", i + 1, run.chunks)
 
 
 def _score_on_cluster(
-    client: Client, model: CreditModel, inputs: pd.DataFrame, run: catalog.RunInProgress,
-    chunk_size: int, finished: set[int], tell: StageProgress,
+    client: Client, model: CreditModel, chunks: dd.DataFrame, run: catalog.RunInProgress,
+    finished: set[int], tell: StageProgress,
 ) -> None:  # fmt: skip
-    """The chunks not yet finished, scored on the cluster, each kept as it arrives."""
+    """The chunks not yet finished, scored on the cluster: the worker that scores a chunk
+    writes its parts (the data directory is shared), the driver hears its row count."""
     from creditgraph.scoring.distributed.scores import scored_chunks
 
-    total = -(-len(inputs) // chunk_size)
     done = len(finished)
-    tell("score", done, total)
-    for i, scores in scored_chunks(client, model, inputs, _score_chunk, chunk_size=chunk_size,
-                                   scored_at=run.scored_at, skip=frozenset(finished)):  # fmt: skip
-        run.write_chunk(i, scores)
+    tell("score", done, run.chunks)
+    kept = scored_chunks(client, model, chunks, _score_chunk, run.write_chunk,
+                         scored_at=run.scored_at, skip=frozenset(finished))  # fmt: skip
+    for _chunk, _rows in kept:
         failpoint("rescore:chunk-written")
         done += 1
-        tell("score", done, total)
+        tell("score", done, run.chunks)
 
 
 @contextmanager
@@ -455,10 +581,15 @@ def _stopwatch(seconds: dict[str, float], stage: str) -> Iterator[None]:
         seconds[stage] = round(seconds.get(stage, 0.0) + time.perf_counter() - started, 3)
 
 
-def _digest(frame: pd.DataFrame) -> str:
-    """A fingerprint of a frame's index and values (a resumed run must score the same inputs)."""
+def _chunk_digest(frame: pd.DataFrame) -> str:
+    """A fingerprint of one chunk's index and values."""
     hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
-    return hashlib.sha256(hashed.tobytes() + ",".join(frame.columns).encode()).hexdigest()[:16]
+    return hashlib.sha256(hashed.tobytes()).hexdigest()
+
+
+def _digest(chunks: list[str], columns: list[str]) -> str:
+    """A fingerprint of inputs from their chunks' (a resumed run must score the same inputs)."""
+    return hashlib.sha256("".join([*chunks, ",".join(columns)]).encode()).hexdigest()[:16]
 
 
 def _peak_memory_mib() -> float:

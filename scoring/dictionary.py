@@ -200,7 +200,7 @@ FEATURES: dict[str, FeatureSpec] = {
     )
     for name, declared in _DECLARED.items()
 }
-# Computed with the features (kept in features.parquet and the scored inputs) but never a
+# Computed with the features (kept in features/ and the scored inputs) but never a
 # model input; train_model leaves them out.
 AUXILIARY: dict[str, str] = {
     "community": "community id, an identifier (read by the exposure family, written with "

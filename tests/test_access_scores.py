@@ -113,6 +113,24 @@ def test_a_scores_directory_follows_its_current_pointer(tmp_path: Path) -> None:
     wait_for(source, "u1", 610.0)
 
 
+def test_a_run_published_as_parts_is_served_whole(tmp_path: Path) -> None:
+    """A run's parts (one per chunk) are read together, after a run of one file; a part a
+    kill left half-written aside is never read."""
+    scores_dir = tmp_path / "scores"
+    publish(scores_dir, "run-1", frame())  # one scores.parquet: a run from before parts
+    source = ParquetScoreSource(scores_dir, recheck_s=0)
+    parts = scores_dir / "runs" / "run-2" / "scores"
+    both = frame(score=[650.0, 455.5])
+    write_parquet(parts / "part-00000.parquet", both.iloc[:1])
+    write_parquet(parts / "part-00001.parquet", both.iloc[1:])
+    (parts / ".tmp-0123456789ab-part-00002.parquet").write_bytes(b"half")
+    write_pointer(scores_dir / "CURRENT", "run-2")
+    wait_for(source, "u1", 650.0)
+    second = source.get("u2")
+    assert len(source) == 2 and second is not None and second.score == 455.5
+    assert second.reasons == [] and ParquetScoreSource(parts).get("u1") is not None
+
+
 def test_a_scores_directory_without_runs_is_refused(tmp_path: Path) -> None:
     scores_dir = tmp_path / "scores"
     scores_dir.mkdir()

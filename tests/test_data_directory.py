@@ -21,6 +21,7 @@ from creditgraph.graph.meta import (
     read_meta,
     write_meta,
 )
+from creditgraph.graph.schema import SCORE_PROPERTIES
 from creditgraph.ingest.history import current_load_id, load_tables, read_history, stage_version
 from creditgraph.ingest.load import load_directory
 
@@ -149,21 +150,29 @@ def test_a_graph_holding_another_load_is_refused(tmp_path, memory_store) -> None
     other.close()
 
 
+def _run_parts(ids: pd.Index, value: float) -> catalog.StageRun:
+    """A run of ``ids`` all scored ``value``, staged two users a part."""
+    scores = pd.DataFrame({name: 0.0 for name in SCORE_PROPERTIES}, index=ids)
+    scores = scores.assign(score=value, model_id="cg-x", scored_at=pd.Timestamp("2025-01-01"))
+    inputs = pd.DataFrame({"pagerank_scaled": 1.0, "community": 3}, index=ids[::-1])
+    return catalog.frames_as_parts(scores, inputs, rows=2)
+
+
 def test_publish_run_switches_one_pointer(tmp_path, memory_store) -> None:
     _load(tiny_world(tmp_path / "in"), memory_store, tmp_path)
     scores_dir = tmp_path / "scores"
     ids = pd.Index(["u1", "u2", "u3"], name="user_id")
     runs = []
     for value in (600.0, 700.0):
-        scores = pd.DataFrame({"score": value, "model_id": "cg-x"}, index=ids)
-        runs.append(catalog.publish_run(
-            scores_dir, memory_store, scores=scores, inputs=scores[["score"]],
-            store_rows=scores[["score"]], manifest={"model_id": "cg-x"},
-        ))  # fmt: skip
+        runs.append(catalog.publish_run(scores_dir, memory_store, stage=_run_parts(ids, value),
+                                        manifest={"model_id": "cg-x"}))  # fmt: skip
     assert catalog.current_run(scores_dir) == runs[1].run_id
     assert read_meta(memory_store)[SCORE_RUN] == runs[1].run_id
     assert set(catalog.read_current(scores_dir)["score"]) == {700.0}
-    assert (runs[0].directory / catalog.SCORES_FILE).exists()  # runs are kept
+    assert set(memory_store.query("MATCH (u:User) RETURN u.score AS s")["s"]) == {700.0}
+    assert catalog.run_files(runs[0].directory) == [  # runs are kept, as parts
+        runs[0].directory / catalog.SCORES / "part-00000.parquet",
+        runs[0].directory / catalog.SCORES / "part-00001.parquet"]  # fmt: skip
     # A kill after the graph took run 2 but before the pointer moved: recovery finishes it.
     durable.write_pointer(scores_dir / catalog.POINTER, runs[0].run_id)
     catalog.recover(catalog.DataDir(tmp_path), memory_store)
@@ -178,11 +187,8 @@ def test_a_failed_publish_leaves_the_embedded_store_all_or_nothing(
     ids = pd.Index(["u1", "u2", "u3"], name="user_id")
 
     def publish(value: float) -> catalog.PublishedRun:
-        scores = pd.DataFrame({"score": value, "model_id": "cg-x"}, index=ids)
-        return catalog.publish_run(
-            scores_dir, memory_store, scores=scores, inputs=scores[["score"]],
-            store_rows=scores[["score"]], manifest={"model_id": "cg-x"},
-        )  # fmt: skip
+        return catalog.publish_run(scores_dir, memory_store, stage=_run_parts(ids, value),
+                                   manifest={"model_id": "cg-x"})  # fmt: skip
 
     first = publish(600.0)
     original = memory_store.write_properties
@@ -259,3 +265,22 @@ def test_an_older_world_readable_personal_table_is_narrowed(tmp_path, memory_sto
     report = _load(tiny_world(tmp_path / "in"), memory_store, tmp_path)
     carried = history / report.load_id / "personal.parquet"
     assert carried.exists() and stat.S_IMODE(carried.stat().st_mode) == 0o600
+
+
+def test_features_are_parts_and_a_file_from_before_parts_still_reads(tmp_path, monkeypatch) -> None:
+    paths = catalog.DataDir(tmp_path)
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0]}, index=pd.Index(["u3", "u1", "u2"], name="user_id"))
+    legacy = frame.reset_index()
+    legacy.attrs = {"load_id": "L-old"}
+    legacy.to_parquet(paths.legacy_features, index=False)
+    assert paths.feature_files().load_id == "L-old"
+    pd.testing.assert_frame_equal(paths.read_features(), frame)
+    monkeypatch.setattr(catalog, "PART_ROWS", 2)
+    builds = [paths.write_features(frame * i, None).name for i in (1, 2, 3)]
+    assert not paths.legacy_features.exists()  # superseded by the first build
+    files = paths.feature_files()
+    assert [p.name for p in files.parts] == ["part-00000.parquet", "part-00001.parquet"]
+    assert files.parts[0].parent.name == builds[2] and not files.by_user_id
+    pd.testing.assert_frame_equal(paths.read_features(), frame * 3)  # in the order written
+    kept = sorted(p.name for p in paths.features.iterdir() if p.is_dir())
+    assert kept == sorted(builds[1:])  # the build before stays for readers still on it

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from creditgraph import pipeline
+from creditgraph import catalog, pipeline
 from creditgraph.cli import app
 from creditgraph.graph.network import GraphData
 from creditgraph.scoring.dictionary import FACTORS
@@ -74,12 +74,40 @@ def assert_same_columns(actual: pd.DataFrame, expected: pd.DataFrame) -> None:
 
 
 def test_features_equal_single_machine(world: dict[str, Any], client: Any) -> None:
-    expected = world["features"]
+    """Written by the workers as parts by user-id range; equal to one machine's (to 1e-9)."""
+    settings, expected = world["settings"], world["features"]
     assert expected["friends_prev_score_mean"].notna().mean() > 0.5  # the previous run is used
-    found = pipeline.build_features(world["settings"], world["store"], data=world["data"],
-                                    client=client)  # fmt: skip
-    assert_same_columns(found, expected)
-    assert_same_columns(pipeline.read_features(world["settings"]), expected)
+    found = pipeline.build_features(settings, world["store"], data=world["data"], client=client)
+    files = settings.paths.feature_files()
+    assert files.by_user_id and len(files.parts) == found.npartitions == 2
+    ids = [pd.read_parquet(part, columns=["user_id"])["user_id"] for part in files.parts]
+    assert all(part.is_monotonic_increasing for part in ids)  # each part one sorted range
+    assert ids[0].iloc[-1] < ids[1].iloc[0] and sum(map(len, ids)) == USERS
+    assert_same_columns(found.compute().reindex(expected.index), expected)
+    assert_same_columns(pipeline.read_features(settings), expected)  # in the users' order
+
+
+def test_cluster_inputs_are_one_machines_chunks(
+    world: dict[str, Any], client: Any, tmp_path: Path
+) -> None:
+    """The workers assemble each chunk of model inputs (features parts ⨝ exposure) exactly as
+    one machine cuts them from the same features, with the same digest: from a cluster's
+    parts (sorted user ranges) or one machine's (the workers shuffle them)."""
+    settings, store, model = world["settings"], world["store"], world["trained"].model
+    one_machine = catalog.DataDir(tmp_path)
+    one_machine.write_features(world["features"], None)
+    cases = [(settings.paths.feature_files(), pipeline.read_features(settings)),
+             (one_machine.feature_files(), world["features"])]  # fmt: skip
+    assert cases[0][0].by_user_id and not cases[1][0].by_user_id
+    for files, features in cases:
+        expected = pipeline.input_chunks(settings, store, model, features, 3_000,
+                                         data=world["data"])  # fmt: skip
+        found = pipeline.cluster_inputs(settings, store, model, files, 3_000, client,
+                                        data=world["data"])  # fmt: skip
+        sizes = found.frame.map_partitions(len).compute().tolist()
+        assert sizes == [3_000] * 6 + [2_000] and found.count == 7
+        pd.testing.assert_frame_equal(found.frame.compute(), expected.frame, check_exact=True)
+        assert (found.users, found.digest) == (USERS, expected.digest)
 
 
 def test_observation_dates_read_from_parts(world: dict[str, Any], client: Any) -> None:
@@ -125,9 +153,11 @@ def test_xgboost_dask_model_matches(world: dict[str, Any], client: Any) -> None:
     np.testing.assert_allclose(total, scored["score"], rtol=0, atol=1e-9)
 
 
-def test_rescore_survives_a_killed_worker(world: dict[str, Any], client: Any) -> None:
+def test_rescore_survives_a_killed_worker(
+    world: dict[str, Any], client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A worker killed by PID mid-run: its chunks rerun elsewhere, the run publishes the
-    scores an undisturbed run gives."""
+    scores an undisturbed run gives. Every chunk's parts are written by the workers."""
     settings, model = world["settings"], world["trained"].model
     pids = client.run(os.getpid)
     killed: list[int] = []
@@ -137,9 +167,16 @@ def test_rescore_survives_a_killed_worker(world: dict[str, Any], client: Any) ->
             killed.append(next(iter(pids.values())))
             os.kill(killed[0], signal.SIGKILL)
 
+    def write_chunk(*_args: object) -> int:  # its name: a bound method pickles by name
+        raise AssertionError("the driver wrote a chunk")
+
+    monkeypatch.setattr(catalog.RunInProgress, "write_chunk", write_chunk)  # this process only
     result = pipeline.rescore(settings, world["store"], model_id=model.model_id,
                               chunk_size=1_000, progress=progress, client=client)  # fmt: skip
     assert killed and result.manifest["chunks"] == USERS // 1_000
+    for table in (catalog.SCORES, catalog.INPUTS):
+        assert len(catalog.run_files(result.directory, table)) == USERS // 1_000
+    assert not (settings.paths.scores / catalog.RESUME).exists()
     features = pipeline.read_features(settings)
     inputs = pipeline.model_inputs(settings, world["store"], model, features, data=world["data"])
     started = result.scores["scored_at"].iloc[0]
@@ -148,6 +185,9 @@ def test_rescore_survives_a_killed_worker(world: dict[str, Any], client: Any) ->
                                   check_exact=True)  # fmt: skip
     published = settings.paths.read_scores().set_index("user_id")
     assert published["score"].equals(expected["score"].rename_axis("user_id"))
+    kept = settings.paths.read_inputs()
+    pd.testing.assert_frame_equal(kept, inputs.sort_index().rename_axis("user_id"),
+                                  check_exact=True)  # fmt: skip
     client.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
 
 

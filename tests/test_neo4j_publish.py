@@ -270,7 +270,7 @@ def test_a_publish_killed_at_batch_k_is_completed_with_exactly_the_remaining_bat
         assert final not in (first, second)
         assert catalog.read_manifest(paths.scores, final)["previous_run"] == second
         users = fake.server.nodes["User"]
-        b = pd.read_parquet(catalog.run_dir(paths.scores, second) / catalog.SCORES_FILE)
+        b = catalog.read_run(catalog.run_dir(paths.scores, second))
         assert {u: users[u]["prev_score"] for u in users} == dict(
             zip(b["user_id"], b["score"], strict=True)
         )  # C's previous run is B, published in full before it
@@ -283,6 +283,24 @@ def test_a_publish_killed_with_another_batch_size_resumes_at_the_row(tmp_path: P
     assert catalog.finish_pending_run(paths, store) == second
     assert sent_batches(fake, second)[3:] == [(14, 19), (19, 24), (24, 29), (29, 34), (34, 39),
                                               (39, 40)]  # fmt: skip
+    assert_published(fake, paths)
+    assert fake.server.nodes["User"] == reference(tmp_path).server.nodes["User"]
+
+
+def test_a_run_staged_before_parts_is_completed_from_its_two_files(tmp_path: Path) -> None:
+    """A run staged by an earlier version (one scores.parquet, one inputs.parquet) and left
+    pending is completed with the same rows as one staged as parts."""
+    state = killed_publish(tmp_path, k=4)
+    store, fake, paths, second = state["store"], state["fake"], state["paths"], state["second"]
+    directory = catalog.run_dir(paths.scores, second)
+    rows = catalog.run_store_rows(paths.scores, second)
+    for table in (catalog.SCORES, catalog.INPUTS):
+        whole = catalog.read_run(directory, table)
+        shutil.rmtree(directory / table)
+        whole.to_parquet(directory / f"{table}.parquet", index=False)
+    assert catalog.run_files(directory) == [directory / catalog.SCORES_FILE]
+    pd.testing.assert_frame_equal(catalog.run_store_rows(paths.scores, second), rows)
+    assert catalog.finish_pending_run(paths, store) == second
     assert_published(fake, paths)
     assert fake.server.nodes["User"] == reference(tmp_path).server.nodes["User"]
 

@@ -164,7 +164,8 @@ def test_chunks_of_another_run_are_never_resumed(tmp_path: Path) -> None:
     """A removal a kill cut short (state gone, chunks left) must not pass for finished work."""
     paths = load_settings(data_dir=tmp_path).paths
     first = catalog.resume_or_start_run(paths, {"model_id": "cg-a"}, chunks=2)
-    first.write_chunk(0, pd.DataFrame({"score": [700.0]}, index=pd.Index(["u1"], name="user_id")))
+    scores = pd.DataFrame({"score": [700.0]}, index=pd.Index(["u1"], name="user_id"))
+    first.write_chunk(0, scores, scores)
     (first.directory / catalog.STATE_FILE).unlink()  # killed while removing it
     second = catalog.resume_or_start_run(paths, {"model_id": "cg-b"}, chunks=2)
     assert second.finished() == set() and second.run_id != first.run_id

@@ -1,7 +1,8 @@
 """Where the access service reads scores from: one small protocol, two sources.
 
-:class:`ParquetScoreSource` reads what the scoring pipeline publishes: each run under
-``<data_dir>/scores/runs/<run_id>/scores.parquet`` and a one-line pointer
+:class:`ParquetScoreSource` reads what the scoring pipeline publishes: each run's parts under
+``<data_dir>/scores/runs/<run_id>/scores/`` (one ``scores.parquet`` for runs published
+before parts) and a one-line pointer
 ``<data_dir>/scores/CURRENT`` naming the current run (switched by atomic rename).
 :class:`StoreScoreSource` reads the score properties written back onto ``User`` nodes of a
 graph store.
@@ -72,9 +73,11 @@ def _utc(value: Any) -> datetime:
 
 
 def resolve_scores(path: Path) -> Path:
-    """The scores file ``path`` stands for: itself if a file, else the published run of a
-    scores directory (see :mod:`creditgraph.catalog`). Raises :class:`SchemaError` if none."""
-    if not path.is_dir():
+    """The scores ``path`` stands for: itself if a file or a folder of Parquet parts, else the
+    published run of a scores directory (its parts folder, or its one file for a run
+    published before parts; see :mod:`creditgraph.catalog`). Raises :class:`SchemaError`
+    if none."""
+    if not path.is_dir() or _parts(path):
         return path
     from creditgraph.catalog import RUNS, current_scores_path
 
@@ -88,6 +91,11 @@ def resolve_scores(path: Path) -> Path:
     if run != path and (run.parent != path / RUNS or run.name in (".", "..")):  # not the legacy
         raise SchemaError("the CURRENT pointer does not name a run", file=str(path))
     return file
+
+
+def _parts(folder: Path) -> list[Path]:
+    """A folder's Parquet parts in order (``part-NNNNN.parquet``; files written aside are not)."""
+    return sorted(folder.glob("part-*.parquet"))
 
 
 def _version(file: Path) -> tuple[str, int, int]:
@@ -139,12 +147,15 @@ class _Snapshot:
 
     @classmethod
     def read(cls, path: Path) -> _Snapshot:
+        """One scores file, or a folder of parts read in order."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
+        files = _parts(path) if path.is_dir() else [path]
         try:
             version = _version(path)
-            schema = pq.read_schema(path)
-        except FileNotFoundError:
+            schema = pq.read_schema(files[0])
+        except (FileNotFoundError, IndexError):
             raise SchemaError(
                 "scores file not found; run the scoring pipeline first", file=str(path)
             ) from None
@@ -153,7 +164,8 @@ class _Snapshot:
             raise SchemaError(f"missing columns {missing}", file=str(path))
         with_reasons = "reasons" in schema.names
         columns = [*REQUIRED_COLUMNS, "reasons"] if with_reasons else list(REQUIRED_COLUMNS)
-        table = pq.read_table(path, columns=columns)
+        table = pa.concat_tables([pq.read_table(file, columns=columns) for file in files],
+                                 promote_options="default")  # fmt: skip
         ids = table.column("user_id").cast("string").to_pylist()
         return cls(
             index=dict(zip(ids, range(len(ids)), strict=True)),  # a repeated id: its last row
