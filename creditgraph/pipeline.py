@@ -477,29 +477,36 @@ def cluster_inputs(
     chunk_size: int, client: Client, *, data: GraphData | None = None,
 ) -> InputChunks:  # fmt: skip
     """:func:`model_inputs` on a cluster, in the chunks one machine scores: the workers read
-    the features' parts and join the exposure family onto each chunk.
+    the features' parts and compute the exposure family onto each chunk.
 
-    The driver reads the features' ``user_id`` and ``community`` columns (where chunks
-    start; the exposure family's communities) and computes the exposure family, which
-    is global (personalised PageRank over the whole graph): eight numbers per user,
-    sent to the workers by user id. The chunks' digests are computed by the workers.
+    The driver reads the features' ``user_id`` column (where chunks start), draws the
+    folds of the model's training labels and computes the two personalised PageRanks
+    (global: two numbers per user, sent by user id); the workers join the label sets over
+    the history's edge lists for the rest (:mod:`scoring.distributed.exposure`), in the
+    features' partitions (:func:`cluster_partitions`, not one per chunk: fewer, larger
+    shuffles), and keep the result in memory (eight numbers per user), so the digests
+    and the scoring read it rather than compute it again. The chunks' digests are
+    computed by the workers.
     """
     from creditgraph.scoring.distributed.parts import chunk_divisions, read_partitions
     from creditgraph.scoring.distributed.scores import chunk_digests
-    from creditgraph.scoring.distributed.tabular import by_user
 
-    kept = features.read([] if model.training_labels is None else ["community"])
+    kept = features.read([])
     bounds = chunk_divisions(kept.index.to_series(), chunk_size)
     frame = read_partitions(features.parts, bounds, sorted_ranges=features.by_user_id)
     if model.training_labels is not None:
         from creditgraph.graph.network import GraphData
-        from creditgraph.scoring.features import label_aware_features
+        from creditgraph.scoring.distributed.exposure import cluster_exposure, exposure_edges
+        from creditgraph.scoring.distributed.tabular import user_divisions
 
         labels = model.training_labels
-        exposure = label_aware_features(data or GraphData.export(store), kept, labels,
-                                        labels.index, seed=settings.seed)  # fmt: skip
-        frame = frame.join(by_user(exposure.rename_axis("user_id").reset_index(), bounds),
-                           how="left")  # fmt: skip
+        graph = (data or GraphData.export(store)).graph
+        ranges = user_divisions(kept.index.to_series(), cluster_partitions(client, len(kept)))
+        users = frame[["community"]].repartition(divisions=list(ranges))
+        exposure = cluster_exposure(users, graph, exposure_edges(settings.paths.history_parts()),
+                                    labels, labels.index, seed=settings.seed)  # fmt: skip
+        exposure = client.persist(exposure).repartition(divisions=list(bounds))
+        frame = frame.join(exposure, how="left")
     digests = chunk_digests(client, frame, _chunk_digest)
     return InputChunks(frame, len(kept), chunk_size, _digest(digests, list(frame.columns)))
 

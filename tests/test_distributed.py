@@ -88,11 +88,18 @@ def test_features_equal_single_machine(world: dict[str, Any], client: Any) -> No
 
 
 def test_cluster_inputs_are_one_machines_chunks(
-    world: dict[str, Any], client: Any, tmp_path: Path
+    world: dict[str, Any], client: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The workers assemble each chunk of model inputs (features parts ⨝ exposure) exactly as
     one machine cuts them from the same features, with the same digest: from a cluster's
-    parts (sorted user ranges) or one machine's (the workers shuffle them)."""
+    parts (sorted user ranges) or one machine's (the workers shuffle them). The exposure
+    family's counts are joins on the workers: the driver's function for them is never
+    called (it raises here), only its personalised PageRanks run there."""
+    from creditgraph.scoring.features import exposure, label_aware_features
+
+    def on_the_driver(*_args: object) -> None:
+        raise AssertionError("the driver counted the exposure family")
+
     settings, store, model = world["settings"], world["store"], world["trained"].model
     one_machine = catalog.DataDir(tmp_path)
     one_machine.write_features(world["features"], None)
@@ -102,12 +109,87 @@ def test_cluster_inputs_are_one_machines_chunks(
     for files, features in cases:
         expected = pipeline.input_chunks(settings, store, model, features, 3_000,
                                          data=world["data"])  # fmt: skip
-        found = pipeline.cluster_inputs(settings, store, model, files, 3_000, client,
-                                        data=world["data"])  # fmt: skip
-        sizes = found.frame.map_partitions(len).compute().tolist()
+        with monkeypatch.context() as driver:
+            driver.setattr(exposure, "label_counts", on_the_driver)
+            found = pipeline.cluster_inputs(settings, store, model, files, 3_000, client,
+                                            data=world["data"])  # fmt: skip
+            sizes = found.frame.map_partitions(len).compute().tolist()
+            computed = found.frame.compute()
         assert sizes == [3_000] * 6 + [2_000] and found.count == 7
-        pd.testing.assert_frame_equal(found.frame.compute(), expected.frame, check_exact=True)
+        pd.testing.assert_frame_equal(computed, expected.frame, check_exact=True)
         assert (found.users, found.digest) == (USERS, expected.digest)
+    # The exposure columns on their own: out-of-fold for the model's training users, every
+    # training label for the others, as one machine computes them.
+    labels = model.training_labels
+    single = label_aware_features(world["data"], world["features"], labels, labels.index,
+                                  seed=settings.seed)  # fmt: skip
+    training = computed.index.isin(labels.index)
+    assert 0 < training.sum() < USERS
+    for rows in (training, ~training):
+        found_rows = computed.loc[rows, list(single.columns)]
+        assert found_rows.notna().any().all()  # every column computed for some users
+        assert found_rows["neighbour_default_share"].notna().mean() > 0.5
+        assert_same_columns(found_rows, single.loc[found_rows.index])
+
+
+def test_exposure_counts_on_a_tiny_graph(client: Any) -> None:
+    """By hand: duplicate, reversed and self friendships, repeated payments to one merchant,
+    an ownerless merchant, an isolated user, labelled users outside training, a lone community:
+    the workers' joins give what one machine's sparse products give, fold by fold."""
+    import dask
+    import dask.dataframe as dd
+
+    from creditgraph.graph.network import FriendGraph, incidence
+    from creditgraph.graph.store import EdgeArrays
+    from creditgraph.scoring.distributed.exposure import cluster_exposure
+    from creditgraph.scoring.distributed.tabular import by_user, user_divisions
+    from creditgraph.scoring.features.exposure import LabelContext, exposure_features
+
+    ids = pd.Index([f"u{i}" for i in range(10)], name="user_id")
+    merchants = pd.Index(["m0", "m1", "m2"])
+    friends = pd.DataFrame(
+        {
+            "src": ["u0", "u1", "u1", "u2", "u3", "u4", "u5", "u6", "u7"],
+            "dst": ["u1", "u0", "u2", "u2", "u4", "u5", "u6", "u7", "u8"],
+        }
+    )
+    payments = pd.DataFrame(
+        {
+            "user_id": ["u0", "u0", "u0", "u1", "u3", "u5", "u8", "u6"],
+            "merchant_id": ["m0", "m0", "m0", "m0", "m1", "m1", "m1", "m2"],
+        }
+    )
+    owners = pd.DataFrame({"owner_id": ["u2", None, "u2"], "merchant_id": ["m0", "m1", "m2"]})
+    community = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 3])
+    labels = pd.Series([1, 0, 0, 1, 0, 1, 1, 0, 1, 0], index=ids)
+    train = pd.Index(["u5", "u0", "u1", "u3", "u4", "u6", "u8"])
+
+    def matrix(rows: pd.DataFrame, user: str) -> Any:
+        return incidence(ids.get_indexer(rows[user]), merchants.get_indexer(rows["merchant_id"]),
+                         (len(ids), len(merchants)))  # fmt: skip
+
+    ends = [ids.get_indexer(friends[end]) for end in ("src", "dst")]
+    graph = FriendGraph.from_arrays(EdgeArrays(*ends, ids, ids))
+    context = LabelContext(graph, community, matrix(payments, "user_id"),
+                           matrix(owners.dropna(), "owner_id"))  # fmt: skip
+    expected = exposure_features(context, labels, train, seed=3)
+    with dask.config.set({"dataframe.convert-string": False}):
+        users = by_user(
+            pd.DataFrame({"user_id": ids, "community": community}),
+            user_divisions(ids.to_series(), 3),
+        )
+        edges = {
+            name: dd.from_pandas(frame, npartitions=2, sort=False)
+            for name, frame in (
+                ("friendships", friends),
+                ("payments", payments),
+                ("merchants", owners),
+            )
+        }
+    found = cluster_exposure(users, graph, edges, labels, train, seed=3).compute()
+    assert found.loc["u9", "known_neighbours"] == 0  # isolated
+    assert found["owned_customer_default_rate"].notna().sum() == 1  # u2 alone owns
+    assert_same_columns(found, expected)
 
 
 def test_observation_dates_read_from_parts(world: dict[str, Any], client: Any) -> None:

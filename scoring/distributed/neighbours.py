@@ -1,11 +1,12 @@
 """Neighbour aggregates as partitioned joins and group-bys over the edge lists.
 
 The same numbers as the single-machine families (:mod:`scoring.features.ties`,
-``friends``, ``rings``, ``merchants``), which compute them as sparse products on
-one machine: here each edge list is joined to the per-user values of its other end
-and grouped by user, so no machine holds the whole graph. Every function returns
-a Dask frame indexed by user id holding only users with at least one edge; the
-caller fills what "no edge" means (0 for counts, NaN for means).
+``friends``, ``rings``, ``merchants``, and the counts of ``exposure`` through
+:mod:`.exposure`), which compute them as sparse products on one machine: here each
+edge list is joined to the per-user values of its other end and grouped by user, so
+no machine holds the whole graph. Every aggregate is a Dask frame indexed by user id
+holding only users with at least one edge; the caller fills what "no edge" means (0
+for counts, NaN for means).
 """
 
 from __future__ import annotations
@@ -40,18 +41,7 @@ def neighbour_means(
     ``links`` holds ``user_id`` → ``other`` rows; ``values`` is indexed by user id.
     """
     columns = list(values.columns)
-    if values.known_divisions:
-        # The links move onto the values' user ranges and join partition by partition. Not
-        # ``merge(right_index=True)``: Dask 2026.8 takes a right side that is itself a join
-        # of aligned frames as already hash-partitioned (its partition mapping names the
-        # index, ``None``, which is also what ``right_on`` is) and shuffles only the left
-        # side; when both sides have as many partitions, rows meet the wrong users.
-        on_other = links.set_index("other", divisions=list(values.divisions),
-                                   shuffle_method=SHUFFLE)  # fmt: skip
-        joined = on_other.join(values, how="left")
-    else:
-        joined = links.merge(values, left_on="other", right_index=True, how="left",
-                             shuffle_method=SHUFFLE)  # fmt: skip
+    joined = values_of(links, "other", values)
 
     def terms(part: pd.DataFrame) -> pd.DataFrame:
         out = {"user_id": part["user_id"], "degree": np.ones(len(part))}
@@ -76,6 +66,56 @@ def neighbour_means(
         return pd.DataFrame(out, index=part.index)
 
     return totals.map_partitions(means, meta=means(totals._meta))
+
+
+def values_of(rows: dd.DataFrame, key: str, values: dd.DataFrame) -> dd.DataFrame:
+    """``rows`` with the ``values`` (indexed by user id) of the user in their ``key`` column
+    (NaN where it has none): a left join."""
+    if values.known_divisions:
+        # The rows move onto the values' user ranges and join partition by partition. Not
+        # ``merge(right_index=True)``: Dask 2026.8 takes a right side that is itself a join
+        # of aligned frames as already hash-partitioned (its partition mapping names the
+        # index, ``None``, which is also what ``right_on`` is) and shuffles only the left
+        # side; when both sides have as many partitions, rows meet the wrong users.
+        on_key = rows.set_index(key, divisions=list(values.divisions), shuffle_method=SHUFFLE)
+        return on_key.join(values, how="left")
+    return rows.merge(values, left_on=key, right_index=True, how="left", shuffle_method=SHUFFLE)
+
+
+def neighbour_sums(links: dd.DataFrame, values: dd.DataFrame) -> dd.DataFrame:
+    """Per user, the sum of each column of ``values`` (indexed by user id; missing: 0) over
+    the other ends of their ``links`` (``user_id`` → ``other`` rows): the adjacency's
+    product ``A @ values`` of :meth:`graph.network.FriendGraph.neighbour_sum`."""
+    joined = values_of(links, "other", values).fillna(0.0)
+    return joined.groupby("user_id")[list(values.columns)].sum(shuffle_method=SHUFFLE)
+
+
+def member_totals(outer: dd.DataFrame, members: dd.DataFrame, values: dd.DataFrame) -> dd.DataFrame:
+    """Per user of ``outer``, the sum of each column of ``values`` (indexed by user id;
+    missing: 0) over the ``members`` of the merchants in their ``outer`` rows, a member
+    counted once per merchant: :func:`graph.algorithms.member_totals` as joins. ``outer``
+    and ``members`` hold distinct ``user_id``, ``merchant_id`` rows (:func:`paying`)."""
+    columns = list(values.columns)
+    valued = values_of(members, "user_id", values).fillna(0.0)
+    per_merchant = valued.groupby("merchant_id")[columns].sum(shuffle_method=SHUFFLE)
+    reach = outer.merge(per_merchant, left_on="merchant_id", right_index=True,
+                        shuffle_method=SHUFFLE)  # fmt: skip
+    return reach.groupby("user_id")[columns].sum(shuffle_method=SHUFFLE)
+
+
+def paying(payments: dd.DataFrame) -> dd.DataFrame:
+    """Distinct ``user_id``, ``merchant_id`` rows of the payments: a user pays a merchant
+    once however often (the PAYS incidence matrix of :class:`graph.network.GraphData`)."""
+    return payments[["user_id", "merchant_id"]].drop_duplicates(shuffle_method=SHUFFLE)
+
+
+def owning(merchants: dd.DataFrame) -> dd.DataFrame:
+    """Distinct ``user_id`` (the owner), ``merchant_id`` rows of the merchants that have one
+    (the OWNS incidence matrix)."""
+    # Renamed before the shuffle: Dask 2026.8 cannot rename the output of a drop_duplicates
+    # that a merge then reads (the rename's partition mapping looks up a column ``None``).
+    owns = merchants[["owner_id", "merchant_id"]].rename(columns={"owner_id": "user_id"})
+    return owns.dropna().drop_duplicates(shuffle_method=SHUFFLE)
 
 
 def tie_totals(friendships: dd.DataFrame, as_of: pd.Timestamp) -> dd.DataFrame:
@@ -147,7 +187,7 @@ def merchant_quality(
     """Per user: ``merchant_customer_on_time_share`` (other customers of the merchants paid,
     a customer counted once per shared merchant), and for owners
     ``owned_customer_count`` and ``owned_customer_on_time_share`` of their merchants."""
-    pays = payments[["user_id", "merchant_id"]].drop_duplicates(shuffle_method=SHUFFLE)
+    pays = paying(payments)
     own = on_time.rename("value").to_frame()
     valued = pays.merge(own, left_on="user_id", right_index=True, how="left",
                         shuffle_method=SHUFFLE)  # fmt: skip
@@ -173,14 +213,9 @@ def merchant_quality(
         return (total / count.where(count > 0)).rename("merchant_customer_on_time_share")
 
     shares = mine.map_partitions(co_members, meta=co_members(mine._meta))
-    owns = merchants[["owner_id", "merchant_id"]].dropna().drop_duplicates(shuffle_method=SHUFFLE)
-    owned = owns.merge(per_merchant, left_on="merchant_id", right_index=True,
-                       shuffle_method=SHUFFLE)  # fmt: skip
-    owned = (
-        owned.rename(columns={"owner_id": "user_id"})
-        .groupby("user_id")[["value", "known", "customers"]]
-        .sum(shuffle_method=SHUFFLE)
-    )
+    owned = owning(merchants).merge(per_merchant, left_on="merchant_id", right_index=True,
+                                    shuffle_method=SHUFFLE)  # fmt: skip
+    owned = owned.groupby("user_id")[["value", "known", "customers"]].sum(shuffle_method=SHUFFLE)
     owned_share = (owned["value"] / owned["known"].where(owned["known"] > 0)).rename(
         "owned_customer_on_time_share"
     )

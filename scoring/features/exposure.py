@@ -16,6 +16,13 @@ row's own fold is hidden), for any other row the training labels only. So a
 row's own label never reaches its own features; ``tests/test_leakage.py``
 proves it by flipping labels. All K+1 label sets are computed together: one
 batched sparse product per step serves every fold.
+
+The pieces are separate so that a Dask cluster can share them
+(:mod:`scoring.distributed.exposure`): :func:`fold_table` draws the folds,
+:func:`label_sets` and :func:`own_set` state the rule per user, :func:`label_counts`
+computes the count-based columns (a cluster computes them as joins over the edge
+lists instead) and :func:`label_ppr` the two personalised PageRanks (global: a cluster
+computes them here too, :func:`ppr_features`).
 """
 
 from __future__ import annotations
@@ -30,6 +37,10 @@ from creditgraph.graph.algorithms import member_totals, pagerank
 from creditgraph.graph.network import FriendGraph
 
 PPR_DAMPING = 0.5  # exposure is local: half the walk's mass stays within ~2 hops
+FOLDS = 5
+COLUMNS = ("known_neighbours", "neighbour_default_share", "hop2_default_share", "default_ppr",
+           "trust_ppr", "community_default_rate", "merchant_customer_default_rate",
+           "owned_customer_default_rate")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -42,27 +53,54 @@ class LabelContext:
     owns: sp.csr_matrix | None = None  # users × merchants, 1 where the user owns
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` where ``den`` > 0, NaN elsewhere."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
-def exposure_from_labels(ctx: LabelContext, bad: np.ndarray, known: np.ndarray) -> list[dict]:
-    """Exposure columns for every node under each label set (columns of ``bad``/``known``)."""
+def fold_table(
+    ids: pd.Index, labels: pd.Series, train_ids: pd.Index, *, folds: int = FOLDS, seed: int = 0
+) -> pd.DataFrame:
+    """The training users among ``ids`` (in ``train_ids`` order), indexed by user id: their
+    ``fold`` (0..K-1, drawn at random) and ``defaulted`` (True where the label is 1).
+
+    The one draw of the folds: the single-machine family and the cluster's both use it.
+    """
+    position = pd.Series(np.arange(len(ids)), index=ids)
+    train_pos = position.reindex(train_ids).dropna().to_numpy(dtype=np.int64)
+    train = ids[train_pos]
+    return pd.DataFrame(
+        {"fold": np.random.default_rng(seed).permutation(len(train_pos)) % folds,
+         "defaulted": labels.reindex(train).to_numpy(dtype=float) == 1},
+        index=train.rename("user_id"),
+    )  # fmt: skip
+
+
+def label_sets(table: pd.DataFrame, folds: int = FOLDS) -> tuple[np.ndarray, np.ndarray]:
+    """(bad, known), rows × K+1 booleans, of each row of :func:`fold_table` (``fold`` NaN: not
+    a training user) under each label set: set 0 every training label, set f + 1 all
+    but fold f's."""
+    fold = table["fold"].to_numpy(dtype=float)
+    known = ~np.isnan(fold)[:, None] & (fold[:, None] != np.arange(-1, folds))
+    return known & (table["defaulted"].to_numpy(dtype=float) == 1)[:, None], known
+
+
+def own_set(fold: np.ndarray) -> np.ndarray:
+    """The label set a row's features use: its fold's (f + 1) for a training row (``fold``
+    f), every training label (0) for any other (``fold`` NaN)."""
+    fold = np.asarray(fold, dtype=float)
+    return np.where(np.isnan(fold), 0, np.nan_to_num(fold) + 1).astype(np.int64)
+
+
+def label_counts(ctx: LabelContext, bad: np.ndarray, known: np.ndarray) -> list[dict]:
+    """The count-based exposure columns (all but the two PageRanks) for every node under each
+    label set (columns of ``bad``/``known``)."""
     bad = (bad & known).astype(float)
     known_f = known.astype(float)
-    good = known_f - bad
     graph = ctx.graph
     known_1, bad_1 = graph.neighbour_sum(known_f), graph.neighbour_sum(bad)
     known_2, bad_2 = graph.neighbour_sum(known_1), graph.neighbour_sum(bad_1)
-    n, sets = bad.shape
-    seeds = np.concatenate([bad, good], axis=1)
-    has_seed = seeds.sum(axis=0) > 0
-    ppr = np.zeros_like(seeds)
-    if has_seed.any():
-        walks = pagerank(graph.adjacency, damping=PPR_DAMPING, personalization=seeds[:, has_seed],
-                         tol=1e-8, max_iter=100, symmetric=True)  # fmt: skip
-        ppr[:, has_seed] = walks * n
     if ctx.pays is not None:  # every label set in one product: customers of the merchants
         paid_bad = member_totals(ctx.pays, ctx.pays, bad)
         paid_known = member_totals(ctx.pays, ctx.pays, known_f)
@@ -70,24 +108,55 @@ def exposure_from_labels(ctx: LabelContext, bad: np.ndarray, known: np.ndarray) 
             owned_bad = member_totals(ctx.owns, ctx.pays, bad)
             owned_known = member_totals(ctx.owns, ctx.pays, known_f)
     out = []
-    for j in range(sets):
+    for j in range(bad.shape[1]):
         columns = {
             "known_neighbours": known_1[:, j],
-            "neighbour_default_share": _ratio(bad_1[:, j], known_1[:, j]),
-            "hop2_default_share": _ratio(bad_2[:, j], known_2[:, j]),
-            "default_ppr": ppr[:, j],
-            "trust_ppr": ppr[:, sets + j],
+            "neighbour_default_share": ratio(bad_1[:, j], known_1[:, j]),
+            "hop2_default_share": ratio(bad_2[:, j], known_2[:, j]),
         }
         if ctx.community is not None:
-            rate = _ratio(np.bincount(ctx.community, bad[:, j]),
-                          np.bincount(ctx.community, known_f[:, j]))  # fmt: skip
+            rate = ratio(np.bincount(ctx.community, bad[:, j]),
+                         np.bincount(ctx.community, known_f[:, j]))  # fmt: skip
             columns["community_default_rate"] = rate[ctx.community]
         if ctx.pays is not None:
-            columns["merchant_customer_default_rate"] = _ratio(paid_bad[:, j], paid_known[:, j])
+            columns["merchant_customer_default_rate"] = ratio(paid_bad[:, j], paid_known[:, j])
             if ctx.owns is not None:
-                columns["owned_customer_default_rate"] = _ratio(owned_bad[:, j], owned_known[:, j])
+                columns["owned_customer_default_rate"] = ratio(owned_bad[:, j], owned_known[:, j])
         out.append(columns)
     return out
+
+
+def label_ppr(graph: FriendGraph, bad: np.ndarray, known: np.ndarray) -> list[dict]:
+    """``default_ppr`` and ``trust_ppr`` for every node under each label set: one batched
+    personalised PageRank over the whole graph."""
+    bad = (bad & known).astype(float)
+    seeds = np.concatenate([bad, known.astype(float) - bad], axis=1)
+    has_seed = seeds.sum(axis=0) > 0
+    ppr = np.zeros_like(seeds)
+    if has_seed.any():
+        walks = pagerank(graph.adjacency, damping=PPR_DAMPING, personalization=seeds[:, has_seed],
+                         tol=1e-8, max_iter=100, symmetric=True)  # fmt: skip
+        ppr[:, has_seed] = walks * graph.n
+    sets = bad.shape[1]
+    return [{"default_ppr": ppr[:, j], "trust_ppr": ppr[:, sets + j]} for j in range(sets)]
+
+
+def exposure_from_labels(ctx: LabelContext, bad: np.ndarray, known: np.ndarray) -> list[dict]:
+    """Exposure columns for every node under each label set (columns of ``bad``/``known``)."""
+    counts, walks = label_counts(ctx, bad, known), label_ppr(ctx.graph, bad, known)
+    merged = [{**n, **w} for n, w in zip(counts, walks, strict=True)]
+    return [{c: columns[c] for c in COLUMNS if c in columns} for columns in merged]
+
+
+def per_row(results: list[dict], table: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+    """Each node's values (``ids`` order) from its own label set (:func:`own_set`) of
+    ``results`` (one dict of columns per set), indexed by id."""
+    chosen = own_set(table["fold"].reindex(ids).to_numpy(dtype=float))
+    rows = np.arange(len(ids))
+    return pd.DataFrame(
+        {c: np.stack([r[c] for r in results], axis=1)[rows, chosen] for c in results[0]},
+        index=ids,
+    )
 
 
 def exposure_features(
@@ -95,7 +164,7 @@ def exposure_features(
     labels: pd.Series,
     train_ids: pd.Index,
     *,
-    folds: int = 5,
+    folds: int = FOLDS,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Leakage-safe exposure features for every node.
@@ -106,20 +175,14 @@ def exposure_features(
     """
     if isinstance(ctx, FriendGraph):
         ctx = LabelContext(ctx)
-    graph = ctx.graph
-    position = pd.Series(np.arange(graph.n), index=graph.ids)
-    train_pos = position.reindex(train_ids).dropna().to_numpy(dtype=np.int64)
-    is_bad = np.zeros(graph.n, dtype=bool)
-    is_bad[train_pos] = labels.reindex(graph.ids[train_pos]).to_numpy(dtype=float) == 1
-    fold_of = np.random.default_rng(seed).permutation(len(train_pos)) % folds
-    known = np.zeros((graph.n, folds + 1), dtype=bool)
-    known[train_pos, :] = True
-    for fold in range(folds):
-        known[train_pos[fold_of == fold], fold + 1] = False  # hide the fold from itself
-    bad = known & is_bad[:, None]
-    results = exposure_from_labels(ctx, bad, known)
-    out = pd.DataFrame(results[0], index=graph.ids)
-    for fold in range(folds):
-        rows = train_pos[fold_of == fold]
-        out.iloc[rows] = pd.DataFrame(results[fold + 1]).iloc[rows].to_numpy()
-    return out
+    ids = ctx.graph.ids
+    table = fold_table(ids, labels, train_ids, folds=folds, seed=seed)
+    bad, known = label_sets(table.reindex(ids), folds)
+    return per_row(exposure_from_labels(ctx, bad, known), table, ids)
+
+
+def ppr_features(graph: FriendGraph, table: pd.DataFrame, *, folds: int = FOLDS) -> pd.DataFrame:
+    """``default_ppr`` and ``trust_ppr`` of every node under the leakage rule, from
+    :func:`fold_table`'s ``table`` (what a cluster computes on one machine)."""
+    bad, known = label_sets(table.reindex(graph.ids), folds)
+    return per_row(label_ppr(graph, bad, known), table, graph.ids)

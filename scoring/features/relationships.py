@@ -68,6 +68,8 @@ def label_aware_features(
     """The exposure family: out-of-fold for ``train_ids``, training labels for the rest.
 
     ``features`` must hold the ``community`` column of :func:`relationship_features`.
+    On a Dask cluster :func:`scoring.distributed.exposure.cluster_exposure` gives the same
+    columns, its counts computed by the workers.
     """
     community = features["community"].reindex(data.graph.ids).to_numpy(dtype=np.int64)
     context = LabelContext(data.graph, community, data.pays, data.owns)
