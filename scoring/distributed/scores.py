@@ -1,8 +1,9 @@
 """Scores, five factors and reasons on a Dask cluster, chunk by chunk, the model sent once.
 
-The model is scattered to every worker once (``broadcast``); each partition of the
-model inputs is one chunk of the single-machine run (the same rows in the same
-order) and is scored by the same function, so the scores are identical. What becomes
+The model is one task of the graph, fetched once by each worker that scores a chunk;
+each partition of the model inputs is one chunk of the single-machine run (the same
+rows in the same order) and is scored by the same function, so the scores are
+identical. What becomes
 of a chunk's scores is decided on the worker (``finish``): kept there as a part of
 the run (the driver then hears only how many rows), or sent back. When a worker
 dies, the scheduler reruns its chunks elsewhere.
@@ -50,7 +51,9 @@ def scored_chunks(
     ``chunks`` (chunk ``i``: partition ``i``) not in ``skip``."""
     from distributed import as_completed
 
-    shared = client.scatter(model, broadcast=True, hash=False)
+    # The model is a task of the graph, not scattered data: a worker that dies holding it
+    # loses nothing, the scheduler computes it again (a scattered model cannot be).
+    shared = dask.delayed(model, name=f"credit-model-{model.model_id}", traverse=False)
     parts = chunks.to_delayed()
     wanted = [i for i in range(len(parts)) if i not in skip]
     work = dask.delayed(_score_chunk)
