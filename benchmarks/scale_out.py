@@ -4,7 +4,10 @@
 
 One world is generated and ingested once; then features, training and scoring run
 in this process and on a LocalCluster of ``--workers`` single-threaded worker
-processes (default: one per core). Prints seconds per stage, the overhead ratio
+processes (default: one per core); ``score`` scores a frame held by the driver,
+``rescore`` is the nightly job with the kept features (inputs, scores, factors,
+reasons, write-back and publish; on the cluster the workers read the feature parts
+and write the run's parts). Prints seconds per stage, the overhead ratio
 (cluster / single process) and per-user figures for the paper estimate in the README
 ("Scaling out on Dask"). The cluster's features are checked equal (1e-9) and its
 scores of the single-process model identical.
@@ -37,6 +40,12 @@ def _timed(seconds: dict[str, float], name: str, run):  # type: ignore[no-untype
     return out
 
 
+def _published(settings):  # type: ignore[no-untyped-def]
+    """The published run's scores, but the time they were scored at."""
+    scores = settings.paths.read_scores()
+    return scores.drop(columns="scored_at").sort_values("user_id").reset_index(drop=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=200_000)
@@ -63,6 +72,7 @@ def main() -> None:
         inputs = pipeline.model_inputs(settings, store, trained.model, raw, data=data)
         at = pd.Timestamp("2025-01-01")
         scores = _timed(single, "score", lambda: pipeline.score_users(trained.model, inputs, at))
+        model_id = trained.model.model_id
         with (
             LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                          silence_logs=logging.ERROR) as local,
@@ -80,14 +90,25 @@ def main() -> None:
             same = _timed(cluster, "score", lambda: pipeline.score_users(
                 trained.model, inputs, at, client=client,
                 chunk_size=-(-len(inputs) // (2 * args.workers))))  # fmt: skip
+            # The nightly job on the kept features (the parts the workers wrote), in this
+            # process, then on the cluster: inputs assembled, scored and written as parts by
+            # the workers, then published.
+            print("rescore, one process")
+            _timed(single, "rescore", lambda: pipeline.rescore(settings, store, model_id=model_id))
+            published = _published(settings)
+            print("rescore, LocalCluster")
+            _timed(cluster, "rescore", lambda: pipeline.rescore(
+                settings, store, model_id=model_id, client=client))  # fmt: skip
+            published_there = _published(settings)
         store.close()
         numeric = raw.select_dtypes("number").columns
         np.testing.assert_allclose(found[numeric].to_numpy(float), raw[numeric].to_numpy(float),
                                    rtol=1e-9, atol=1e-9)  # fmt: skip
         pd.testing.assert_frame_equal(same, scores, check_exact=True)
+        pd.testing.assert_frame_equal(published_there, published, check_exact=True)
         auc = (trained.test_metrics["roc_auc"], other.test_metrics["roc_auc"])
-        print(f"features equal (1e-9), scores identical; test ROC-AUC {auc[0]:.4f} one process, "
-              f"{auc[1]:.4f} xgboost.dask")  # fmt: skip
+        print(f"features equal (1e-9), scores and published rescores identical; test ROC-AUC "
+              f"{auc[0]:.4f} one process, {auc[1]:.4f} xgboost.dask")  # fmt: skip
         print(f"\n{'stage':<10} {'1 process':>10} {'cluster':>10} {'ratio':>7} "
               f"{'µs/user (1 proc)':>17} {'µs/user (cluster)':>18}")  # fmt: skip
         for name in single:
