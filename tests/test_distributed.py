@@ -303,3 +303,30 @@ def test_nothing_imports_dask_without_a_cluster(world: dict[str, Any]) -> None:
     done = subprocess.run([sys.executable, "-c", program, str(world["settings"].data_dir)],
                           capture_output=True, text=True, env=env, cwd=Path.cwd())  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+def test_in_database_position_joins_by_user_id(
+    world: dict[str, Any], client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--in-database`` on a cluster: GDS's frame (by user id, in the server's own row order
+    and community numbering) joins the workers' features as it updates one machine's.
+
+    No GDS runs here: its frame is made from igraph's values of the same graph, reversed,
+    with the communities renumbered, so a join by row position would fail.
+    """
+    from creditgraph.graph.algorithms import leiden
+    from creditgraph.scoring.features.position import position_features
+
+    settings, data = world["settings"], world["data"]
+    graph = data.graph
+    columns = ["pagerank_scaled", "component_size", "clustering", "coreness"]
+    found = position_features(graph)[columns] * 1.5  # values igraph would not give
+    found["community"] = 1000 - leiden(graph, seed=3)
+    gds_like = found.iloc[::-1].rename_axis("user_id")
+    monkeypatch.setattr(pipeline, "_in_database_position", lambda _store, _seed: gds_like.copy())
+    expected = pipeline.build_features(settings, world["store"], in_database=True, data=data)
+    used = expected["pagerank_scaled"].reindex(graph.ids).to_numpy()
+    np.testing.assert_array_equal(used, found["pagerank_scaled"].to_numpy())  # GDS's, not igraph's
+    cluster = pipeline.build_features(settings, world["store"], in_database=True, data=data,
+                                      client=client)  # fmt: skip
+    assert_same_columns(cluster.compute().reindex(expected.index), expected)
