@@ -495,6 +495,8 @@ def cluster_inputs(
     bounds = chunk_divisions(kept.index.to_series(), chunk_size)
     frame = read_partitions(features.parts, bounds, sorted_ranges=features.by_user_id)
     if model.training_labels is not None:
+        from distributed import wait
+
         from creditgraph.graph.network import GraphData
         from creditgraph.scoring.distributed.exposure import cluster_exposure, exposure_edges
         from creditgraph.scoring.distributed.tabular import user_divisions
@@ -505,7 +507,12 @@ def cluster_inputs(
         users = frame[["community"]].repartition(divisions=list(ranges))
         exposure = cluster_exposure(users, graph, exposure_edges(settings.paths.history_parts()),
                                     labels, labels.index, seed=settings.seed)  # fmt: skip
-        exposure = client.persist(exposure).repartition(divisions=list(bounds))
+        exposure = client.persist(exposure)
+        # Wait until it is held: the client builds a persisted graph in its offload thread,
+        # and Python 3.11's cached_property takes one lock per property for every object,
+        # so building the next graph here meanwhile can deadlock (seen in CI).
+        wait(exposure)
+        exposure = exposure.repartition(divisions=list(bounds))
         frame = frame.join(exposure, how="left")
     digests = chunk_digests(client, frame, _chunk_digest)
     return InputChunks(frame, len(kept), chunk_size, _digest(digests, list(frame.columns)))
