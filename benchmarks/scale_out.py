@@ -29,7 +29,7 @@ import pandas as pd
 
 from creditgraph import pipeline
 from creditgraph.graph.network import GraphData
-from creditgraph.settings import load_settings
+from creditgraph.settings import Settings, load_settings
 
 
 def _timed(seconds: dict[str, float], name: str, run):  # type: ignore[no-untyped-def]
@@ -40,9 +40,10 @@ def _timed(seconds: dict[str, float], name: str, run):  # type: ignore[no-untype
     return out
 
 
-def _published(settings):  # type: ignore[no-untyped-def]
+def _published(settings: Settings) -> pd.DataFrame:
     """The published run's scores, but the time they were scored at."""
     scores = settings.paths.read_scores()
+    assert scores is not None, "nothing published"
     return scores.drop(columns="scored_at").sort_values("user_id").reset_index(drop=True)
 
 
