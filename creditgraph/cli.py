@@ -744,6 +744,10 @@ def _print_load(report: pipeline.LoadReport) -> None:
     console.print(table)
     if report.finished_load:
         console.print(f"completed the interrupted load {report.finished_load} first")
+    removed = {rel: n for rel, n in report.edges_removed.items() if n}
+    if removed:
+        console.print("removed relationships corrected rows no longer make: "
+                      + ", ".join(f"{rel} {n:,}" for rel, n in removed.items()))  # fmt: skip
     for note in report.notes:
         console.print(f"[yellow]note:[/] {note}")
     console.print(f"[dim]load {report.load_id}[/]")

@@ -300,6 +300,21 @@ class EmbeddedStore:
                     self._execute(f"COPY {rel} FROM $rows", {"rows": table})
             return int(fresh.sum()) + len(changed)
 
+    def remove_edges(self, rel: str, frame: pd.DataFrame) -> int:
+        """Delete the ``rel`` relationships between the ``src``/``dst`` keys of ``frame``;
+        returns how many were stored."""
+        kind = REL_TYPES[rel]
+        source, target = NODE_TYPES[kind.source], NODE_TYPES[kind.target]
+        if frame.empty:
+            return 0
+        with self._lock, self.atomic():
+            found = self._arrow(
+                f"LOAD FROM $rows MATCH (a:{source.label} {{{source.key}: src}})"
+                f"-[r:{rel}]->(b:{target.label} {{{target.key}: dst}}) DELETE r RETURN count(*)",
+                {"rows": _to_arrow(frame[["src", "dst"]], {"src": STRING, "dst": STRING})},
+            )  # fmt: skip
+        return int(found.column(0)[0].as_py())
+
     def _rel_columns(self, rel: RelType) -> dict[str, str]:
         return {c: k for c, k in self._columns(rel.name).items() if c in rel.properties} | {
             c: k for c, k in rel.properties.items()
@@ -333,8 +348,9 @@ class EmbeddedStore:
         *,
         load_id: str,
         progress: Callable[[str], None] | None = None,
+        removed: Mapping[str, pd.DataFrame] | None = None,
     ) -> LoadWritten:
-        """All or nothing: every node, relationship and the load id in one transaction.
+        """All or nothing: every removal, node, relationship and the load id in one transaction.
 
         Never leaves a load pending; clears any ``pending_load`` mark it finds.
         """
@@ -342,6 +358,9 @@ class EmbeddedStore:
         marks = {name: None for name in (PENDING_LOAD, LOAD_PROGRESS) if name in read_meta(self)}
         written = LoadWritten()
         with self.atomic():
+            for rel, frame in (removed or {}).items():
+                say(f"removing {rel} relationships")
+                written.removed[rel] = self.remove_edges(rel, frame)
             for label, frame in nodes.items():
                 say(f"loading {label} nodes")
                 written.nodes[label] = self.upsert_nodes(label, frame)

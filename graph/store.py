@@ -40,7 +40,8 @@ class EdgeArrays:
 
 @dataclass
 class LoadWritten:
-    """What :meth:`GraphStore.bulk_load` wrote: nodes / relationships created or changed.
+    """What :meth:`GraphStore.bulk_load` wrote: nodes / relationships created or changed,
+    and relationships removed.
 
     ``batches`` counts the batch transactions sent (0 on a store that loads
     all or nothing in one transaction); a resumed load sends only the batches
@@ -49,6 +50,7 @@ class LoadWritten:
 
     nodes: dict[str, int] = field(default_factory=dict)
     edges: dict[str, int] = field(default_factory=dict)
+    removed: dict[str, int] = field(default_factory=dict)
     batches: int = 0
 
 
@@ -98,8 +100,11 @@ class GraphStore(Protocol):
         *,
         load_id: str,
         progress: Callable[[str], None] | None = None,
+        removed: Mapping[str, pd.DataFrame] | None = None,
     ) -> LoadWritten:
-        """Upsert every node frame, then every relationship frame, and record ``load_id``.
+        """Remove the ``removed`` relationships (``src``/``dst`` keys, by type; those not
+        stored are ignored), upsert every node frame, then every relationship frame, and
+        record ``load_id``.
 
         The graph's Meta ``load_id`` is set (and any ``pending_load`` cleared)
         only once every row has landed. The embedded store does it all in one

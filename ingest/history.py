@@ -57,6 +57,7 @@ class TableChange:
     rows: pd.DataFrame  # the rows this load adds or changes (all the graph needs to see)
     rewrite: pd.DataFrame | None = None  # the whole new table, when kept rows changed
     complete: bool = False  # nothing was kept before: the rows are the whole table
+    replaced: pd.DataFrame | None = None  # the kept rows this load changes, as they were
 
 
 def table_change(history_dir: Path, name: str, rows: pd.DataFrame) -> TableChange:
@@ -87,10 +88,11 @@ def table_change(history_dir: Path, name: str, rows: pd.DataFrame) -> TableChang
             if rest.empty:
                 return change
             plain = _plain_events(parts, schema, rest)
+            rows = pd.concat([change.rows, plain], ignore_index=True)
             if change.rewrite is not None:
                 rewrite = pd.concat([change.rewrite, plain], ignore_index=True)
-                return TableChange(pd.concat([change.rows, plain], ignore_index=True), rewrite)
-            return TableChange(pd.concat([change.rows, plain], ignore_index=True))
+                return TableChange(rows, rewrite, replaced=change.replaced)
+            return TableChange(rows)
         return _keyed_change(parts, schema, kept, rows, key)
     return TableChange(_plain_events(parts, schema, rows))
 
@@ -107,12 +109,13 @@ def _keyed_change(
     kept = kept.assign(**{"\0key": match}).drop_duplicates("\0key", keep="last")
     old = rows[known].assign(**{"\0key": incoming[known]})
     existing = kept.reindex(columns=old.columns)
-    changed = changed_rows(old, existing, ["\0key"]).drop(columns="\0key")
-    added = pd.concat([fresh, changed], ignore_index=True)
+    changed = changed_rows(old, existing, ["\0key"])
+    replaced = kept[is_in(kept["\0key"], changed["\0key"])].drop(columns="\0key")
+    added = pd.concat([fresh, changed.drop(columns="\0key")], ignore_index=True)
     if changed.empty:
         return TableChange(added)
     whole = read_parts(parts)
-    return TableChange(added, merge_history(schema, whole, rows))
+    return TableChange(added, merge_history(schema, whole, rows), replaced=replaced)
 
 
 def _plain_events(parts: Sequence[Path], schema: FileSchema, rows: pd.DataFrame) -> pd.DataFrame:

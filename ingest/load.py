@@ -19,7 +19,7 @@ from creditgraph.durable import (
     write_text,
 )
 from creditgraph.errors import SchemaError
-from creditgraph.graph.membership import is_in
+from creditgraph.graph.membership import duplicated, is_in
 from creditgraph.graph.meta import LOAD_PROGRESS, PENDING_LOAD, read_meta, write_meta
 from creditgraph.graph.store import GraphStore
 from creditgraph.ingest.history import (
@@ -60,6 +60,7 @@ class LoadReport:
     files: list[FileReport] = field(default_factory=list)
     nodes_written: dict[str, int] = field(default_factory=dict)
     edges_written: dict[str, int] = field(default_factory=dict)
+    edges_removed: dict[str, int] = field(default_factory=dict)  # left with nothing behind them
     load_id: str = ""  # the history version and graph bookkeeping this load published
     finished_load: str = ""  # an interrupted earlier load this run completed first
     notes: list[str] = field(default_factory=list)  # what the user should know (abandoned load)
@@ -166,9 +167,11 @@ def load_directory(
     touched = touched_rows(version, changes)
     keep_touched(version, touched, changes)
     written = store.bulk_load(
-        node_frames(touched), edge_frames(touched), load_id=load_id, progress=say
-    )
+        node_frames(touched), edge_frames(touched), load_id=load_id, progress=say,
+        removed=stale_edges(touched),
+    )  # fmt: skip
     report.nodes_written, report.edges_written = written.nodes, written.edges
+    report.edges_removed = written.removed
     failpoint("ingest:graph-committed")
     publish_version(history_dir, load_id)
     point_rejects(rejects_dir, history_dir)
@@ -213,7 +216,10 @@ def finish_pending_load(
     say(f"finishing interrupted load {pending}")
     tables = read_touched(history_dir / pending) or version_tables(history_dir, pending)
     store.ensure_schema()
-    store.bulk_load(node_frames(tables), edge_frames(tables), load_id=pending, progress=say)
+    store.bulk_load(
+        node_frames(tables), edge_frames(tables), load_id=pending, progress=say,
+        removed=stale_edges(tables),
+    )  # fmt: skip
     publish_version(history_dir, pending)
     return pending
 
@@ -296,16 +302,24 @@ GRAPH_TABLES = frozenset({"users", "labels", "merchants", "devices", "public_rec
                           "friendships", *EVENT_PAIRS})  # fmt: skip
 
 
-def touched_rows(version: Path, changes: dict[str, TableChange]) -> dict[str, pd.DataFrame]:
-    """The history rows behind every node and relationship a load adds or changes.
+REPLACED = ".replaced"  # "<table>.replaced": a table's kept rows that a load changes, as they were
 
-    Keyed tables give their new and changed rows. A user comes with its row and
-    label as the new version holds them, and an event pair (a user paying a
-    merchant) with all its events, so its relationship's totals are recomputed
-    from the whole history rather than added to what the graph holds.
+
+def touched_rows(version: Path, changes: dict[str, TableChange]) -> dict[str, pd.DataFrame]:
+    """The history rows behind every node and relationship a load adds, changes or removes.
+
+    Keyed tables give their new and changed rows, and as ``<table>.replaced`` the
+    kept rows those changes replace. A user comes with its row and label as the
+    new version holds them, and an event pair (a user paying a merchant) with all
+    its events, so its relationship's totals are recomputed from the whole history
+    rather than added to what the graph holds; so does the pair an event was
+    corrected away from.
     """
     rows = {name: change.rows for name, change in changes.items()}  # a loaded file's table
     touched = dict(rows)  # (empty when it changed nothing: its types report 0 written)
+    for name, change in changes.items():
+        if change.replaced is not None and len(change.replaced):
+            touched[name + REPLACED] = change.replaced
     ids = [rows[name]["user_id"] for name in ("users", "labels") if name in rows]
     first = "users" in changes and all(
         changes[name].complete for name in ("users", "labels") if name in changes
@@ -318,10 +332,33 @@ def touched_rows(version: Path, changes: dict[str, TableChange]) -> dict[str, pd
                 touched[name] = read_parts(parts, where=("user_id", users.unique()))
     for name, (src, dst) in EVENT_PAIRS.items():
         if name in rows and len(rows[name]) and not changes[name].complete:
-            events = read_parts(table_parts(version, name), where=(src, rows[name][src].unique()))
-            pairs = rows[name][src] + "\x1f" + rows[name][dst]
+            wanted = pd.concat([rows[name], touched.get(name + REPLACED)])[[src, dst]]
+            events = read_parts(table_parts(version, name), where=(src, wanted[src].unique()))
+            pairs = wanted[src] + "\x1f" + wanted[dst]
             touched[name] = events[is_in(events[src] + "\x1f" + events[dst], pairs)]
     return touched
+
+
+def stale_edges(touched: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Relationships a load's corrections leave with nothing behind them (``src``/``dst``).
+
+    A replaced row made some pairs (a payment's user and merchant, a merchant's
+    owner): those the touched rows no longer make are gone from a full reload, so
+    the load removes them.
+    """
+    replaced = {name.removesuffix(REPLACED): frame for name, frame in touched.items()
+                if name.endswith(REPLACED)}  # fmt: skip
+    after = edge_frames(touched)
+    stale = {}
+    for rel, before in edge_frames(replaced).items():
+        pairs = before[["src", "dst"]]
+        pairs = pairs[~duplicated(pairs, keep="first")]
+        if rel in after:
+            kept = after[rel]["src"] + "\x1f" + after[rel]["dst"]
+            pairs = pairs[~is_in(pairs["src"] + "\x1f" + pairs["dst"], kept)]
+        if len(pairs):
+            stale[rel] = pairs.reset_index(drop=True)
+    return stale
 
 
 def keep_touched(

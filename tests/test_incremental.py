@@ -186,3 +186,54 @@ def test_a_first_load_still_needs_the_required_files(files, tmp_path) -> None:  
 
     with pytest.raises(SchemaError, match="users"):
         Loaded(tmp_path).load(files["day"])
+
+
+def _moved(rows: pd.DataFrame, column: str, pick: int, rng: np.random.Generator) -> pd.DataFrame:
+    """``pick`` rows of ``rows`` with ``column`` set to another value the column holds."""
+    chosen = rows.iloc[np.sort(rng.choice(len(rows), size=pick, replace=False))].copy()
+    values = rows[column].unique()
+    chosen[column] = [rng.choice(values[values != old]) for old in chosen[column]]
+    return chosen
+
+
+def test_a_row_moved_to_another_pair_leaves_the_graph_of_a_full_reload(files, tmp_path) -> None:  # noqa: ANN001
+    """A kept row corrected to name another endpoint (a payment to another merchant, a
+    transfer to another user, a merchant's new owner, a record filed against another
+    user) moves its relationship: the old pair's totals are recomputed, and a pair left
+    with nothing behind it is removed, exactly as a full reload of the corrected files."""
+    rng = np.random.default_rng(3)
+    full = {name: _csv(files["full"] / f"{name}.csv") for name in SCHEMAS
+            if (files["full"] / f"{name}.csv").exists()}  # fmt: skip
+    # A pair's only payment moved: the pair has nothing left and must go.
+    payments = full["payments"]
+    pair_size = payments.groupby(["user_id", "merchant_id"])["payment_id"].transform("size")
+    lonely = payments[pair_size == 1]
+    moves = {
+        "payments": pd.concat([_moved(lonely, "merchant_id", 3, rng),
+                               _moved(payments[pair_size > 2], "merchant_id", 3, rng)]),
+        "transfers": _moved(full["transfers"], "dst", 4, rng),
+        "merchants": _moved(full["merchants"], "owner_id", 3, rng),
+        "public_records": _moved(full["public_records"], "user_id", 3, rng),
+    }  # fmt: skip
+    corrected = tmp_path / "corrected"
+    shutil.copytree(files["full"], corrected)
+    for name, rows in moves.items():
+        (tmp_path / "fix").mkdir(exist_ok=True)
+        rows.to_csv(tmp_path / "fix" / f"{name}.csv", index=False)
+        key = SCHEMAS[name].event_id or SCHEMAS[name].key[0]
+        whole = full[name].set_index(key)
+        whole.loc[rows[key]] = rows.set_index(key)
+        whole.reset_index().to_csv(corrected / f"{name}.csv", index=False)
+    incremental, union = Loaded(tmp_path / "incremental"), Loaded(tmp_path / "union")
+    assert incremental.load(files["full"]).ok
+    report = incremental.load(tmp_path / "fix")
+    assert report.ok
+    assert union.load(corrected).ok
+    assert report.edges_removed["PAYS"] == 3  # the lonely pairs
+    assert report.edges_removed["OWNS"] == 3 and report.edges_removed["HAS_RECORD"] == 3
+    want, got = _history(union.root), _history(incremental.root)
+    for name in want:
+        pd.testing.assert_frame_equal(got[name], want[name], check_dtype=False, obj=name)
+    want, got = _graph(union.store), _graph(incremental.store)
+    for name in want:
+        pd.testing.assert_frame_equal(got[name], want[name], obj=name)

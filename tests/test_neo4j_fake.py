@@ -83,7 +83,8 @@ SESSION_KEYWORDS = {
     "retry_delay_jitter_factor", "retry_delay_multiplier", "warn_notification_severity",
     "disable_auto_commit_retries",
 }  # fmt: skip
-WRITES = ("constraint:", "index:", "upsert_nodes:", "upsert_edges:", "write_properties:")
+WRITES = ("constraint:", "index:", "upsert_nodes:", "upsert_edges:", "remove_edges:",
+          "write_properties:")  # fmt: skip
 PLAIN = (type(None), bool, int, float, str, dt.date, dt.time, dt.timedelta)
 
 
@@ -250,6 +251,12 @@ class FakeServer:
             self.rels[rel][(row["src"], row["dst"])] = after
             changed += before != after
         return ["matched", "changed"], [{"matched": matched, "changed": changed}]
+
+    def _remove_edges(self, rel: str, cypher: str, params: dict) -> tuple[list, list]:
+        removed = 0
+        for row in params["rows"]:  # MATCH ... DELETE r: a pair not stored matches nothing
+            removed += self.rels[rel].pop((row["src"], row["dst"]), None) is not None
+        return ["changed"], [{"changed": removed}]
 
     def _write_properties(self, label: str, cypher: str, params: dict) -> tuple[list, list]:
         written = 0

@@ -321,3 +321,53 @@ def test_a_first_load_killed_half_way_resumes_with_the_same_rows(tmp_path: Path)
     reference, reference_fake = fake_store(batch_size=7)
     _load(source, reference, tmp_path / "ref")
     _same_graph(fake, reference_fake)
+
+
+def test_a_correction_killed_while_removing_resumes_to_the_embedded_stores_graph(
+    tmp_path: Path,
+) -> None:
+    """Payments corrected to other merchants and merchants given new owners remove the
+    relationships left with nothing behind them, on Neo4j as on the embedded store, and a
+    load killed during those removals is completed by the next ingest."""
+    from test_incremental import _moved
+
+    from creditgraph.graph.embedded import EmbeddedStore
+    from creditgraph.ingest.synthetic import generate_world
+
+    world = tmp_path / "world"
+    generate_world(300, seed=11, out_dir=world)
+    rng = np.random.default_rng(1)
+    payments = pd.read_csv(world / "payments.csv", dtype=str, keep_default_na=False)
+    lonely = payments.groupby(["user_id", "merchant_id"])["payment_id"].transform("size") == 1
+    merchants = pd.read_csv(world / "merchants.csv", dtype=str, keep_default_na=False)
+    (tmp_path / "fix").mkdir()
+    _moved(payments[lonely], "merchant_id", 5, rng).to_csv(tmp_path / "fix" / "payments.csv",
+                                                           index=False)  # fmt: skip
+    _moved(merchants, "owner_id", 3, rng).to_csv(tmp_path / "fix" / "merchants.csv", index=False)
+    embedded = EmbeddedStore(None)
+    embedded.ensure_schema()
+    for source in (world, tmp_path / "fix"):
+        done = load_directory(source, embedded, tmp_path / "e" / "history", tmp_path / "e" / "rj")
+    assert done.edges_removed == {"PAYS": 5, "OWNS": 3}
+    store, fake = fake_store(batch_size=1000)
+    data = tmp_path / "data"
+    _load(world, store, data)
+    store.batch_size, before = 2, len(fake.server.rels["PAYS"])
+    fake.fail_write_at = fake.writes + len(fake.server.schema) + 3  # the second removal batch
+    with pytest.raises(StoreUnavailable, match="lost Neo4j"):
+        _load(tmp_path / "fix", store, data)
+    assert len(fake.server.rels["PAYS"]) == before - 2  # the first batch of two committed
+    again = _load(tmp_path / "fix", store, data)
+    assert again.finished_load and again.edges_removed == {}  # this time: nothing left to do
+    for rel, pairs in fake.server.rels.items():
+        edges = embedded.export_edges(rel)
+        want = set(zip(edges.source_ids[edges.src], edges.target_ids[edges.dst], strict=True))
+        assert set(pairs) == want, rel
+    stored = embedded.export_edges("PAYS", ("n", "amount"))
+    totals = {(s, d): (n, a) for s, d, n, a in zip(
+        stored.source_ids[stored.src], stored.target_ids[stored.dst],
+        stored.properties["n"], stored.properties["amount"], strict=True)}  # fmt: skip
+    got = {
+        pair: (p["n"], pytest.approx(p["amount"])) for pair, p in fake.server.rels["PAYS"].items()
+    }
+    assert got == totals

@@ -130,6 +130,19 @@ def test_upsert_edges_rejects_unknown_endpoints(store: GraphStore) -> None:
     assert len(store.export_edges("FRIEND")) == 2  # nothing was written
 
 
+def test_bulk_load_removes_the_named_relationships_first(store: GraphStore) -> None:
+    world(store)
+    gone = pd.DataFrame({"src": ["u1", "u3", "u4"], "dst": ["u2", "u2", "u1"]})  # 1 stored
+    again = pd.DataFrame({"src": ["u2"], "dst": ["u3"], "since": pd.to_datetime(["2024-03-01"])})
+    written = store.bulk_load({}, {"FRIEND": again}, load_id="L2", removed={"FRIEND": gone})
+    assert written.removed == {"FRIEND": 1}
+    edges = store.export_edges("FRIEND")
+    pairs = zip(edges.source_ids[edges.src], edges.target_ids[edges.dst], strict=True)
+    assert list(pairs) == [("u2", "u3")]
+    repeated = store.bulk_load({}, {}, load_id="L3", removed={"FRIEND": gone})
+    assert repeated.removed == {"FRIEND": 0}
+
+
 def test_node_ids_and_export_edges_align_with_isolated_nodes(store: GraphStore) -> None:
     world(store)
     ids = store.node_ids("User")

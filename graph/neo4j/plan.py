@@ -20,8 +20,10 @@ import pandas as pd
 
 from creditgraph.errors import InvalidArgument
 
-LoadKind = Literal["nodes", "relationships"]
-StepKind = Literal["nodes", "relationships", "properties"]  # properties: a run's publish
+LoadKind = Literal["removals", "nodes", "relationships"]  # removals: relationships deleted
+StepKind = Literal[
+    "removals", "nodes", "relationships", "properties"
+]  # properties: a run's publish
 
 
 class Batch(NamedTuple):

@@ -126,6 +126,20 @@ def cypher_upsert_edges(rel: RelType) -> str:
     )
 
 
+def cypher_remove_edges(rel: RelType) -> str:
+    """Delete a batch of relationships named by their endpoints' keys (none stored: nothing)."""
+    source, target = node_type(rel.source), node_type(rel.target)
+    s_label, s_key = ident(source.label), ident(source.key)
+    t_label, t_key = ident(target.label), ident(target.key)
+    return (
+        "UNWIND $rows AS row\n"
+        f"MATCH (a:{s_label} {{{s_key}: row.src}})-[r:{ident(rel.name)}]->"
+        f"(b:{t_label} {{{t_key}: row.dst}})\n"
+        "DELETE r\n"
+        "RETURN count(*) AS changed"
+    )
+
+
 def cypher_node_ids(node: NodeType) -> str:
     """Every key of a label in key order (index-backed by the uniqueness constraint)."""
     label, key = ident(node.label), ident(node.key)
@@ -286,6 +300,11 @@ def all_statements() -> list[StatementSample]:
         row = {"src": "u1", "dst": "u2", "props": _sample_props(rel.properties)}
         out += [
             StatementSample(f"upsert_edges:{rel.name}", cypher_upsert_edges(rel), {"rows": [row]}),
+            StatementSample(
+                f"remove_edges:{rel.name}",
+                cypher_remove_edges(rel),
+                {"rows": [{"src": "u1", "dst": "u2"}]},
+            ),
             StatementSample(
                 f"export_edges:{rel.name}",
                 cypher_export_edges(rel),

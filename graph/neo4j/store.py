@@ -68,6 +68,7 @@ from creditgraph.graph.neo4j.plan import (
     LoadKind,
     LoadProgress,
     RunProgress,
+    StepKind,
     batches,
     publish_plan,
     resume_at,
@@ -80,6 +81,7 @@ from creditgraph.graph.neo4j.statements import (
     cypher_index,
     cypher_missing_keys,
     cypher_node_ids,
+    cypher_remove_edges,
     cypher_upsert_edges,
     cypher_upsert_nodes,
     cypher_write_properties,
@@ -241,9 +243,10 @@ def _frame_work(tx: Any, cypher: str, params: dict[str, Any], chunk: int) -> pd.
 
 @dataclass(frozen=True)
 class UpsertReport:
-    """What one upsert did: rows sent, rows created or changed, batches, time taken."""
+    """What one upsert (or removal) did: rows sent, rows created, changed or removed,
+    batches, time taken."""
 
-    kind: Literal["nodes", "relationships", "properties"]
+    kind: StepKind
     name: str
     rows: int
     changed: int
@@ -257,7 +260,8 @@ class UpsertReport:
     def __str__(self) -> str:
         return (
             f"{self.name} {self.kind}: {self.rows:,} rows in {self.batches} batches, "
-            f"{self.changed:,} new or changed, {self.rows_per_second:,.0f} rows/s"
+            f"{self.changed:,} {'removed' if self.kind == 'removals' else 'new or changed'}, "
+            f"{self.rows_per_second:,.0f} rows/s"
         )
 
 
@@ -490,7 +494,8 @@ class Neo4jStore:
         missing_cols = {"src", "dst"} - set(frame.columns)
         if missing_cols:
             raise QueryError(f"{name}: the frame lacks column(s) {sorted(missing_cols)}")
-        keep = ["src", "dst"] + [c for c in frame.columns if c in rel.properties]
+        props = [] if kind == "removals" else [c for c in frame.columns if c in rel.properties]
+        keep = ["src", "dst", *props]
         frame = frame[keep].assign(
             src=key_strings(frame["src"], name), dst=key_strings(frame["dst"], name)
         )
@@ -502,6 +507,8 @@ class Neo4jStore:
         if kind == "nodes":
             node = node_type(name)
             return unwind_rows(chunk, {node.key: "key"}, node.properties)
+        if kind == "removals":
+            return [{"src": s, "dst": d} for s, d in zip(chunk["src"], chunk["dst"], strict=True)]
         return unwind_rows(chunk, {"src": "src", "dst": "dst"}, rel_type(name).properties)
 
     def upsert_nodes(self, label: str, frame: pd.DataFrame) -> int:
@@ -535,6 +542,7 @@ class Neo4jStore:
         *,
         load_id: str,
         progress: Callable[[str], None] | None = None,
+        removed: Mapping[str, pd.DataFrame] | None = None,
     ) -> LoadWritten:
         """Load in retried batch transactions; re-called with the same ``load_id``, resume.
 
@@ -544,10 +552,13 @@ class Neo4jStore:
         ``load_id`` and clears both. When the graph's ``pending_load`` is
         already ``load_id`` (a run that was killed or failed), only the batches
         after its ``load_progress`` are sent. Write transactions: 1 + batches + 1.
+        The ``removed`` relationships go first, in batches of their own: a resumed
+        deletion finds nothing more to delete.
         """
         say = progress or (lambda _message: None)
         order: list[tuple[LoadKind, str, pd.DataFrame]]
-        order = [("nodes", n, f) for n, f in nodes.items()]
+        order = [("removals", n, f) for n, f in (removed or {}).items()]
+        order += [("nodes", n, f) for n, f in nodes.items()]
         order += [("relationships", n, f) for n, f in edges.items()]
         with self._lock:
             if self._open_tx() is not None:
@@ -559,7 +570,9 @@ class Neo4jStore:
             written = LoadWritten()
             for position, (kind, name, raw) in enumerate(order):
                 say(f"loading {name} {kind}")
-                counts = written.nodes if kind == "nodes" else written.edges
+                counts = {"removals": written.removed, "nodes": written.nodes}.get(
+                    kind, written.edges
+                )
                 if position < resume[0]:  # committed by the interrupted run
                     counts[name] = 0
                     continue
@@ -579,9 +592,12 @@ class Neo4jStore:
         started, changed, edges = time.perf_counter(), 0, kind == "relationships"
         if edges and todo:
             self._check_endpoints(frame.iloc[todo[0].start :], rel_type(name))
-        cypher = (
-            cypher_upsert_edges(rel_type(name)) if edges else cypher_upsert_nodes(node_type(name))
-        )
+        if kind == "removals":
+            cypher = cypher_remove_edges(rel_type(name))
+        elif edges:
+            cypher = cypher_upsert_edges(rel_type(name))
+        else:
+            cypher = cypher_upsert_nodes(node_type(name))
         with self._bar(f"{name} {kind}", sum(b.rows for b in todo)) as advance:
             for batch in todo:
                 rows = self._payload(kind, name, frame.iloc[batch.start : batch.stop])
