@@ -286,6 +286,70 @@ def test_a_tightened_policy_binds_grants_made_before(tmp_path: Path) -> None:
     assert grants[0]["scope"] == "score"  # the grant itself is unchanged
 
 
+def _listed(s: Site, subject: str) -> dict[str, dict]:
+    """The subject's grants as ``GET /v1/grants`` shows them, by purpose."""
+    headers = {"Authorization": f"Bearer {s.tokens[subject]}"}
+    return {g["purpose"]: g for g in s.http.get("/v1/grants", headers=headers).json()}
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+def _spa(tmp_path: Path, days: int, *, unlisted: bool = True) -> Policies:
+    """spa lasts at most ``days``, gym 30; other purposes allowed (366 days) or refused."""
+    text = (f'[purposes.spa]\nscope = "band"\nmax_days = {days}\n'
+            '[purposes.gym]\nscope = "band"\nmax_days = 30\n')  # fmt: skip
+    if unlisted:
+        text += '[unlisted]\nallowed = true\nscope = "full"\nmax_days = 366\n'
+    return _policies(text, tmp_path, f"spa-{days}-{unlisted}.toml")
+
+
+def test_a_grant_lapsed_by_a_tightened_policy_is_listed_as_lapsed(tmp_path: Path) -> None:
+    """The subject is not told a grant is active when every lookup with it is refused."""
+    with site(tmp_path, _spa(tmp_path, 90)) as s:
+        spa = s.grant("alice", "spa", "band", days=60).json()
+        gym = s.grant("alice", "gym", "band", days=30).json()  # its policy's longest: unchanged
+    with site(tmp_path, _spa(tmp_path, 30)) as s:
+        s.clock.offset = timedelta(days=31)  # inside spa's own 60 days, past the policy's 30
+        listed = _listed(s, "alice")
+        refused = s.ask("alice", "spa", "band")
+        log = s.log("alice")
+        s.clock.offset = timedelta(days=61)  # past its own expiry too: the policy ended it first
+        later = _listed(s, "alice")
+    assert (refused.status_code, refused.content) == (403, b'{"detail":"no_active_grant"}')
+    assert listed["spa"]["status"] == "expired_by_policy"
+    # The subject reads the same word in the grant list and in the refusal's log entry.
+    assert log[0]["reason"] == s.entries("lookup")[-1].reason == "expired_by_policy"
+    assert _at(listed["spa"]["expires_at"]) == _at(spa["created_at"]) + timedelta(days=30)
+    assert later["spa"]["status"] == "expired_by_policy"
+    assert later["spa"]["expires_at"] == listed["spa"]["expires_at"]
+    # A grant that ran its own full course under an unchanged policy simply expired.
+    assert (listed["gym"]["status"], listed["gym"]["expires_at"]) == ("expired", gym["expires_at"])
+
+
+def test_a_grant_within_a_tightened_policy_is_active_until_the_policy_ends_it(
+    tmp_path: Path,
+) -> None:
+    with site(tmp_path, _spa(tmp_path, 90)) as s:
+        spa = s.grant("alice", "spa", "band", days=60).json()
+        gym = s.grant("alice", "gym", "band", days=7).json()  # within both policies
+        rental = s.grant("alice", "rental", "band", days=60).json()  # unlisted, allowed then
+    with site(tmp_path, _spa(tmp_path, 30, unlisted=False)) as s:
+        s.clock.offset = timedelta(days=3)
+        listed = _listed(s, "alice")
+        answered = s.ask("alice", "spa", "band")
+    assert answered.json()["answer"] == {"band_low": 700, "band_high": 750}
+    assert listed["spa"]["status"] == "active"
+    # Its expiry as shown: when it stops answering, the policy's 30 days, not the 60 given.
+    assert _at(listed["spa"]["expires_at"]) == _at(spa["created_at"]) + timedelta(days=30)
+    assert (listed["gym"]["status"], listed["gym"]["expires_at"]) == ("active", gym["expires_at"])
+    # A purpose with no policy now (unlisted ones refused) is shown as before.
+    assert (listed["rental"]["status"], listed["rental"]["expires_at"]) == (
+        "active", rental["expires_at"]
+    )  # fmt: skip
+
+
 def test_unlisted_purposes_follow_the_unlisted_rule(tmp_path: Path) -> None:
     closed = _policies(
         '[unlisted]\nallowed = false\n[purposes.spa]\nscope = "band"\nmax_days = 30', tmp_path

@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from creditgraph.access import audit, tokens
 from creditgraph.access.db import AccessDB, from_text, to_text
@@ -22,6 +23,10 @@ from creditgraph.access.scopes import Scope
 from creditgraph.errors import InvalidArgument
 
 MAX_GRANT_LIFETIME = timedelta(days=MAX_DAYS)
+
+# What a grant is now (``GET /v1/grants``); every status but ``active`` is also the reason
+# a lookup with it is refused (audit log).
+GrantStatus = Literal["active", "revoked", "expired", "expired_by_policy", "used_up"]
 
 # Why a grant does not answer a request, most telling first (for the audit log).
 _REASON_ORDER = (
@@ -46,12 +51,27 @@ class Grant:
     threshold: int | None = None
     revoked_at: datetime | None = None
 
-    def status(self, now: datetime) -> str:
-        """``active``, ``revoked``, ``expired`` or ``used_up``."""
+    def lapses_at(self, policy: PurposePolicy | None) -> datetime:
+        """When the grant stops answering: its own expiry, or earlier if ``policy`` (its
+        purpose's, as it is now) allows a shorter life than when the grant was made."""
+        if policy is None:
+            return self.expires_at
+        return min(self.expires_at, policy.lapses_at(self.created_at))
+
+    def status(self, now: datetime, policy: PurposePolicy | None = None) -> GrantStatus:
+        """``active``, ``revoked``, ``expired``, ``expired_by_policy`` or ``used_up``.
+
+        ``policy``: the grant's purpose's policy as it is now (None: no policy applies, or
+        the purpose is refused as a whole). A grant past :meth:`lapses_at` is
+        ``expired_by_policy`` when the policy ended it before its own expiry, else
+        ``expired`` (and stays so once its own expiry passes too). Listing and matching
+        both ask this, so the status a subject is shown is the one a lookup acts on.
+        """
         if self.revoked_at is not None:
             return "revoked"
-        if now >= self.expires_at:
-            return "expired"
+        lapses = self.lapses_at(policy)
+        if now >= lapses:
+            return "expired" if lapses == self.expires_at else "expired_by_policy"
         if self.max_uses is not None and self.uses >= self.max_uses:
             return "used_up"
         return "active"
@@ -200,8 +220,8 @@ def match_grant(
 
     Among several, the narrowest scope wins, then the soonest expiry, so a broad grant's
     uses are spent last. ``policy`` (the purpose's, already checked against the request)
-    adds its cut-off to grants without one, and its longest duration to every grant. Run
-    inside the lookup's write transaction.
+    adds its cut-off to grants without one, and its longest duration to every grant
+    (:meth:`Grant.status`). Run inside the lookup's write transaction.
     """
     rows = conn.execute(
         "SELECT * FROM grants WHERE partner_id = ? AND subject_id = ?",
@@ -213,12 +233,10 @@ def match_grant(
         if grant.purpose != purpose:
             reasons.add("purpose_mismatch")
             continue
-        status = grant.status(now)
+        status = grant.status(now, policy)  # expired_by_policy: tightened after the grant
         cutoff = policy.cutoff(grant.threshold) if policy else grant.threshold
         if status != "active":
             reasons.add(status)
-        elif policy is not None and now >= policy.lapses_at(grant.created_at):
-            reasons.add("expired_by_policy")  # the policy was tightened after the grant
         elif not grant.scope.covers(scope):
             reasons.add("scope_too_narrow")
         elif scope is Scope.THRESHOLD and cutoff not in (None, threshold):

@@ -113,9 +113,13 @@ class Policies:
     unlisted: PurposePolicy | None
     source: str = field(default="", compare=False)
 
+    def find(self, purpose: str) -> PurposePolicy | None:
+        """The policy of ``purpose``, or None if it is unlisted and unlisted ones are refused."""
+        return self.purposes.get(purpose, self.unlisted)
+
     def for_purpose(self, purpose: str) -> PurposePolicy:
         """The policy of ``purpose``; :class:`PolicyRefused` if it is unlisted and refused."""
-        found = self.purposes.get(purpose, self.unlisted)
+        found = self.find(purpose)
         if found is None:
             raise PolicyRefused(
                 "unlisted_purpose",

@@ -2,12 +2,12 @@
 
 Partners authenticate with ``X-API-Key``; subjects with ``Authorization: Bearer``. A
 refused lookup always answers 403 ``no_active_grant``, whatever the cause (unknown
-subject, no grant, expired, revoked, used up, other purpose, scope or cut-off): the cause
-goes to the audit log, where the subject can read it. Credentials are checked before a
-request body is read; bodies are capped at 16 KiB (413) and a 422 names the fields at
-fault, never the values sent. Every refused credential and malformed lookup is audited
-too. Subject ids travel in request bodies, not URLs, and the access log is off, so no
-personal data reaches server logs.
+subject, no grant, expired, expired by policy, revoked, used up, other purpose, scope or
+cut-off): the cause goes to the audit log, where the subject can read it. Credentials are
+checked before a request body is read; bodies are capped at 16 KiB (413) and a 422 names
+the fields at fault, never the values sent. Every refused credential and malformed lookup
+is audited too. Subject ids travel in request bodies, not URLs, and the access log is off,
+so no personal data reaches server logs.
 
 Grants and lookups are checked against the purpose's policy
 (:mod:`creditgraph.access.policy`, listed at ``GET /v1/policies``). A request asking more
@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
@@ -76,12 +76,18 @@ class GrantOut(BaseModel):
     purpose: str
     scope: Scope
     created_at: datetime
-    expires_at: datetime
+    expires_at: datetime = Field(
+        description="when the grant stops answering: the expiry it was given, or earlier when "
+        "its purpose's policy now allows a shorter life"
+    )
     max_uses: int | None
     uses: int
     threshold: int | None
     revoked_at: datetime | None
-    status: Literal["active", "revoked", "expired", "used_up"]
+    status: grants.GrantStatus = Field(
+        description="active: it answers; expired_by_policy: its purpose's policy, tightened "
+        "after it was made, ended it before its own expiry"
+    )
 
 
 class DecisionOut(BaseModel):
@@ -377,13 +383,13 @@ def create_app(
                 audit.record, db, "grant_created", "refused", subject_id=subject_id, reason=reason
             )
             raise response
-        return _grant_out(grant, db.now())
+        return _grant_out(grant, db.now(), policies)
 
     @app.get("/v1/grants", tags=["subject"], response_model=list[GrantOut])
     def list_grants(subject_id: Subject) -> list[GrantOut]:
-        """Your grants, newest first, with their status."""
+        """Your grants, newest first, with their status under the policies in force."""
         now = db.now()
-        return [_grant_out(g, now) for g in grants.list_grants(db, subject_id)]
+        return [_grant_out(g, now, policies) for g in grants.list_grants(db, subject_id)]
 
     @app.delete("/v1/grants/{grant_id}", tags=["subject"], status_code=status.HTTP_204_NO_CONTENT)
     def revoke_grant(grant_id: str, subject_id: Subject) -> None:
@@ -437,19 +443,22 @@ def _refuse_partner_key(db: AccessDB, key: str | None) -> None:
     audit.record(db, "lookup", "refused", partner_id=partner_id, reason=reason)
 
 
-def _grant_out(grant: grants.Grant, now: datetime) -> GrantOut:
+def _grant_out(grant: grants.Grant, now: datetime, policies: Policies) -> GrantOut:
+    """The grant as its subject sees it: status and expiry as a lookup would find them."""
+    # The policy a lookup would apply; None (its purpose refused as unlisted): as before.
+    policy = policies.find(grant.purpose)
     return GrantOut(
         grant_id=grant.grant_id,
         partner_id=grant.partner_id,
         purpose=grant.purpose,
         scope=grant.scope,
         created_at=grant.created_at,
-        expires_at=grant.expires_at,
+        expires_at=grant.lapses_at(policy),
         max_uses=grant.max_uses,
         uses=grant.uses,
         threshold=grant.threshold,
         revoked_at=grant.revoked_at,
-        status=grant.status(now),  # type: ignore[arg-type]
+        status=grant.status(now, policy),
     )
 
 
