@@ -19,7 +19,7 @@ from creditgraph.durable import (
     write_text,
 )
 from creditgraph.errors import SchemaError
-from creditgraph.graph.membership import duplicated, is_in
+from creditgraph.graph.membership import duplicated, rows_in
 from creditgraph.graph.meta import LOAD_PROGRESS, PENDING_LOAD, read_meta, write_meta
 from creditgraph.graph.store import GraphStore
 from creditgraph.ingest.history import (
@@ -334,8 +334,7 @@ def touched_rows(version: Path, changes: dict[str, TableChange]) -> dict[str, pd
         if name in rows and len(rows[name]) and not changes[name].complete:
             wanted = pd.concat([rows[name], touched.get(name + REPLACED)])[[src, dst]]
             events = read_parts(table_parts(version, name), where=(src, wanted[src].unique()))
-            pairs = wanted[src] + "\x1f" + wanted[dst]
-            touched[name] = events[is_in(events[src] + "\x1f" + events[dst], pairs)]
+            touched[name] = events[rows_in(events[[src, dst]], wanted)]
     return touched
 
 
@@ -348,14 +347,15 @@ def stale_edges(touched: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """
     replaced = {name.removesuffix(REPLACED): frame for name, frame in touched.items()
                 if name.endswith(REPLACED)}  # fmt: skip
+    if not replaced:  # (a day of new rows: nothing to aggregate twice)
+        return {}
     after = edge_frames(touched)
     stale = {}
     for rel, before in edge_frames(replaced).items():
         pairs = before[["src", "dst"]]
         pairs = pairs[~duplicated(pairs, keep="first")]
         if rel in after:
-            kept = after[rel]["src"] + "\x1f" + after[rel]["dst"]
-            pairs = pairs[~is_in(pairs["src"] + "\x1f" + pairs["dst"], kept)]
+            pairs = pairs[~rows_in(pairs, after[rel][["src", "dst"]])]
         if len(pairs):
             stale[rel] = pairs.reset_index(drop=True)
     return stale

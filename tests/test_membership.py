@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 
-from creditgraph.graph.membership import duplicated, is_in, mapped, positions
+from creditgraph.graph.membership import differs, duplicated, is_in, mapped, positions, rows_in
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +72,23 @@ def test_positions_and_mapped_are_pandas() -> None:
     np.testing.assert_array_equal(mapped(values, pd.Series([1.5, 2.5, 3.5], index=keys)),
                                   [3.5, np.nan, np.nan, 1.5, 3.5])  # fmt: skip
     assert np.isnat(mapped(values, dates.iloc[:0])).all()
+
+
+def test_differs_compares_dates_as_dates_and_missing_as_equal() -> None:
+    days = pd.to_datetime(["2024-01-02", "2024-01-02", None, None, "2024-03-01"])
+    new = pd.DataFrame({"day": days, "n": [1, 1, 2, 2, 3]})
+    old = pd.DataFrame({"day": [dt.date(2024, 1, 2), dt.date(2024, 1, 3), None,
+                                dt.date(2024, 1, 1), dt.date(2024, 3, 1)],
+                        "n": [1, 1, 2, 2, 4]})  # fmt: skip
+    assert differs(new, old).tolist() == [False, True, False, True, True]
+
+
+def test_rows_in_agrees_with_a_merge_and_never_matches_missing_values(keys: pd.DataFrame) -> None:
+    rows = keys[["user", "day"]].iloc[:20_000]
+    lookup = keys[["user", "day"]].iloc[15_000:40_000].astype({"user": "string[python]"})
+    want = rows.merge(lookup.dropna().drop_duplicates().astype({"user": rows["user"].dtype}),
+                      how="left", indicator=True)["_merge"].eq("both").to_numpy()  # fmt: skip
+    want = want & rows.notna().all(axis=1).to_numpy()
+    assert want.any() and not want.all()
+    np.testing.assert_array_equal(rows_in(rows, lookup), want)
+    assert not rows_in(pd.DataFrame({"a": [None, "x"]}), pd.DataFrame({"a": [None, "y"]})).any()
