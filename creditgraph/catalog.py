@@ -361,6 +361,45 @@ def read_manifest(scores_dir: Path, run_id: str) -> dict[str, Any]:
     return json.loads((run_dir(scores_dir, run_id) / MANIFEST_FILE).read_text())
 
 
+def run_scale(scores: Path) -> dict[str, float] | None:
+    """The scale the published scores at ``scores`` are points of (a run's parts folder or
+    file, as :func:`current_scores_path` gives them), as saved (the fields of
+    :class:`~creditgraph.scoring.scale.ScoreScale`): the one its manifest records, or for a
+    run published before runs recorded it, its model's (a model's id covers its scale).
+    None when neither says: a loose file, a legacy ``latest.parquet``, a run whose model
+    is gone."""
+    run = scores.parent
+    if run.parent.name != RUNS:
+        return None
+    try:
+        manifest = json.loads((run / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict):
+        return None
+    recorded, model_id = manifest.get("scale"), manifest.get("model_id")
+    if isinstance(recorded, dict):
+        return recorded
+    if not isinstance(model_id, str):
+        return None
+    # <data_dir>/scores/runs/<run_id>: its models are <data_dir>/models.
+    return model_scale(DataDir(run.parent.parent.parent).models, model_id)
+
+
+def model_scale(models_dir: Path, model_id: str) -> dict[str, float] | None:
+    """The scale a saved model scores on, as its ``model.json`` holds it; None when the
+    model is not there."""
+    if Path(model_id).name != model_id or model_id.startswith("."):
+        return None
+    # Read from model.json as it is: loading the model would import XGBoost into `serve`.
+    try:
+        meta = json.loads((models_dir / model_id / "model.json").read_text())
+    except (OSError, ValueError):
+        return None
+    scale = meta.get("scale") if isinstance(meta, dict) else None
+    return scale if isinstance(scale, dict) else None
+
+
 @dataclass(frozen=True)
 class PublishedRun:
     run_id: str
@@ -480,9 +519,9 @@ def publish_scores(
     """Publish one scoring run of ``scores`` (indexed by user id) and the model inputs behind it.
 
     The files are parts of :data:`PART_ROWS` users; the store's users get
-    :func:`store_rows`; the manifest records the model, the load, the count, the
-    time, the run published before and ``details``. A run that an earlier publish
-    left half-written in the graph (Neo4j) is completed and published first.
+    :func:`store_rows`; the manifest records the model and its scale, the load, the
+    count, the time, the run published before and ``details``. A run that an earlier
+    publish left half-written in the graph (Neo4j) is completed and published first.
     """
     model_id = str(scores["model_id"].iloc[0])
     with paths.writing():
@@ -507,9 +546,12 @@ def _publish(
     finish_pending_run(paths, store)
     if run_id is not None and run_id != current_run(paths.scores):
         _discard_staged_run(paths.scores, run_id)  # a killed attempt's files: staged afresh
+    # The scale the scores are points of, kept with them: the partner API answers on it.
+    scale = model_scale(paths.models, model_id)
     manifest = {
         "run_id": run_id,
         "model_id": model_id,
+        "scale": scale,
         "load_id": current_load_id(paths.history),
         "users": users,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

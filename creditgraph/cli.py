@@ -590,11 +590,37 @@ def serve(data_dir: DataDir = None, store: StoreOpt = None,
     # The run scores/CURRENT names, on every store: a run is published whole there (on
     # Neo4j the graph takes it in batches). Loaded in the background: /healthz answers at once.
     source: ScoreSource = ParquetScoreSource(settings.paths.scores, lazy=True)
-    policies = load_policies(settings.policies, scale=settings.scale)  # a bad file stops here
+    scale = _served_scale(settings)
+    policies = load_policies(settings.policies, scale=scale)  # a bad file stops here
     console.print(f"serving on http://{host}:{port} (docs at /docs)")
     console.print(f"partner policies: {policies.source}", soft_wrap=True)
+    # Each answer is on its run's scale; the configured one only for a run that records none.
     run_server(_access_db(data_dir), source, host=host, port=port, policies=policies,
                scale=settings.scale)  # fmt: skip
+
+
+def _served_scale(settings: Settings) -> ScoreScale:
+    """The scale of the run `serve` starts on, saying so when it is not the configured one."""
+    from creditgraph.access.scores import published_scale, resolve_scores
+
+    scale, configured = published_scale(resolve_scores(settings.paths.scores)), settings.scale
+    if scale is None:
+        console.print("[yellow]warning:[/] the published scores record no scale and their model "
+                      "is not found: bands and cut-offs are read on the configured scale "
+                      f"{_described(configured)}; serve with the settings they were scored on",
+                      soft_wrap=True)  # fmt: skip
+        return configured
+    if scale != configured:
+        console.print(f"the published run was scored on {_described(scale)}, not on the "
+                      f"configured scale {_described(configured)}: bands and policy cut-offs "
+                      "are read on the run's", soft_wrap=True)  # fmt: skip
+    return scale
+
+
+def _described(scale: ScoreScale) -> str:
+    anchors = (f"{scale.base_score:.0f} at good:bad {scale.base_odds:g}:1, "
+               f"{scale.points_to_double_odds:g} points to double")  # fmt: skip
+    return f"{scale.min_score:.0f}–{scale.max_score:.0f} ({anchors})"
 
 
 @partner_app.command("add")

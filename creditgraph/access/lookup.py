@@ -51,7 +51,10 @@ def lookup(
     the purpose and scope alone: asking more raises
     :class:`~creditgraph.access.policy.PolicyRefused`. After that, the refusal path is the
     same whether the subject is unknown or simply gave no grant: the score source is
-    consulted only after a grant matched. ``scale``: the score range bands lie in.
+    consulted only after a grant matched. Bands and the policy's cut-off are read on the
+    scale of the run the score comes from (:attr:`ScoreRecord.scale`); ``scale`` stands in
+    for a source that cannot tell (default: 350-950). A cut-off outside that scale's range
+    refuses the lookup (``threshold_outside_scale``), audited, before the grant is spent.
     """
     scope = Scope(scope)
     if (threshold is None) == (scope is Scope.THRESHOLD):
@@ -106,6 +109,8 @@ def lookup(
             record = prefetched if prefetched is not None else _fetch(scores, subject_id)
             if isinstance(record, Refused):
                 raise record
+            served = record.scale or scale or ScoreScale()  # the points its model scored on
+            policy.check_scale(served)
         except Refused as refused:
             refusal(conn, now, refused.reason)
             return refused
@@ -126,7 +131,7 @@ def lookup(
             fields=fields,
             grant_id=grant.grant_id,
         )
-        answer = disclose(record, scope, cutoff, decision=policy.decision, scale=scale)
+        answer = disclose(record, scope, cutoff, decision=policy.decision, scale=served)
         return Answer(scope, purpose, fields, answer, seq)
 
     outcome = db.submit(decide)  # returns once the audit entry is durable

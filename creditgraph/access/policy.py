@@ -9,7 +9,10 @@ higher one the subject fixes) and a ``decision`` lookup answers its words, e.g.
 ``{"decision": "waive_deposit"}``, never the score.
 
 Every check depends on the purpose and scope asked only, never on the subject, so a policy
-refusal may say why without telling a partner anything about anyone.
+refusal may say why without telling a partner anything about anyone. Cut-offs are points of
+the scale the served scores were computed on: a file is checked against it when ``serve``
+starts, and each answer against the scale of the run it comes from (a rescore may publish
+a run on another scale under a running server), which is the same for every subject.
 """
 
 from __future__ import annotations
@@ -82,6 +85,17 @@ class PurposePolicy:
             raise PolicyRefused(
                 "no_decision_in_policy",
                 "this purpose has no yes/no decision; ask for scope 'threshold' or wider",
+            )
+
+    def check_scale(self, scale: ScoreScale) -> None:
+        """Refuse to answer on ``scale`` when the purpose's cut-off lies outside its range (a
+        run scored on another scale than the policy was written for: every subject would get
+        the same word)."""
+        if self.threshold is not None and not on_scale(self.threshold, scale):
+            raise PolicyRefused(
+                "threshold_outside_scale",
+                f"this purpose's cut-off {self.threshold} lies outside the score range "
+                f"{_range(scale)} of the scores served; the policy needs revising",
             )
 
     def cutoff(self, grant_threshold: int | None) -> int | None:
@@ -171,8 +185,9 @@ class Policies:
 def load_policies(path: Path | str | None = None, *, scale: ScoreScale | None = None) -> Policies:
     """Read and check a policy file (the shipped default when ``path`` is None).
 
-    ``scale``: thresholds must lie inside its range (default: the default scale). Raises
-    :class:`ConfigError` naming the file, the purpose and the key at fault.
+    ``scale``: thresholds must lie inside its range (``serve``: the published run's; default:
+    the default scale). Raises :class:`ConfigError` naming the file, the purpose and the
+    key at fault.
     """
     if path is None:
         source = f"the shipped {DEFAULT_FILE}"
@@ -196,6 +211,16 @@ def default_policies() -> Policies:
     return load_policies()
 
 
+def on_scale(threshold: int, scale: ScoreScale) -> bool:
+    """Whether a cut-off lies in the scale's range: the one rule, when a policy file is read
+    (against the scale served) and at every lookup (against the run answered from)."""
+    return scale.min_score <= threshold <= scale.max_score
+
+
+def _range(scale: ScoreScale) -> str:
+    return f"{scale.min_score:.0f}-{scale.max_score:.0f}"
+
+
 def _policies(values: dict[str, Any], source: str, scale: ScoreScale) -> Policies:
     _known(values, {"purposes", "unlisted"}, source)
     purposes = values.get("purposes", {})
@@ -217,10 +242,9 @@ def _purpose(name: str, table: Any, where: str, scale: ScoreScale) -> PurposePol
     threshold = table.get("threshold")
     if threshold is not None:
         threshold = _whole(threshold, "threshold", where)
-        if not scale.min_score <= threshold <= scale.max_score:
+        if not on_scale(threshold, scale):
             raise ConfigError(
-                f"{where}: threshold {threshold} is outside the score range "
-                f"{scale.min_score:.0f}-{scale.max_score:.0f}"
+                f"{where}: threshold {threshold} is outside the score range {_range(scale)}"
             )
     words = [table.get("yes"), table.get("no")]
     given = [threshold is not None, *(word is not None for word in words)]

@@ -3,7 +3,9 @@
 :class:`ParquetScoreSource` reads what the scoring pipeline publishes: each run's parts under
 ``<data_dir>/scores/runs/<run_id>/scores/`` (one ``scores.parquet`` for runs published
 before parts) and a one-line pointer
-``<data_dir>/scores/CURRENT`` naming the current run (switched by atomic rename).
+``<data_dir>/scores/CURRENT`` naming the current run (switched by atomic rename), and
+gives each record the scale of the run it comes from (:func:`published_scale`): bands and
+cut-offs mean the points its model scored on, whatever the configuration says now.
 :class:`StoreScoreSource` reads the score properties written back onto ``User`` nodes of a
 graph store.
 """
@@ -24,6 +26,7 @@ import numpy as np
 from creditgraph.access.errors import ScoresNotReady
 from creditgraph.errors import CreditGraphError, QueryError, SchemaError
 from creditgraph.scoring.dictionary import FACTORS  # the one definition (no heavy imports)
+from creditgraph.scoring.scale import ScoreScale
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,6 +52,7 @@ class ScoreRecord:
     model_id: str
     factors: dict[str, float]  # keys: FACTORS
     reasons: list[str] = field(default_factory=list)
+    scale: ScoreScale | None = None  # of the run it comes from; None: the source cannot tell
 
 
 @runtime_checkable
@@ -91,6 +95,23 @@ def resolve_scores(path: Path) -> Path:
     if run != path and (run.parent != path / RUNS or run.name in (".", "..")):  # not the legacy
         raise SchemaError("the CURRENT pointer does not name a run", file=str(path))
     return file
+
+
+def published_scale(scores: Path) -> ScoreScale | None:
+    """The scale the published scores at ``scores`` (as :func:`resolve_scores` gives them)
+    were computed on: recorded with their run, or its model's (:func:`catalog.run_scale`);
+    None when nothing says (a loose file, a legacy ``latest.parquet``, a run whose model is
+    gone)."""
+    from creditgraph.catalog import run_scale
+
+    saved = run_scale(scores)
+    if saved is None:
+        return None
+    try:
+        scale = ScoreScale(**{key: float(value) for key, value in saved.items()})
+    except (TypeError, ValueError):  # damaged: as if nothing were recorded
+        return None
+    return scale if scale.min_score < scale.max_score else None
 
 
 def _parts(folder: Path) -> list[Path]:
@@ -144,6 +165,7 @@ class _Snapshot:
     factors: np.ndarray  # rows × FACTORS
     reasons: pa.Array | None
     version: tuple[str, int, int]
+    scale: ScoreScale | None  # the run's (published_scale)
 
     @classmethod
     def read(cls, path: Path) -> _Snapshot:
@@ -167,6 +189,10 @@ class _Snapshot:
         table = pa.concat_tables([pq.read_table(file, columns=columns) for file in files],
                                  promote_options="default")  # fmt: skip
         ids = table.column("user_id").cast("string").to_pylist()
+        scale = published_scale(path)
+        if scale is None:
+            _log.warning("the scores at %s record no scale and their model is not found: "
+                         "bands and cut-offs are read on the configured scale", path)  # fmt: skip
         return cls(
             index=dict(zip(ids, range(len(ids)), strict=True)),  # a repeated id: its last row
             score=_floats(table.column("score")),
@@ -176,6 +202,7 @@ class _Snapshot:
             factors=np.column_stack([_floats(table.column(c)) for c in FACTOR_COLUMNS]),
             reasons=table.column("reasons").combine_chunks() if with_reasons else None,
             version=version,
+            scale=scale,
         )
 
     def record(self, row: int) -> ScoreRecord | None:
@@ -189,6 +216,7 @@ class _Snapshot:
             model_id=str(self.model_id[row].as_py()),
             factors=dict(zip(FACTORS, self.factors[row].tolist(), strict=True)),
             reasons=split_reasons(self.reasons[row].as_py()) if self.reasons else [],
+            scale=self.scale,
         )
 
 

@@ -254,7 +254,8 @@ def create_app(
 
     ``durable``: fsync each commit so no answered lookup's audit entry is lost to a power
     cut (see :class:`~creditgraph.access.db.AccessDB`). ``policies``: what each purpose
-    allows (default: the shipped ones); ``scale``: the score range (default: 350-950).
+    allows (default: the shipped ones). Answers are on the scale of the run each score comes
+    from; ``scale`` stands in for scores that do not say (default: 350-950).
     """
     policies = policies or default_policies()
     scale = scale or ScoreScale()

@@ -1,0 +1,294 @@
+"""The partner API answers on the scale of the run it serves, not on the configured one.
+
+A model keeps the scale it was trained with, so a published run's scores are points of
+that scale whatever ``[scale]`` says when ``serve`` starts. One synthetic world goes
+through the real pipeline (ingest, features, two real models, two published runs): run A
+scored on the default 350–950 scale, run B on a 300–850 scale whose anchors put the
+riskiest users below 350. Each test serves a copy of that data directory over real HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from test_access_cli import _free_port
+from test_access_policy import Site
+from test_access_service import Clock
+from typer.testing import CliRunner
+
+from creditgraph import catalog, pipeline
+from creditgraph.access import add_partner, issue_subject_token
+from creditgraph.access.db import AccessDB
+from creditgraph.access.grants import create_grant
+from creditgraph.access.policy import Policies, load_policies
+from creditgraph.access.scopes import Scope
+from creditgraph.access.scores import ParquetScoreSource, published_scale
+from creditgraph.access.service import create_app, running_server
+from creditgraph.cli import app as cli
+from creditgraph.durable import write_pointer
+from creditgraph.scoring.scale import ScoreScale
+from creditgraph.settings import load_settings
+
+CONFIGURED = ScoreScale()  # what serve is started with in every test: 350–950
+OTHER = ScoreScale(base_score=600, base_odds=20, points_to_double_odds=80,
+                   min_score=300, max_score=850)  # fmt: skip
+# A yes/no purpose whose cut-off lies on OTHER's range only (900: on the configured one only).
+SPA = '[purposes.spa_day]\nscope = "decision"\nmax_days = 30\nthreshold = {}\n' \
+      'yes = "no_deposit"\nno = "deposit"\n[unlisted]\nallowed = true\nscope = "full"\n' \
+      "max_days = 366\n"  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Runs:
+    """One data directory holding run "A" (default scale) and run "B" (OTHER), B current."""
+
+    data: Path
+    run_id: dict[str, str]
+    scores: dict[str, pd.Series]  # by user id
+    model_id: dict[str, str]
+
+    def serving(self, tmp_path: Path, run: str) -> Path:
+        """A copy of the data directory whose current run is ``run``."""
+        data = tmp_path / "data"
+        shutil.copytree(self.data, data)
+        write_pointer(data / "scores" / "CURRENT", self.run_id[run])
+        return data
+
+    def subjects(self) -> dict[str, str]:
+        """Below 320 on run B (so off the configured range), and well inside it."""
+        b = self.scores["B"]
+        low, middle = str(b.idxmin()), str((b - 600).abs().idxmin())
+        assert b[low] < 320 and 550 < b[middle] < 650  # what the tests below rely on
+        return {"low": low, "middle": middle}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
+    root = tmp_path_factory.mktemp("run-scale")
+    settings = load_settings(data_dir=root / "data", store="memory", seed=3)
+    pipeline.generate(settings, root / "in", users=1500)
+    found = Runs(root / "data", {}, {}, {})
+    with pipeline.open_configured_store(settings) as store:
+        pipeline.ingest(settings, store, root / "in")
+        features = pipeline.build_features(settings, store)
+        for name, scale in (("A", CONFIGURED), ("B", OTHER)):
+            on_scale = replace(settings, scale=scale)
+            model = pipeline.train(on_scale, store, features).model
+            inputs = pipeline.model_inputs(on_scale, store, model, features)
+            scores = pipeline.score_users(model, inputs)
+            pipeline.write_scores(on_scale, store, scores, inputs)
+            found.run_id[name] = str(catalog.current_run(settings.paths.scores))
+            found.scores[name] = scores["score"]
+            found.model_id[name] = model.model_id
+    return found
+
+
+@contextmanager
+def site(data: Path, subjects: list[str], policies: Policies | None = None) -> Iterator[Site]:
+    """What `serve` builds, on loopback: the data directory's published run, configured 350–950."""
+    db_path = data / "access" / "access.sqlite"
+    partner, key = add_partner(db_path, "Spa")
+    tokens = {subject: issue_subject_token(db_path, subject) for subject in subjects}
+    clock = Clock()
+    source = ParquetScoreSource(data / "scores", recheck_s=0)
+    server = create_app(db_path, source, clock=clock, policies=policies, scale=CONFIGURED)
+    with running_server(server) as url, httpx.Client(base_url=url, timeout=5) as http:
+        yield Site(http, db_path, clock, partner, key, tokens)
+
+
+def _band(score: float, scale: ScoreScale) -> dict[str, int]:
+    """The 50-point band by hand: the score's, within the scale's range (top band holds its end)."""
+    low = min(max(int(score + 0.5) // 50 * 50, scale.min_score), scale.max_score - 50)
+    return {"band_low": int(low), "band_high": int(low) + 50}
+
+
+def test_a_run_records_the_scale_it_was_scored_on(runs: Runs) -> None:
+    scores_dir = runs.data / "scores"
+    for run, scale in (("A", CONFIGURED), ("B", OTHER)):
+        assert catalog.read_manifest(scores_dir, runs.run_id[run])["scale"] == asdict(scale)
+        assert published_scale(catalog.run_dir(scores_dir, runs.run_id[run]) / "scores") == scale
+
+
+def test_bands_follow_the_run_served_not_the_configured_scale(runs: Runs, tmp_path: Path) -> None:
+    subjects = runs.subjects()
+    b = runs.scores["B"]
+    with site(runs.serving(tmp_path, "B"), list(subjects.values())) as s:
+        for subject in subjects.values():
+            assert s.grant(subject, "rental", "band").status_code == 201
+        bands = {name: s.ask(subject, "rental", "band").json()["answer"]
+                 for name, subject in subjects.items()}  # fmt: skip
+    # Scored below 350 on a 300–850 scale: in 300–350, never lifted into 350–400.
+    assert bands["low"] == {"band_low": 300, "band_high": 350}
+    assert bands["middle"] == _band(b[subjects["middle"]], OTHER)
+
+
+def test_a_run_on_the_configured_scale_answers_as_before(runs: Runs, tmp_path: Path) -> None:
+    a = runs.scores["A"]
+    lowest, highest = str(a.idxmin()), str(a.idxmax())
+    with site(runs.serving(tmp_path, "A"), [lowest, highest]) as s:
+        answers = {}
+        for subject in (lowest, highest):
+            s.grant(subject, "rental", "band")
+            s.grant(subject, "hotel_stay", "decision")
+            band = s.ask(subject, "rental", "band").json()["answer"]
+            answers[subject] = (band, s.ask(subject, "hotel_stay", "decision").json()["answer"])
+    for subject in (lowest, highest):
+        word = "waive_deposit" if int(a[subject] + 0.5) >= 650 else "require_deposit"
+        assert answers[subject] == (_band(a[subject], CONFIGURED), {"decision": word})
+    assert answers[lowest][0] == {"band_low": 350, "band_high": 400}  # clipped at 350
+    assert answers[highest][1] == {"decision": "waive_deposit"}
+
+
+def test_a_run_switched_under_a_running_server_is_answered_on_its_scale(
+    runs: Runs, tmp_path: Path
+) -> None:
+    subjects = runs.subjects()
+    data = runs.serving(tmp_path, "A")
+    path = tmp_path / "policies.toml"
+    path.write_text(SPA.format(900))  # on run A's 350–950; off run B's 300–850
+    policies = load_policies(path, scale=CONFIGURED)
+    low = subjects["low"]
+    with site(data, [low], policies) as s:
+        s.grant(low, "rental", "band")
+        assert s.grant(low, "spa_day", "decision").status_code == 201
+        assert s.ask(low, "spa_day", "decision").json()["answer"] == {"decision": "deposit"}
+        write_pointer(data / "scores" / "CURRENT", runs.run_id["B"])  # a rescore on OTHER
+        deadline = time.monotonic() + 10
+        while (band := s.ask(low, "rental", "band").json()["answer"])["band_low"] != 300:
+            assert time.monotonic() < deadline, f"still {band}: the new run's scale is not used"
+            time.sleep(0.05)
+        refused = s.ask(low, "spa_day", "decision")
+        uses = s.http.get("/v1/grants", headers={"Authorization": f"Bearer {s.tokens[low]}"})
+    assert refused.status_code == 403
+    assert refused.json() == {
+        "detail": "threshold_outside_scale",
+        "reason": "this purpose's cut-off 900 lies outside the score range 300-850 of the "
+        "scores served; the policy needs revising",
+    }
+    entry = [e for e in s.entries("lookup") if e.purpose == "spa_day"][-1]
+    assert (entry.outcome, entry.reason, entry.fields) == ("refused", "threshold_outside_scale", ())
+    spa = [g for g in uses.json() if g["purpose"] == "spa_day"]
+    assert [g["uses"] for g in spa] == [1]  # the refused lookup spent nothing
+
+
+def _taken_port() -> socket.socket:
+    """A listening socket: a server that gets as far as binding its port fails there."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    return sock
+
+
+def test_serve_refuses_a_cut_off_outside_the_run_scale(
+    runs: Runs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = runs.serving(tmp_path, "B")
+    path = tmp_path / "policies.toml"
+    path.write_text(SPA.format(900))  # fine on the configured 350–950, off the run's 300–850
+    monkeypatch.setenv("CREDITGRAPH_POLICIES", str(path))
+    monkeypatch.chdir(tmp_path)
+    with _taken_port() as taken:
+        port = str(taken.getsockname()[1])
+        result = CliRunner().invoke(cli, ["serve", "--data-dir", str(data), "--port", port])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, said
+    assert "threshold 900 is outside the score range 300-850" in said
+    assert "the published run was scored on 300–850" in said and "configured scale 350–950" in said
+
+
+def test_a_run_recorded_before_scales_reads_its_model_else_warns(
+    runs: Runs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = runs.serving(tmp_path, "B")
+    run = catalog.run_dir(data / "scores", runs.run_id["B"])
+    manifest = json.loads((run / "manifest.json").read_text())
+    del manifest["scale"]  # as a run published before runs recorded their scale
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    assert published_scale(run / "scores") == OTHER  # its model's: a model id covers its scale
+    shutil.rmtree(data / "models" / runs.model_id["B"])
+    assert published_scale(run / "scores") is None  # nothing says: the configured one is used
+    path = tmp_path / "policies.toml"
+    path.write_text(SPA.format(320))  # on the run's scale, but serve can no longer know it
+    monkeypatch.setenv("CREDITGRAPH_POLICIES", str(path))
+    monkeypatch.chdir(tmp_path)
+    with _taken_port() as taken:
+        port = str(taken.getsockname()[1])
+        result = CliRunner().invoke(cli, ["serve", "--data-dir", str(data), "--port", port])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, said
+    assert "record no scale" in said and "threshold 320 is outside the score range 350-950" in said
+
+
+def test_serve_answers_a_run_on_another_scale_than_configured(runs: Runs, tmp_path: Path) -> None:
+    """`creditgraph serve` end to end: started on settings of 350–950 over run B (300–850),
+    with a cut-off only run B's scale holds; bands and decisions follow run B."""
+    subjects = runs.subjects()
+    data = runs.serving(tmp_path, "B")
+    path = tmp_path / "policies.toml"
+    path.write_text(SPA.format(320))
+    db_path = data / "access" / "access.sqlite"
+    partner, key = add_partner(db_path, "Spa")
+    expires = datetime.now(UTC) + timedelta(days=7)
+    with AccessDB(db_path) as db:
+        for subject in subjects.values():
+            create_grant(db, subject_id=subject, partner_id=partner, purpose="spa_day",
+                         scope=Scope.DECISION, expires_at=expires,
+                         policies=load_policies(path, scale=OTHER))  # fmt: skip
+            create_grant(db, subject_id=subject, partner_id=partner, purpose="rental",
+                         scope=Scope.BAND, expires_at=expires)  # fmt: skip
+    port = _free_port()
+    settings_free = {k: v for k, v in os.environ.items() if not k.startswith("CREDITGRAPH_")}
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from creditgraph.cli import main; main()", "serve",
+         "--data-dir", str(data), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path,
+        env={**settings_free, "CREDITGRAPH_POLICIES": str(path)},
+    )  # fmt: skip
+    answers: dict[str, tuple[dict, dict]] = {}
+    try:
+        deadline = time.monotonic() + 120  # a busy machine imports slowly
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            for name, subject in subjects.items():
+                band = _answer(http, server, key, deadline, subject, "rental", "band")
+                word = _answer(http, server, key, deadline, subject, "spa_day", "decision")
+                answers[name] = (band, word)
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=10)[0].decode()
+    b = runs.scores["B"]
+    assert answers["low"] == ({"band_low": 300, "band_high": 350}, {"decision": "deposit"})
+    assert answers["middle"] == (_band(b[subjects["middle"]], OTHER), {"decision": "no_deposit"})
+    assert "the published run was scored on 300–850" in " ".join(output.split())
+
+
+def _answer(http: httpx.Client, server: subprocess.Popen[bytes], key: str, deadline: float,
+            subject: str, purpose: str, scope: str) -> dict:  # fmt: skip
+    """The answer of one lookup, once the server is up and its scores loaded."""
+    while True:
+        assert server.poll() is None, server.communicate()[0].decode()
+        assert time.monotonic() < deadline, "serve did not answer"
+        try:
+            body = {"subject_id": subject, "purpose": purpose, "scope": scope}
+            answer = http.post("/v1/lookup", headers={"X-API-Key": key}, json=body)
+        except httpx.TransportError:
+            time.sleep(0.1)
+            continue
+        if answer.status_code == 503:  # still loading
+            time.sleep(0.1)
+            continue
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json()["answer"])
