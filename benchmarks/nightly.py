@@ -94,6 +94,12 @@ def run_manifest(data: Path) -> dict:
     return catalog.read_manifest(scores, str(catalog.current_run(scores)))
 
 
+def run_size_mib(data: Path) -> float:
+    """Disk taken by the current published run (its scores and model inputs), MiB."""
+    run = catalog.run_dir(data / "scores", str(catalog.current_run(data / "scores")))
+    return sum(f.stat().st_size for f in run.rglob("*") if f.is_file()) / 2**20
+
+
 def published(data: Path) -> pd.DataFrame:
     frame = catalog.read_current(data / "scores")
     assert frame is not None, f"nothing published in {data}"
@@ -144,6 +150,8 @@ def main() -> None:
         print(
             f"{'ingest → train → rescore':<28} {total:8.1f} s  {'':15}  {total / goal:6.2f}× target"
         )
+        print(f"{'published run on disk':<28} {run_size_mib(data):8.1f} MiB (scores and model "
+              "inputs; every nightly run keeps its own)")  # fmt: skip
         # A rescore killed at a random point, then run again: same published scores.
         killed = root / "killed"
         shutil.copytree(data, killed)
