@@ -25,7 +25,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -44,7 +44,10 @@ def _dates(values: pd.Series) -> pa.Array:
 
 def day_tables(day: Path) -> dict[str, pa.Table]:
     """The day's relationships as ``COPY`` takes them: one row per pair (totals per pair)."""
-    read = lambda name: pd.read_csv(day / f"{name}.csv", engine="pyarrow")  # noqa: E731
+
+    def read(name: str) -> pd.DataFrame:
+        return pd.read_csv(day / f"{name}.csv", engine="pyarrow")
+
     pays = read("payments").groupby(["user_id", "merchant_id"], as_index=False).agg(
         n=("amount", "size"), amount=("amount", "sum"), last_date=("date", "max"))  # fmt: skip
     transfers = read("transfers").groupby(["src", "dst"], as_index=False).agg(
@@ -85,7 +88,7 @@ def write_day(graph: Path, tables: dict[str, pa.Table], replace: bool) -> list[t
             shutil.copyfile(graph, copy)
         db = ladybug.Database(str(copy))
         conn = ladybug.Connection(db)
-        run: Callable[..., object] = conn.execute
+        run = conn.execute
         run("BEGIN TRANSACTION")
         for rel, table in tables.items():
             if replace and rel in ENDPOINTS:
