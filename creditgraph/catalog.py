@@ -38,6 +38,11 @@ the previous run. For the same reasons (100 batches of writes at 1M users),
 (:func:`finish_pending_run`, from the run's staged files), then publishes its
 own run. :func:`check_consistent` does not refuse it: what it guards
 (``features``) reads scores from the published Parquet run, never from the graph.
+
+Runs are kept unless retention is asked for (``keep_runs``, ``creditgraph runs prune``):
+:func:`prune_runs` removes the scores and inputs of older published runs and keeps their
+manifests, marked ``pruned``, so the run history stays whole and a reader of a pruned
+run is told so (:class:`~creditgraph.errors.RunPruned`).
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ from creditgraph.durable import (
     Busy,
     exclusive,
     failpoint,
+    fsync_path,
     read_pointer,
     staged_directory,
     sweep,
@@ -67,7 +73,7 @@ from creditgraph.durable import (
     write_pointer,
     write_text,
 )
-from creditgraph.errors import CreditGraphError, DataMissing
+from creditgraph.errors import CreditGraphError, DataMissing, InvalidArgument, RunPruned
 from creditgraph.graph.meta import LOAD_ID, PENDING_LOAD, PENDING_RUN, SCORE_RUN, read_meta
 from creditgraph.graph.schema import SCORE_PROPERTIES
 from creditgraph.graph.store import GraphStore
@@ -325,7 +331,9 @@ def run_files(directory: Path, table: str = SCORES) -> list[Path]:
 def read_run(
     directory: Path, table: str = SCORES, columns: list[str] | None = None
 ) -> pd.DataFrame:
-    """A run's ``table``, its parts in order (``columns``, or all; ``user_id`` a column)."""
+    """A run's ``table``, its parts in order (``columns``, or all; ``user_id`` a column).
+    Raises :class:`RunPruned` for a run whose data retention removed."""
+    ensure_not_pruned(directory)
     files = run_files(directory, table)
     if not files:
         raise DataMissing(f"no {table} in {directory}")
@@ -350,6 +358,7 @@ def read_current(
     """A table of the published run (``scores`` or ``inputs``; ``columns``, or all), or None."""
     run_id = current_run(scores_dir)
     if run_id is not None:
+        ensure_not_pruned(run_dir(scores_dir, run_id))  # never by prune_runs; by hand, say so
         files = run_files(run_dir(scores_dir, run_id), table)
     else:
         legacy = scores_dir / (LEGACY_SCORES if table == SCORES else f"{table}.parquet")
@@ -499,6 +508,7 @@ def run_store_rows(scores_dir: Path, run_id: str) -> pd.DataFrame:
     names (:func:`_previous_scores`).
     """
     directory = run_dir(scores_dir, run_id)
+    ensure_not_pruned(directory)
     previous = _previous_scores(scores_dir, read_manifest(scores_dir, run_id))
     scores, inputs = run_files(directory, SCORES), run_files(directory, INPUTS)
     if len(scores) != len(inputs) or not scores:
@@ -706,6 +716,221 @@ def finish_pending_run(
     store.publish_properties("User", rows, run_id=pending, progress=progress)
     _switch_pointer(paths.scores, pending)
     return pending
+
+
+# -- retention: old runs' data removed, their manifests kept ------------------------------
+PRUNED = "pruned"  # manifest key of a run whose scores and inputs retention removed
+# The current run and the one before it are never pruned: the shift (PSI) a publish
+# records, the score-drops notebook and a pending publish's prev_score read both.
+MIN_KEEP = 2
+DATA_PARTS = (SCORES, INPUTS, SCORES_FILE, INPUTS_FILE)  # what retention removes from a run
+
+
+def ensure_not_pruned(directory: Path) -> None:
+    """Raise :class:`RunPruned` when the run at ``directory`` had its data removed by
+    retention (:func:`prune_runs`), so a reader hears that rather than a missing file."""
+    try:
+        manifest = json.loads((directory / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+        return
+    stamp = manifest.get(PRUNED) if isinstance(manifest, dict) else None
+    if stamp is None:
+        return
+    when = stamp.get("at", "?") if isinstance(stamp, dict) else "?"
+    raise RunPruned(
+        f"run {directory.name} was pruned (retention) at {when}: its scores and model inputs "
+        f"were removed and only its manifest is kept ({directory / MANIFEST_FILE})"
+    )
+
+
+def published_runs(scores_dir: Path) -> list[str]:
+    """The published runs, newest first: the current run, then the run each one's manifest
+    names as published before it. Pruned runs keep their manifests, so the chain stays whole.
+
+    Publish order comes from this chain, not from run ids or times: two runs published in
+    the same second have ids that sort at random. A run directory not on the chain was
+    never published (staged by a command killed before its graph write, or a batched
+    publish still pending), or dates from before manifests named their previous run.
+    """
+    chain: list[str] = []
+    run_id = current_run(scores_dir)
+    while run_id and _is_run_name(run_id) and run_id not in chain:
+        manifest = _manifest_or_empty(run_dir(scores_dir, run_id))
+        if not manifest:
+            break
+        chain.append(run_id)
+        previous = manifest.get("previous_run")
+        run_id = str(previous) if previous else None
+    return chain
+
+
+def _is_run_name(name: str) -> bool:
+    return Path(name).name == name and not name.startswith(".")
+
+
+def _manifest_or_empty(directory: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((directory / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run directory, as ``creditgraph runs list`` shows it."""
+
+    run_id: str
+    published_at: str | None  # when it was staged for publishing (the manifest's created_at)
+    model_id: str | None
+    users: int | None
+    psi: float | None  # against the run before it, when the manifest records it (rescore)
+    size_bytes: int  # on disk: its parts and manifest
+    status: str  # current, previous, kept, pruned, or unpublished (not on the chain)
+    pruned_at: str | None
+
+
+def list_runs(scores_dir: Path) -> list[RunSummary]:
+    """Every run directory: the published ones newest first (:func:`published_runs`), then
+    the others (never published), newest first."""
+    chain = published_runs(scores_dir)
+    runs_dir = scores_dir / RUNS
+    others = [d.name for d in runs_dir.iterdir()
+              if d.is_dir() and _is_run_name(d.name) and d.name not in chain
+              ] if runs_dir.is_dir() else []  # fmt: skip
+    manifests = {run_id: _manifest_or_empty(run_dir(scores_dir, run_id))
+                 for run_id in [*chain, *others]}  # fmt: skip
+    others.sort(key=lambda r: (str(manifests[r].get("created_at", "")), r), reverse=True)
+    summaries = []
+    for position, run_id in enumerate([*chain, *others]):
+        manifest = manifests[run_id]
+        stamp = manifest.get(PRUNED)
+        if isinstance(stamp, dict):
+            status = "pruned"
+        elif run_id not in chain:
+            status = "unpublished"
+        else:
+            status = ("current", "previous")[position] if position < 2 else "kept"
+        shift = manifest.get("shift")
+        psi = shift.get("psi") if isinstance(shift, dict) else None
+        directory = run_dir(scores_dir, run_id)
+        summaries.append(RunSummary(
+            run_id, manifest.get("created_at"), manifest.get("model_id"), manifest.get("users"),
+            None if psi is None else float(psi), _size([directory]), status,
+            stamp.get("at") if isinstance(stamp, dict) else None,
+        ))  # fmt: skip
+    return summaries
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What :func:`prune_runs` did: the runs whose data it removed and the runs kept."""
+
+    keep: int
+    removed: dict[str, int]  # run id → bytes freed, oldest run first
+    kept: list[str]  # published runs still holding their data, newest first
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(self.removed.values())
+
+    def as_manifest(self) -> dict[str, Any]:
+        """What a publish that applied retention records in its manifest."""
+        return {"keep": self.keep, "pruned": list(self.removed), "freed_bytes": self.freed_bytes}
+
+
+def prune_runs(paths: DataDir, keep: int, *, store: GraphStore) -> PruneReport:
+    """Remove the scores and model inputs of every published run but the newest ``keep``.
+
+    Publish order is :func:`published_runs`. Never touched, whatever ``keep`` says: the
+    current run and the one before it, the run the graph holds (``score_run``) or is
+    being given in batches (``pending_score_run``, Neo4j), the run a ``rescore`` is
+    resuming (``scores/resume/``), and every run not on the published chain. A pruned
+    run keeps its manifest, marked ``pruned`` (when, why, bytes freed), so the history
+    stays listable and a reader of its scores gets :class:`RunPruned`.
+
+    Crash-safe: each run is marked in its manifest (an atomic replace) before anything
+    goes, then each part is renamed out of the run into a temporary sibling in ``runs/``
+    (which recovery sweeps) and deleted. A kill leaves every run whole or marked pruned,
+    oldest runs first, as a larger ``keep`` would have; the next call finishes the
+    removal of a marked run's leftover parts.
+    """
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < MIN_KEEP:
+        raise InvalidArgument(
+            f"keep must be a whole number of runs, at least {MIN_KEEP} (the current run and "
+            f"the one before it), not {keep!r}"
+        )
+    with paths.writing():
+        scores_dir = paths.scores
+        chain = published_runs(scores_dir)
+        protected = _protected_runs(scores_dir, store, chain)
+        removed: dict[str, int] = {}
+        for run_id in reversed(chain[keep:]):  # oldest first
+            if run_id not in protected:
+                freed = _prune_run(run_dir(scores_dir, run_id), keep)
+                if freed is not None:
+                    removed[run_id] = freed
+        kept = [r for r in chain if PRUNED not in _manifest_or_empty(run_dir(scores_dir, r))]
+    return PruneReport(keep, removed, kept)
+
+
+def _protected_runs(scores_dir: Path, store: GraphStore, chain: list[str]) -> set[str]:
+    """Runs :func:`prune_runs` never touches (see there)."""
+    meta = read_meta(store)
+    protected = set(chain[:MIN_KEEP]) | {
+        run_id for run_id in (meta.get(SCORE_RUN), meta.get(PENDING_RUN)) if run_id
+    }
+    try:
+        state = json.loads((scores_dir / RESUME / STATE_FILE).read_text())
+        protected.add(str(state["run_id"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no rescore in progress
+    return protected
+
+
+def _prune_run(directory: Path, keep: int) -> int | None:
+    """Mark one run pruned and remove its data parts; returns the bytes freed (None when an
+    earlier prune had finished it)."""
+    manifest = json.loads((directory / MANIFEST_FILE).read_text())
+    parts = [directory / name for name in DATA_PARTS if (directory / name).exists()]
+    if PRUNED in manifest and not parts:
+        return None
+    freed = _size(parts)
+    if PRUNED not in manifest:
+        # Marked before anything goes: from here on a reader hears that the run was pruned,
+        # never that a part it expected is missing.
+        stamp = {"at": datetime.now(UTC).isoformat(timespec="seconds"),
+                 "reason": "retention", "keep": keep, "freed_bytes": freed}  # fmt: skip
+        write_text(directory / MANIFEST_FILE,
+                   json.dumps({**manifest, PRUNED: stamp}, indent=2, default=str))  # fmt: skip
+        failpoint("prune:run-marked")
+    for part in parts:
+        aside = temporary_sibling(directory)  # beside the run in runs/: recovery sweeps it
+        os.rename(part, aside)
+        failpoint("prune:part-aside")
+        if aside.is_dir():
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            aside.unlink(missing_ok=True)
+    fsync_path(directory)
+    return freed
+
+
+def _size(paths: list[Path]) -> int:
+    """Bytes of the files at ``paths`` (files, or folders walked), each inode counted once."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for path in paths:
+        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+        for file in files:
+            try:
+                info = file.stat()
+            except FileNotFoundError:  # removed meanwhile (a listing beside a prune)
+                continue
+            if (info.st_dev, info.st_ino) not in seen:
+                seen.add((info.st_dev, info.st_ino))
+                total += info.st_size
+    return total
 
 
 def recover(paths: DataDir, store: GraphStore) -> list[str]:

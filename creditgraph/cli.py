@@ -25,7 +25,7 @@ from creditgraph.settings import Settings, load_settings
 if TYPE_CHECKING:  # the pipeline (sklearn, igraph, xgboost) loads only in commands using it
     from distributed import Client
 
-    from creditgraph import pipeline
+    from creditgraph import catalog, pipeline
     from creditgraph.graph.store import GraphStore
     from creditgraph.scoring.scale import ScoreScale
 
@@ -296,6 +296,11 @@ def score(
             f"against the previous version: PSI {shift['psi']:.3f}, mean change "
             f"{shift['mean_change']:+.1f} points, {shift['share_moved_50_plus']:.1%} moved ≥ 50"
         )
+    _print_retention(result.retention)
+    for warning in result.warnings:
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}", soft_wrap=True)
+    if result.warnings:
+        raise typer.Exit(code=1)
 
 
 @app.command()
@@ -345,11 +350,78 @@ def rescore(
         console.print(f"against the previous run: PSI {shift['psi']:.3f}, mean change "
                       f"{shift['mean_change']:+.1f} points, "
                       f"{shift['users_band_changed']:,.0f} users changed band")  # fmt: skip
+    _print_retention(result.retention)
     console.print(f"manifest: {result.directory / 'manifest.json'}", soft_wrap=True)
     for warning in result.warnings:
-        console.print(f"[bold yellow]warning:[/] {escape(warning)}")
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     if result.warnings:
         raise typer.Exit(code=1)
+
+
+def _print_retention(report: catalog.PruneReport | None) -> None:
+    """One line per run whose data retention removed, and the space freed (for the log)."""
+    if report is None:
+        return
+    for run_id, freed in report.removed.items():
+        console.print(f"pruned run {run_id}: {_mib(freed)} freed", soft_wrap=True)
+    console.print(f"retention (keep {report.keep}): {_runs(len(report.removed))} pruned, "
+                  f"{_mib(report.freed_bytes)} freed; {_runs(len(report.kept))} published keep "
+                  "their scores and inputs; every manifest kept", soft_wrap=True)  # fmt: skip
+
+
+def _runs(count: int) -> str:
+    return f"{count} run" + ("" if count == 1 else "s")
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:,.1f} MiB"
+
+
+runs_app = typer.Typer(help="Published scoring runs: list them, prune old ones (retention).",
+                       no_args_is_help=True)  # fmt: skip
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("list")
+def runs_list(data_dir: DataDir = None) -> None:
+    """Every scoring run, newest first: published time, model, users, PSI, size, status."""
+    from creditgraph import catalog
+
+    runs = catalog.list_runs(_settings(data_dir).paths.scores)
+    table = Table("run", "published", "model", "users", "PSI", "size", "status",
+                  title=f"{len(runs)} scoring runs")  # fmt: skip
+    for run in runs:
+        status = f"pruned {run.pruned_at}" if run.pruned_at else run.status
+        table.add_row(run.run_id, run.published_at or "?", run.model_id or "?",
+                      "?" if run.users is None else f"{run.users:,}",
+                      "" if run.psi is None else f"{run.psi:.3f}", _mib(run.size_bytes),
+                      status)  # fmt: skip
+    console.print(table, soft_wrap=True)
+    total = sum(run.size_bytes for run in runs)
+    console.print(f"{_mib(total)} on disk", soft_wrap=True)
+
+
+@runs_app.command("prune")
+def runs_prune(
+    keep: Annotated[int | None, typer.Option(
+        help="published runs that keep their scores and inputs (at least 2; default: the "
+        "keep_runs setting)")] = None,
+    data_dir: DataDir = None, store: StoreOpt = None,
+) -> None:  # fmt: skip
+    """Remove the scores and inputs of published runs older than the newest --keep.
+
+    Manifests stay (marked pruned); the current run and the one before it, a run being
+    published or resumed, and runs never published are never touched.
+    """
+    from creditgraph import catalog
+
+    settings = _settings(data_dir, store)
+    keep = keep if keep is not None else settings.keep_runs
+    if keep is None:
+        raise InvalidArgument("give --keep N (runs to keep whole), or set keep_runs")
+    with _open_store(settings) as graph_store:
+        report = catalog.prune_runs(settings.paths, keep, store=graph_store)
+    _print_retention(report)
 
 
 @app.command()

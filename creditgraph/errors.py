@@ -58,6 +58,10 @@ class DataMissing(CreditGraphError, FileNotFoundError):
     """Something the data directory should hold is not there (e.g. a history version)."""
 
 
+class RunPruned(DataMissing):
+    """A scoring run's scores and model inputs were removed by retention (its manifest is kept)."""
+
+
 class UnknownFeature(CreditGraphError, KeyError):
     """A feature name is not declared in the feature dictionary (e.g. in an older model)."""
 

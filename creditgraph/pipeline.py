@@ -12,7 +12,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -332,6 +332,8 @@ class ScoreResult:
     scores: pd.DataFrame  # at least the score and the five factor points, indexed by user id
     shift: dict[str, float] | None  # against the run published before (None for the first)
     directory: Path  # the published run
+    retention: catalog.PruneReport | None = None  # what keep_runs removed after the publish
+    warnings: list[str] = field(default_factory=list)  # e.g. retention failed (still published)
 
 
 def score(
@@ -342,7 +344,8 @@ def score(
 
     On a cluster this is :func:`rescore` on the kept features (refused when missing or
     stale, never rebuilt): each chunk scored and kept by a worker, resumable; the
-    driver reads back only the score and factor columns.
+    driver reads back only the score and factor columns. After the publish, retention
+    (``keep_runs``) prunes older runs (:func:`apply_retention`); the manifest records it.
     """
     model = load_model(settings, model_id)
     if client is not None:
@@ -352,11 +355,47 @@ def score(
                        max_psi=float("inf"))  # fmt: skip
         columns = ["user_id", "score", *(f"f_{name}" for name in FACTORS)]
         scores = catalog.read_run(done.directory, columns=columns).set_index("user_id")
-        return ScoreResult(model, scores, done.manifest.get("shift"), done.directory)
+        return ScoreResult(model, scores, done.manifest.get("shift"), done.directory,
+                           done.retention, done.warnings)  # fmt: skip
     inputs = model_inputs(settings, store, model, read_features(settings))
     scores = score_users(model, inputs)
     shift = compare_scores(settings, scores)
-    return ScoreResult(model, scores, shift, write_scores(settings, store, scores, inputs))
+    with settings.paths.writing():  # the publish and its retention, with no command between
+        directory = write_scores(settings, store, scores, inputs)
+        warnings: list[str] = []
+        retention = apply_retention(settings, store, warnings)
+        if retention is not None or warnings:
+            catalog.annotate_manifest(settings.paths.scores, directory.name,
+                                      _retention_details(retention, warnings))  # fmt: skip
+    return ScoreResult(model, scores, shift, directory, retention, warnings)
+
+
+def apply_retention(
+    settings: Settings, store: GraphStore, warnings: list[str]
+) -> catalog.PruneReport | None:
+    """Prune published runs down to ``keep_runs`` (None: keep every run; nothing done).
+
+    Called right after a publish succeeded: a failure here must not read as a failed
+    publish (a scheduler would run the job again), so it is added to ``warnings`` and the
+    next publish tries again.
+    """
+    if settings.keep_runs is None:
+        return None
+    try:
+        return catalog.prune_runs(settings.paths, settings.keep_runs, store=store)
+    except (CreditGraphError, OSError) as exc:
+        warnings.append(f"retention (keep_runs = {settings.keep_runs}) failed: {exc}")
+        return None
+
+
+def _retention_details(
+    retention: catalog.PruneReport | None, warnings: list[str]
+) -> dict[str, Any]:
+    """What a publish's manifest records of the retention applied after it."""
+    details: dict[str, Any] = {"warnings": warnings}
+    if retention is not None:
+        details["retention"] = retention.as_manifest()
+    return details
 
 
 def compare_scores(settings: Settings, scores: pd.DataFrame) -> dict[str, float] | None:
@@ -380,6 +419,7 @@ class RescoreResult:
     directory: Path
     manifest: dict[str, Any]
     warnings: list[str]
+    retention: catalog.PruneReport | None = None  # what keep_runs removed after the publish
 
     @property
     def scores(self) -> pd.DataFrame:
@@ -404,7 +444,9 @@ def rescore(
     run; a PSI above ``max_psi`` is returned as a warning. ``client`` runs every stage
     on a Dask cluster: features built there if missing, each chunk's inputs assembled
     and scored by a worker, which keeps its parts (the same rows and scores as here).
-    ``rebuild=False`` refuses missing or stale features instead of building them.
+    ``rebuild=False`` refuses missing or stale features instead of building them. After the
+    publish, retention (``keep_runs``) prunes older runs (:func:`apply_retention`); the
+    manifest records what it removed, and a failure of it is a warning, never a failed run.
     """
     if chunk_size < 1:
         raise InvalidArgument(f"chunk size must be at least 1, not {chunk_size}")
@@ -549,10 +591,12 @@ def _rescore(
         published = catalog.publish_chunks(paths, store, run, details)
         tell("publish", 1, 1)
     run.clear()
-    extra = {"stage_seconds": seconds, "peak_memory_mib": _peak_memory_mib()}
+    retention = apply_retention(settings, store, warnings)
+    extra = {"stage_seconds": seconds, "peak_memory_mib": _peak_memory_mib(),
+             **_retention_details(retention, warnings)}  # fmt: skip
     catalog.annotate_manifest(paths.scores, published.run_id, extra)
     manifest = catalog.read_manifest(paths.scores, published.run_id)
-    return RescoreResult(published.run_id, published.directory, manifest, warnings)
+    return RescoreResult(published.run_id, published.directory, manifest, warnings, retention)
 
 
 def _score_here(

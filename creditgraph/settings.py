@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from creditgraph.catalog import DataDir
+from creditgraph.catalog import MIN_KEEP, DataDir
 from creditgraph.errors import ConfigError
 from creditgraph.scoring.scale import CALIBRATIONS, ScoreScale
 
@@ -40,6 +40,10 @@ class Settings:
     # A Dask scheduler (tcp://host:8786) or "local" for the commands given --cluster without
     # an address; None: they run in this process (CREDITGRAPH_DASK_SCHEDULER).
     dask_scheduler: str | None = None
+    # Published scoring runs whose scores and inputs `score` and `rescore` keep after each
+    # publish (the newest N; manifests always stay). None: every run, because a lender may
+    # have to explain an old decision from the scores and inputs behind it.
+    keep_runs: int | None = None
 
     @property
     def paths(self) -> DataDir:
@@ -114,6 +118,8 @@ def _checked(settings: Settings, key: str, value: Any, source: str) -> Any:
         return Path(value) if value not in (None, "") else None
     if key == "dask_scheduler":
         return str(value) if value not in (None, "") else None
+    if key == "keep_runs":
+        return _keep_runs(value, where)
     if key in ("earliest_date", "latest_date"):
         if key == "latest_date" and value in (None, ""):
             return None  # the day of each load
@@ -136,3 +142,22 @@ def _checked(settings: Settings, key: str, value: Any, source: str) -> Any:
             f"{where} must be embedded, memory, neo4j or a bolt:// / neo4j:// URI, not {value!r}"
         )
     return value
+
+
+def _keep_runs(value: Any, where: str) -> int | None:
+    """``keep_runs``: None (or empty) keeps every run; else at least the current and previous."""
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+        whole = not isinstance(value, bool) and number == float(value)
+    except (TypeError, ValueError):
+        whole = False
+    if not whole:
+        raise ConfigError(f"{where} must be a whole number of runs, not {value!r}")
+    if number < MIN_KEEP:
+        raise ConfigError(
+            f"{where} must be at least {MIN_KEEP} (the current run and the one before it are "
+            f"always kept), not {value!r}; leave it out to keep every run"
+        )
+    return number

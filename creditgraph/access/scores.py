@@ -80,11 +80,15 @@ def resolve_scores(path: Path) -> Path:
     """The scores ``path`` stands for: itself if a file or a folder of Parquet parts, else the
     published run of a scores directory (its parts folder, or its one file for a run
     published before parts; see :mod:`creditgraph.catalog`). Raises :class:`SchemaError`
-    if none."""
+    if none, and :class:`~creditgraph.errors.RunPruned` for a run retention pruned (its
+    folder, or its parts folder or file)."""
+    from creditgraph.catalog import RUNS, current_scores_path, ensure_not_pruned
+
+    if not path.exists():
+        ensure_not_pruned(path.parent)  # a pruned run's scores/ or scores.parquet
     if not path.is_dir() or _parts(path):
         return path
-    from creditgraph.catalog import RUNS, current_scores_path
-
+    ensure_not_pruned(path)  # a run's own folder
     file = current_scores_path(path)
     if file is None:
         raise SchemaError(
