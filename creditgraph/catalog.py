@@ -878,14 +878,42 @@ def _protected_runs(scores_dir: Path, store: GraphStore, chain: list[str]) -> se
     """Runs :func:`prune_runs` never touches (see there)."""
     meta = read_meta(store)
     protected = set(chain[:MIN_KEEP]) | {
-        run_id for run_id in (meta.get(SCORE_RUN), meta.get(PENDING_RUN)) if run_id
-    }
-    try:
-        state = json.loads((scores_dir / RESUME / STATE_FILE).read_text())
-        protected.add(str(state["run_id"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        pass  # no rescore in progress
+        run_id for run_id in (meta.get(SCORE_RUN), meta.get(PENDING_RUN), _resuming(scores_dir))
+        if run_id
+    }  # fmt: skip
     return protected
+
+
+def _resuming(scores_dir: Path) -> str | None:
+    """The run a killed ``rescore`` will resume (``scores/resume/``), if any."""
+    try:
+        return str(json.loads((scores_dir / RESUME / STATE_FILE).read_text())["run_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # no rescore in progress
+
+
+def _discard_unpublished_runs(scores_dir: Path, keep: set[str]) -> list[str]:
+    """Remove the runs a command killed between staging its run and the graph's write left:
+    never published (off the :func:`published_runs` chain), staged after the current run,
+    and not in ``keep`` (a run the graph holds in part, a rescore's). Returns their ids."""
+    runs_dir, current = scores_dir / RUNS, current_run(scores_dir)
+    if not runs_dir.is_dir():
+        return []
+    since = str(_manifest_or_empty(run_dir(scores_dir, current)).get("created_at", "")) if (
+        current and _is_run_name(current)) else ""  # fmt: skip
+    chain = set(published_runs(scores_dir))
+    discarded = []
+    for directory in sorted(runs_dir.iterdir()):
+        name = directory.name
+        if not directory.is_dir() or not _is_run_name(name) or name in chain or name in keep:
+            continue
+        staged_at = _manifest_or_empty(directory).get("created_at")
+        # An older or undated run may be a published one from before manifests named the
+        # run before them: never touched.
+        if isinstance(staged_at, str) and staged_at > since:
+            _discard(directory)
+            discarded.append(name)
+    return discarded
 
 
 def _prune_run(directory: Path, keep: int) -> int | None:
@@ -992,6 +1020,10 @@ def _recover(paths: DataDir, store: GraphStore) -> list[str]:
         if (run_dir(scores_dir, graph_run) / MANIFEST_FILE).exists():
             write_pointer(scores_dir / POINTER, graph_run)
             done.append(f"finished scoring run {graph_run} (scores pointer rolled forward)")
+    keep_runs = {run_id for run_id in (pending_run, _resuming(scores_dir)) if run_id}
+    for run_id in _discard_unpublished_runs(scores_dir, keep_runs):
+        done.append(f"discarded scoring run {run_id} (staged by a command killed before "
+                    "publishing it)")  # fmt: skip
     return done
 
 

@@ -244,3 +244,25 @@ def test_a_killed_prune_leaves_a_consistent_directory_and_the_next_one_finishes(
     for run_id in chain[2:]:
         directory = catalog.run_dir(_scores_dir(data), run_id)
         assert [p.name for p in directory.iterdir()] == [catalog.MANIFEST_FILE]
+
+
+def test_a_run_staged_by_a_killed_score_is_discarded_by_the_next_command(published) -> None:  # noqa: ANN001
+    data, chain = _copy(published, "killed-score"), list(published["chain"])
+    env = {**os.environ, FAILPOINT_VARIABLE: "score:run-staged"}
+    killed = subprocess.run([CLI, "score", "--data-dir", str(data)], env=env,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    before = {run.run_id: run.status for run in catalog.list_runs(_scores_dir(data))}
+    staged = [run_id for run_id, status in before.items() if status == "unpublished"]
+    assert len(staged) == 1 and catalog.current_run(_scores_dir(data)) == chain[0]
+
+    opened = CliRunner().invoke(
+        app, ["runs", "prune", "--keep", str(RUNS), "--data-dir", str(data)]
+    )
+
+    said = " ".join(opened.output.split())
+    assert opened.exit_code == 0 and f"discarded scoring run {staged[0]}" in said, said
+    after = {run.run_id: run.status for run in catalog.list_runs(_scores_dir(data))}
+    assert after == {run_id: status for run_id, status in before.items() if run_id not in staged}
+    assert not (_scores_dir(data) / catalog.RUNS / staged[0]).exists()
+    assert catalog.current_run(_scores_dir(data)) == chain[0]
