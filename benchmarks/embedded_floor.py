@@ -34,42 +34,29 @@ import pandas as pd
 import pyarrow as pa
 
 from creditgraph.durable import read_pointer
+from creditgraph.graph.schema import DATE, NODE_TYPES, REL_TYPES
+from creditgraph.ingest.load import edge_frames
 
 TARGET_S = 20.0  # issue 17: incremental ingest of 1M new event rows at 1M users
 
 
-def _dates(values: pd.Series) -> pa.Array:
-    return pa.array(pd.to_datetime(values).dt.date, pa.date32())
-
-
 def day_tables(day: Path) -> dict[str, pa.Table]:
-    """The day's relationships as ``COPY`` takes them: one row per pair (totals per pair)."""
-
-    def read(name: str) -> pd.DataFrame:
-        return pd.read_csv(day / f"{name}.csv", engine="pyarrow")
-
-    pays = read("payments").groupby(["user_id", "merchant_id"], as_index=False).agg(
-        n=("amount", "size"), amount=("amount", "sum"), last_date=("date", "max"))  # fmt: skip
-    transfers = read("transfers").groupby(["src", "dst"], as_index=False).agg(
-        n=("amount", "size"), amount=("amount", "sum"), first_date=("date", "min"),
-        last_date=("date", "max"))  # fmt: skip
-    friends = read("friendships")
-    return {
-        "PAYS": pa.table({"from": pays["user_id"], "to": pays["merchant_id"], "n": pays["n"],
-                          "amount": pays["amount"], "last_date": _dates(pays["last_date"])}),
-        "TRANSFER": pa.table({"from": transfers["src"], "to": transfers["dst"],
-                              "n": transfers["n"], "amount": transfers["amount"],
-                              "first_date": _dates(transfers["first_date"]),
-                              "last_date": _dates(transfers["last_date"])}),
-        "FRIEND": pa.table({"from": friends["src"], "to": friends["dst"],
-                            "since": _dates(friends["since"]),
-                            "src_interactions": friends["src_interactions"],
-                            "dst_interactions": friends["dst_interactions"]}),
-    }  # fmt: skip
+    """The day's relationships as ``COPY`` takes them: one row per pair, totals as a load
+    computes them (:func:`ingest.load.edge_frames`), columns in the schema's order."""
+    history = {name: pd.read_csv(day / f"{name}.csv", engine="pyarrow")
+               for name in ("payments", "transfers", "friendships")}  # fmt: skip
+    tables = {}
+    for rel, frame in edge_frames(history).items():
+        columns = {"from": frame["src"], "to": frame["dst"]}
+        for name, kind in REL_TYPES[rel].properties.items():
+            columns[name] = frame[name]
+            if kind == DATE:
+                columns[name] = pa.array(pd.to_datetime(frame[name]).dt.date, pa.date32())
+        tables[rel] = pa.table(columns)
+    return tables
 
 
-ENDPOINTS = {"PAYS": ("User", "user_id", "Merchant", "merchant_id"),
-             "TRANSFER": ("User", "user_id", "User", "user_id")}  # fmt: skip
+EVENTS = ("PAYS", "TRANSFER")  # the relationships whose totals a day changes
 
 
 @contextmanager
@@ -91,12 +78,12 @@ def write_day(graph: Path, tables: dict[str, pa.Table], replace: bool) -> list[t
         run = conn.execute
         run("BEGIN TRANSACTION")
         for rel, table in tables.items():
-            if replace and rel in ENDPOINTS:
-                a, a_key, b, b_key = ENDPOINTS[rel]
+            if replace and rel in EVENTS:
+                a, b = NODE_TYPES[REL_TYPES[rel].source], NODE_TYPES[REL_TYPES[rel].target]
                 pairs = table.select(["from", "to"]).rename_columns(["src", "dst"])
                 with timed(rows, f"delete {table.num_rows:,} {rel}"):
-                    run(f"LOAD FROM $rows MATCH (a:{a} {{{a_key}: src}})-[r:{rel}]->"
-                        f"(b:{b} {{{b_key}: dst}}) DELETE r", {"rows": pairs})  # fmt: skip
+                    run(f"LOAD FROM $rows MATCH (a:{a.label} {{{a.key}: src}})-[r:{rel}]->"
+                        f"(b:{b.label} {{{b.key}: dst}}) DELETE r", {"rows": pairs})  # fmt: skip
             with timed(rows, f"copy {table.num_rows:,} {rel}"):
                 run(f"COPY {rel} FROM $rows", {"rows": table})
         with timed(rows, "commit"):

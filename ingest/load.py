@@ -166,9 +166,10 @@ def load_directory(
     store.ensure_schema()
     touched = touched_rows(version, changes)
     keep_touched(version, touched, changes)
+    edges = edge_frames(touched)
     written = store.bulk_load(
-        node_frames(touched), edge_frames(touched), load_id=load_id, progress=say,
-        removed=stale_edges(touched),
+        node_frames(touched), edges, load_id=load_id, progress=say,
+        removed=stale_edges(touched, edges),
     )  # fmt: skip
     report.nodes_written, report.edges_written = written.nodes, written.edges
     report.edges_removed = written.removed
@@ -216,9 +217,10 @@ def finish_pending_load(
     say(f"finishing interrupted load {pending}")
     tables = read_touched(history_dir / pending) or version_tables(history_dir, pending)
     store.ensure_schema()
+    edges = edge_frames(tables)
     store.bulk_load(
-        node_frames(tables), edge_frames(tables), load_id=pending, progress=say,
-        removed=stale_edges(tables),
+        node_frames(tables), edges, load_id=pending, progress=say,
+        removed=stale_edges(tables, edges),
     )  # fmt: skip
     publish_version(history_dir, pending)
     return pending
@@ -332,24 +334,26 @@ def touched_rows(version: Path, changes: dict[str, TableChange]) -> dict[str, pd
                 touched[name] = read_parts(parts, where=("user_id", users.unique()))
     for name, (src, dst) in EVENT_PAIRS.items():
         if name in rows and len(rows[name]) and not changes[name].complete:
-            wanted = pd.concat([rows[name], touched.get(name + REPLACED)])[[src, dst]]
+            moved = touched.get(name + REPLACED)
+            wanted = pd.concat(
+                [rows[name][[src, dst]], None if moved is None else moved[[src, dst]]]
+            )
             events = read_parts(table_parts(version, name), where=(src, wanted[src].unique()))
             touched[name] = events[rows_in(events[[src, dst]], wanted)]
     return touched
 
 
-def stale_edges(touched: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+def stale_edges(
+    touched: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame]
+) -> dict[str, pd.DataFrame]:
     """Relationships a load's corrections leave with nothing behind them (``src``/``dst``).
 
     A replaced row made some pairs (a payment's user and merchant, a merchant's
-    owner): those the touched rows no longer make are gone from a full reload, so
-    the load removes them.
+    owner): those the touched rows no longer make (``after``: their
+    :func:`edge_frames`) are gone from a full reload, so the load removes them.
     """
     replaced = {name.removesuffix(REPLACED): frame for name, frame in touched.items()
                 if name.endswith(REPLACED)}  # fmt: skip
-    if not replaced:  # (a day of new rows: nothing to aggregate twice)
-        return {}
-    after = edge_frames(touched)
     stale = {}
     for rel, before in edge_frames(replaced).items():
         pairs = before[["src", "dst"]]

@@ -193,12 +193,12 @@ def _taken_port() -> socket.socket:
     return sock
 
 
-def test_serve_refuses_a_cut_off_outside_the_run_scale(
-    runs: Runs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    data = runs.serving(tmp_path, "B")
+def _refused_serve(
+    data: Path, cut_off: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """What `creditgraph serve` says when it refuses to start with SPA at ``cut_off``."""
     path = tmp_path / "policies.toml"
-    path.write_text(SPA.format(900))  # fine on the configured 350–950, off the run's 300–850
+    path.write_text(SPA.format(cut_off))
     monkeypatch.setenv("CREDITGRAPH_POLICIES", str(path))
     monkeypatch.chdir(tmp_path)
     with _taken_port() as taken:
@@ -206,6 +206,15 @@ def test_serve_refuses_a_cut_off_outside_the_run_scale(
         result = CliRunner().invoke(cli, ["serve", "--data-dir", str(data), "--port", port])
     said = " ".join(result.output.split())
     assert result.exit_code == 2, said
+    return said
+
+
+def test_serve_refuses_a_cut_off_outside_the_run_scale(
+    runs: Runs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = runs.serving(tmp_path, "B")
+    # 900: fine on the configured 350–950, off the run's 300–850
+    said = _refused_serve(data, 900, tmp_path, monkeypatch)
     assert "threshold 900 is outside the score range 300-850" in said
     assert "the published run was scored on 300–850" in said and "configured scale 350–950" in said
 
@@ -221,15 +230,8 @@ def test_a_run_recorded_before_scales_reads_its_model_else_warns(
     assert published_scale(run / "scores") == OTHER  # its model's: a model id covers its scale
     shutil.rmtree(data / "models" / runs.model_id["B"])
     assert published_scale(run / "scores") is None  # nothing says: the configured one is used
-    path = tmp_path / "policies.toml"
-    path.write_text(SPA.format(320))  # on the run's scale, but serve can no longer know it
-    monkeypatch.setenv("CREDITGRAPH_POLICIES", str(path))
-    monkeypatch.chdir(tmp_path)
-    with _taken_port() as taken:
-        port = str(taken.getsockname()[1])
-        result = CliRunner().invoke(cli, ["serve", "--data-dir", str(data), "--port", port])
-    said = " ".join(result.output.split())
-    assert result.exit_code == 2, said
+    # 320: on the run's scale, but serve can no longer know it
+    said = _refused_serve(data, 320, tmp_path, monkeypatch)
     assert "record no scale" in said and "threshold 320 is outside the score range 350-950" in said
 
 
