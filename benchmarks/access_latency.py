@@ -109,7 +109,7 @@ def _serve(db_path: Path, scores_path: Path, port: int, durable: bool) -> None:
     app = create_app(db_path, ParquetScoreSource(scores_path), durable=durable)
 
     @app.middleware("http")
-    async def timing(request, call_next):  # type: ignore[no-untyped-def]
+    async def timing(request, call_next):
         started = time.perf_counter()
         response = await call_next(request)
         response.headers["X-Server-Ms"] = f"{(time.perf_counter() - started) * 1000:.3f}"
@@ -174,6 +174,7 @@ def measure_startup(root: Path, *, users: int, seed: int, timeout: float = 300.0
     ]
     started = time.perf_counter()
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert server.stderr is not None  # piped
     healthz_s = lookup_s = None
     try:
         while lookup_s is None:

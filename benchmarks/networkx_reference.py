@@ -265,10 +265,10 @@ def exposure(
     g: NxGraphs, bad: np.ndarray, known: np.ndarray, membership: list[int]
 ) -> dict[str, list]:
     """The exposure family for one label set (``bad``/``known`` per user, community per user)."""
-    known = [bool(k) for k in known]
-    bad = [bool(b) and k for b, k in zip(bad, known, strict=True)]
-    known_1 = [sum(known[v] for v in g.friends[u]) for u in range(g.n)]
-    bad_1 = [sum(bad[v] for v in g.friends[u]) for u in range(g.n)]
+    is_known = [bool(k) for k in known]
+    is_bad = [bool(b) and k for b, k in zip(bad, is_known, strict=True)]
+    known_1 = [sum(is_known[v] for v in g.friends[u]) for u in range(g.n)]
+    bad_1 = [sum(is_bad[v] for v in g.friends[u]) for u in range(g.n)]
     known_2 = [sum(known_1[v] for v in g.friends[u]) for u in range(g.n)]
     bad_2 = [sum(bad_1[v] for v in g.friends[u]) for u in range(g.n)]
 
@@ -284,10 +284,10 @@ def exposure(
     community_known: dict[int, int] = {}
     for u in range(g.n):
         c = membership[u]
-        community_bad[c] = community_bad.get(c, 0) + bad[u]
-        community_known[c] = community_known.get(c, 0) + known[u]
-    merchant_bad = {m: sum(bad[c] for c in g.pays[m]) for m in range(g.n, len(g.pays))}
-    merchant_known = {m: sum(known[c] for c in g.pays[m]) for m in range(g.n, len(g.pays))}
+        community_bad[c] = community_bad.get(c, 0) + is_bad[u]
+        community_known[c] = community_known.get(c, 0) + is_known[u]
+    merchant_bad = {m: sum(is_bad[c] for c in g.pays[m]) for m in range(g.n, len(g.pays))}
+    merchant_known = {m: sum(is_known[c] for c in g.pays[m]) for m in range(g.n, len(g.pays))}
 
     def customer_rate(graph: nx.Graph, u: int) -> float:
         shops = list(graph[u])
@@ -298,8 +298,8 @@ def exposure(
         "known_neighbours": known_1,
         "neighbour_default_share": [_nan_ratio(b, k) for b, k in zip(bad_1, known_1, strict=True)],
         "hop2_default_share": [_nan_ratio(b, k) for b, k in zip(bad_2, known_2, strict=True)],
-        "default_ppr": ppr(bad),
-        "trust_ppr": ppr([k and not b for k, b in zip(known, bad, strict=True)]),
+        "default_ppr": ppr(is_bad),
+        "trust_ppr": ppr([k and not b for k, b in zip(is_known, is_bad, strict=True)]),
         "community_default_rate": [
             _nan_ratio(community_bad[membership[u]], community_known[membership[u]])
             for u in range(g.n)

@@ -19,10 +19,11 @@ import argparse
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -31,8 +32,10 @@ from creditgraph import pipeline
 from creditgraph.graph.network import GraphData
 from creditgraph.settings import Settings, load_settings
 
+T = TypeVar("T")
 
-def _timed(seconds: dict[str, float], name: str, run):  # type: ignore[no-untyped-def]
+
+def _timed(seconds: dict[str, float], name: str, run: Callable[[], T]) -> T:
     start = time.perf_counter()
     out = run()
     seconds[name] = time.perf_counter() - start
@@ -122,4 +125,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
