@@ -350,6 +350,23 @@ def test_a_grant_within_a_tightened_policy_is_active_until_the_policy_ends_it(
     )  # fmt: skip
 
 
+def test_the_grant_a_tightened_policy_ends_first_is_spent_first(tmp_path: Path) -> None:
+    """Two grants alike: the one whose uses go first is the one that stops answering first,
+    by the policy now in force, not by the expiry each was given."""
+    with site(tmp_path, _spa(tmp_path, 90)) as s:
+        first = s.grant("alice", "spa", "band", days=60).json()  # its own expiry: day 60
+        s.clock.offset = timedelta(days=20)
+        second = s.grant("alice", "spa", "band", days=25).json()  # day 45: sooner
+    with site(tmp_path, _spa(tmp_path, 30)) as s:  # first now lapses on day 30, second on 45
+        s.clock.offset = timedelta(days=21)
+        answered = s.ask("alice", "spa", "band")
+    # What the test is about: the two orders differ.
+    assert _at(second["expires_at"]) < _at(first["expires_at"])
+    assert _at(first["created_at"]) + timedelta(days=30) < _at(second["expires_at"])
+    assert answered.status_code == 200
+    assert s.entries("lookup")[-1].grant_id == first["grant_id"]
+
+
 def test_unlisted_purposes_follow_the_unlisted_rule(tmp_path: Path) -> None:
     closed = _policies(
         '[unlisted]\nallowed = false\n[purposes.spa]\nscope = "band"\nmax_days = 30', tmp_path

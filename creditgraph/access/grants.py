@@ -221,7 +221,8 @@ def match_grant(
     Among several, the narrowest scope wins, then the soonest expiry, so a broad grant's
     uses are spent last. ``policy`` (the purpose's, already checked against the request)
     adds its cut-off to grants without one, and its longest duration to every grant
-    (:meth:`Grant.status`). Run inside the lookup's write transaction.
+    (:meth:`Grant.status`; the expiry compared is :meth:`Grant.lapses_at`, when each
+    really stops answering). Run inside the lookup's write transaction.
     """
     rows = conn.execute(
         "SELECT * FROM grants WHERE partner_id = ? AND subject_id = ?",
@@ -245,7 +246,7 @@ def match_grant(
             usable.append(grant)
     if not usable:
         raise Refused(next((r for r in _REASON_ORDER if r in reasons), "no_grant"))
-    return min(usable, key=lambda g: (g.scope.rank, g.expires_at, g.grant_id))
+    return min(usable, key=lambda g: (g.scope.rank, g.lapses_at(policy), g.grant_id))
 
 
 def spend(conn: sqlite3.Connection, grant: Grant, threshold: int | None) -> None:
