@@ -21,6 +21,7 @@ from creditgraph.access.errors import Refused, UnknownPartner
 from creditgraph.access.policy import MAX_DAYS, PURPOSE, Policies, PurposePolicy, default_policies
 from creditgraph.access.scopes import Scope
 from creditgraph.errors import InvalidArgument
+from creditgraph.scoring.scale import ScoreScale
 
 MAX_GRANT_LIFETIME = timedelta(days=MAX_DAYS)
 
@@ -98,12 +99,15 @@ def create_grant(
     max_uses: int | None = None,
     threshold: int | None = None,
     policies: Policies | None = None,
+    scale: ScoreScale | None = None,
 ) -> Grant:
     """Record a subject's grant; raises :class:`InvalidArgument` (a ``ValueError``) naming it.
 
     The grant is checked against its purpose's policy (``policies``, default: the shipped
     ones): asking more raises :class:`~creditgraph.access.policy.PolicyRefused` with the
-    reason. A yes/no purpose's grant is stored with its cut-off.
+    reason. A yes/no purpose's grant is stored with its cut-off. ``scale``: the scale of the
+    run served now; the grant's cut-off must lie in its range (None: no run to check
+    against, any cut-off 0-2000; lookups still check theirs).
     """
     scope = Scope(scope)
     now = db.now()
@@ -119,7 +123,7 @@ def create_grant(
     if threshold is not None and not 0 <= threshold <= 2000:
         raise InvalidArgument("threshold must be between 0 and 2000")
     threshold = (policies or default_policies()).check_grant(
-        purpose, scope, created_at=now, expires_at=expires_at, threshold=threshold
+        purpose, scope, created_at=now, expires_at=expires_at, threshold=threshold, scale=scale
     )
     grant = Grant(
         tokens.new_id(),
