@@ -417,6 +417,8 @@ def test_policy_commands_read_the_configured_file(tmp_path: Path, monkeypatch) -
     shown = runner.invoke(cli, ["partner", "policies", "--data-dir", str(tmp_path)])
     assert shown.exit_code == 0, shown.output
     assert "spa_day" in shown.output and "hotel_stay" not in shown.output
+    said = " ".join(shown.output.split())  # run-1 records no scale and names no model
+    assert "cut-offs read on the configured scale 350–950" in said and "records no scale" in said
     path.write_text('[purposes.spa_day]\nscope = "everything"\nmax_days = 14\n')
     served = runner.invoke(cli, ["serve", "--data-dir", str(tmp_path), "--port", "1"])
     assert served.exit_code == 2 and "scope must be one of" in served.output

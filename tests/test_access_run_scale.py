@@ -282,6 +282,37 @@ def test_a_grant_cut_off_off_a_later_run_scale_is_refused_at_lookup_and_kept(
     assert reasons == [None, "threshold_outside_scale", "threshold_outside_scale", None]
 
 
+def test_partner_policies_reads_cut_offs_on_the_published_run_scale(
+    runs: Runs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`creditgraph partner policies` checks the file as `serve` would: on run B's 300–850
+    (configured: 350–950), and on the configured scale when no run is published."""
+    data = runs.serving(tmp_path, "B")
+    path = tmp_path / "policies.toml"
+    monkeypatch.setenv("CREDITGRAPH_POLICIES", str(path))
+    monkeypatch.chdir(tmp_path)
+
+    def policies(cut_off: int, data_dir: Path) -> tuple[int, str]:
+        path.write_text(SPA.format(cut_off))
+        result = CliRunner().invoke(cli, ["partner", "policies", "--data-dir", str(data_dir)])
+        return result.exit_code, " ".join(result.output.split())
+
+    code, said = policies(320, data)  # on run B's range only
+    assert code == 0, said
+    assert "spa_day" in said and "320" in said
+    assert "cut-offs read on the published run's scale 300–850" in said
+    code, said = policies(900, data)  # on the configured range only
+    assert code == 2 and "threshold 900 is outside the score range 300-850" in said
+    assert "cut-offs read on the published run's scale 300–850" in said
+    empty = tmp_path / "empty"
+    code, said = policies(320, empty)  # nothing published: the configured scale, as before
+    assert code == 2 and "threshold 320 is outside the score range 350-950" in said
+    assert "cut-offs read on the configured scale 350–950" in said
+    assert "(published run: none yet)" in said
+    code, said = policies(900, empty)
+    assert code == 0 and "spa_day" in said, said
+
+
 def _taken_port() -> socket.socket:
     """A listening socket: a server that gets as far as binding its port fails there."""
     sock = socket.socket()
