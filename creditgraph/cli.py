@@ -732,11 +732,23 @@ def partner_list(data_dir: DataDir = None) -> None:
 
 @partner_app.command("policies")
 def partner_policies(data_dir: DataDir = None) -> None:
-    """What partners may ask per purpose: widest scope, longest grant, yes/no decision."""
+    """What partners may ask per purpose: widest scope, longest grant, yes/no decision.
+
+    Cut-offs are checked on the scale `serve` reads them on: the published run's, else the
+    configured one (it says which)."""
     from creditgraph.access.policy import load_policies
+    from creditgraph.access.scores import current_scale
+    from creditgraph.catalog import current_scores_path
 
     settings = _settings(data_dir)
-    policies = load_policies(settings.policies, scale=settings.scale)
+    published = current_scale(settings.paths.scores)
+    if published is not None:
+        said = f"the published run's scale {_described(published)}"
+    else:
+        why = "records no scale" if current_scores_path(settings.paths.scores) else "none yet"
+        said = f"the configured scale {_described(settings.scale)} (published run: {why})"
+    console.print(f"cut-offs read on {said}", soft_wrap=True)
+    policies = load_policies(settings.policies, scale=published or settings.scale)
     console.print(f"policies: {policies.source}", soft_wrap=True)
     rows = [{"purpose": row["purpose"] or "(unlisted)", "scope": row["scope"],
              "days": row["max_days"], "cut-off": row["threshold"],

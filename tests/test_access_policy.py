@@ -350,6 +350,23 @@ def test_a_grant_within_a_tightened_policy_is_active_until_the_policy_ends_it(
     )  # fmt: skip
 
 
+def test_the_grant_a_tightened_policy_ends_first_is_spent_first(tmp_path: Path) -> None:
+    """Two grants alike: the one whose uses go first is the one that stops answering first,
+    by the policy now in force, not by the expiry each was given."""
+    with site(tmp_path, _spa(tmp_path, 90)) as s:
+        first = s.grant("alice", "spa", "band", days=60).json()  # its own expiry: day 60
+        s.clock.offset = timedelta(days=20)
+        second = s.grant("alice", "spa", "band", days=25).json()  # day 45: sooner
+    with site(tmp_path, _spa(tmp_path, 30)) as s:  # first now lapses on day 30, second on 45
+        s.clock.offset = timedelta(days=21)
+        answered = s.ask("alice", "spa", "band")
+    # What the test is about: the two orders differ.
+    assert _at(second["expires_at"]) < _at(first["expires_at"])
+    assert _at(first["created_at"]) + timedelta(days=30) < _at(second["expires_at"])
+    assert answered.status_code == 200
+    assert s.entries("lookup")[-1].grant_id == first["grant_id"]
+
+
 def test_unlisted_purposes_follow_the_unlisted_rule(tmp_path: Path) -> None:
     closed = _policies(
         '[unlisted]\nallowed = false\n[purposes.spa]\nscope = "band"\nmax_days = 30', tmp_path
@@ -400,6 +417,8 @@ def test_policy_commands_read_the_configured_file(tmp_path: Path, monkeypatch) -
     shown = runner.invoke(cli, ["partner", "policies", "--data-dir", str(tmp_path)])
     assert shown.exit_code == 0, shown.output
     assert "spa_day" in shown.output and "hotel_stay" not in shown.output
+    said = " ".join(shown.output.split())  # run-1 records no scale and names no model
+    assert "cut-offs read on the configured scale 350–950" in said and "records no scale" in said
     path.write_text('[purposes.spa_day]\nscope = "everything"\nmax_days = 14\n')
     served = runner.invoke(cli, ["serve", "--data-dir", str(tmp_path), "--port", "1"])
     assert served.exit_code == 2 and "scope must be one of" in served.output

@@ -36,7 +36,7 @@ from creditgraph.access.db import AccessDB
 from creditgraph.access.grants import create_grant
 from creditgraph.access.policy import Policies, load_policies
 from creditgraph.access.scopes import Scope
-from creditgraph.access.scores import ParquetScoreSource, published_scale
+from creditgraph.access.scores import ParquetScoreSource, current_scale, published_scale
 from creditgraph.access.service import create_app, running_server
 from creditgraph.cli import app as cli
 from creditgraph.durable import write_pointer
@@ -121,6 +121,9 @@ def test_a_run_records_the_scale_it_was_scored_on(runs: Runs) -> None:
     for run, scale in (("A", CONFIGURED), ("B", OTHER)):
         assert catalog.read_manifest(scores_dir, runs.run_id[run])["scale"] == asdict(scale)
         assert published_scale(catalog.run_dir(scores_dir, runs.run_id[run]) / "scores") == scale
+    # What grants are checked against: the run published now (B), loaded or not.
+    assert current_scale(scores_dir) == OTHER == ParquetScoreSource(scores_dir).served_scale()
+    assert current_scale(runs.data / "nothing-published") is None
 
 
 def test_bands_follow_the_run_served_not_the_configured_scale(runs: Runs, tmp_path: Path) -> None:
@@ -166,11 +169,7 @@ def test_a_run_switched_under_a_running_server_is_answered_on_its_scale(
         s.grant(low, "rental", "band")
         assert s.grant(low, "spa_day", "decision").status_code == 201
         assert s.ask(low, "spa_day", "decision").json()["answer"] == {"decision": "deposit"}
-        write_pointer(data / "scores" / "CURRENT", runs.run_id["B"])  # a rescore on OTHER
-        deadline = time.monotonic() + 10
-        while (band := s.ask(low, "rental", "band").json()["answer"])["band_low"] != 300:
-            assert time.monotonic() < deadline, f"still {band}: the new run's scale is not used"
-            time.sleep(0.05)
+        _rescore_on_other(s, data, runs, low)
         refused = s.ask(low, "spa_day", "decision")
         uses = s.http.get("/v1/grants", headers={"Authorization": f"Bearer {s.tokens[low]}"})
     assert refused.status_code == 403
@@ -183,6 +182,135 @@ def test_a_run_switched_under_a_running_server_is_answered_on_its_scale(
     assert (entry.outcome, entry.reason, entry.fields) == ("refused", "threshold_outside_scale", ())
     spa = [g for g in uses.json() if g["purpose"] == "spa_day"]
     assert [g["uses"] for g in spa] == [1]  # the refused lookup spent nothing
+
+
+def _rescore_on_other(s: Site, data: Path, runs: Runs, low: str) -> None:
+    """Publish run B under the running server; returns once it answers from it (``low``, the
+    subject below 320 on B, holds a ``rental`` band grant: its band drops to 300-350)."""
+    write_pointer(data / "scores" / "CURRENT", runs.run_id["B"])  # a rescore on OTHER
+    deadline = time.monotonic() + 10
+    while (band := s.ask(low, "rental", "band").json()["answer"])["band_low"] != 300:
+        assert time.monotonic() < deadline, f"still {band}: the new run's scale is not used"
+        time.sleep(0.05)
+
+
+def _grants(s: Site, subject: str) -> dict[str, dict]:
+    """The subject's grants as ``GET /v1/grants`` shows them, by purpose (one each)."""
+    headers = {"Authorization": f"Bearer {s.tokens[subject]}"}
+    return {g["purpose"]: g for g in s.http.get("/v1/grants", headers=headers).json()}
+
+
+OFF_SCALE = (
+    "this lookup's cut-off (the one asked, or the one the grant holds) lies outside the "
+    "score range 300-850 of the scores served; no answer is given at it"
+)
+
+
+def test_a_grant_cut_off_is_checked_against_the_run_served(runs: Runs, tmp_path: Path) -> None:
+    """Granting on run B (300-850) while `serve` was configured 350-950: the subject's own
+    cut-off and the purpose's are both read on run B's range."""
+    low = runs.subjects()["low"]
+    path = tmp_path / "policies.toml"
+    path.write_text(SPA.format(900))  # read when serve started on a run of 350–950
+    with site(runs.serving(tmp_path, "B"), [low], load_policies(path, scale=CONFIGURED)) as s:
+        off = s.grant(low, "rental", "threshold", threshold=900)
+        spa = s.grant(low, "spa_day", "decision")  # the purpose's 900
+        on = s.grant(low, "rental", "threshold", threshold=320)  # off 350–950, on run B's
+        listed = _grants(s, low)
+        log = s.log(low)
+    assert (off.status_code, off.json()) == (
+        422, {"detail": "threshold must lie within the score range 300-850 of the scores served"}
+    )  # fmt: skip
+    assert (spa.status_code, spa.json()["detail"]) == (403, "threshold_outside_scale")
+    assert "900 lies outside the score range 300-850" in spa.json()["reason"]
+    assert on.status_code == 201
+    assert list(listed) == ["rental"] and listed["rental"]["threshold"] == 320
+    refused = [e.reason for e in s.entries("grant_created") if e.outcome == "refused"]
+    assert refused == ["invalid_grant", "threshold_outside_scale"]
+    assert [(e["outcome"], e["reason"]) for e in log[1:3]] == [
+        ("refused", "threshold_outside_scale"), ("refused", "invalid_grant")
+    ]  # fmt: skip
+
+
+def test_a_threshold_asked_off_the_run_scale_is_refused_and_fixes_nothing(
+    runs: Runs, tmp_path: Path
+) -> None:
+    middle = runs.subjects()["middle"]
+    b = runs.scores["B"]
+    with site(runs.serving(tmp_path, "B"), [middle]) as s:
+        s.grant(middle, "rental", "band")  # no cut-off yet: the first question fixes it
+        refused = s.ask(middle, "rental", "threshold", threshold=900)  # on 350–950, off B's
+        answered = s.ask(middle, "rental", "threshold", threshold=600)
+        rental = _grants(s, middle)["rental"]
+    assert (refused.status_code, refused.json()) == (
+        403, {"detail": "threshold_outside_scale", "reason": OFF_SCALE}
+    )  # fmt: skip
+    # The refused question neither spent the grant nor fixed its cut-off at 900.
+    assert answered.json()["answer"] == {"meets_threshold": int(b[middle] + 0.5) >= 600}
+    assert (rental["uses"], rental["threshold"]) == (1, 600)
+    entries = s.entries("lookup")[-2:]
+    assert [(e.outcome, e.reason, e.fields, e.grant_id) for e in entries] == [
+        ("refused", "threshold_outside_scale", (), None),
+        ("granted", None, ("meets_threshold",), rental["grant_id"]),
+    ]  # fmt: skip
+
+
+def test_a_grant_cut_off_off_a_later_run_scale_is_refused_at_lookup_and_kept(
+    runs: Runs, tmp_path: Path
+) -> None:
+    """A cut-off valid when granted (900 on run A) and off the run published since (B): the
+    answers at it are refused, unspent; the grant stays, and answers what needs no cut-off."""
+    low = runs.subjects()["low"]
+    data = runs.serving(tmp_path, "A")
+    with site(data, [low]) as s:
+        s.grant(low, "rental", "band")
+        assert s.grant(low, "tenant_check", "band", threshold=900).status_code == 201
+        before = s.ask(low, "tenant_check", "decision").json()["answer"]
+        _rescore_on_other(s, data, runs, low)
+        decision = s.ask(low, "tenant_check", "decision")
+        threshold = s.ask(low, "tenant_check", "threshold", threshold=900)
+        band = s.ask(low, "tenant_check", "band")
+        tenant = _grants(s, low)["tenant_check"]
+    assert before == {"decision": "ask_for_guarantor"}
+    for refused in (decision, threshold):
+        assert (refused.status_code, refused.json()) == (
+            403, {"detail": "threshold_outside_scale", "reason": OFF_SCALE}
+        )  # fmt: skip
+    assert band.json()["answer"] == {"band_low": 300, "band_high": 350}
+    assert (tenant["status"], tenant["threshold"], tenant["uses"]) == ("active", 900, 2)
+    reasons = [e.reason for e in s.entries("lookup") if e.purpose == "tenant_check"]
+    assert reasons == [None, "threshold_outside_scale", "threshold_outside_scale", None]
+
+
+def test_partner_policies_reads_cut_offs_on_the_published_run_scale(
+    runs: Runs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`creditgraph partner policies` checks the file as `serve` would: on run B's 300–850
+    (configured: 350–950), and on the configured scale when no run is published."""
+    data = runs.serving(tmp_path, "B")
+    path = tmp_path / "policies.toml"
+    monkeypatch.setenv("CREDITGRAPH_POLICIES", str(path))
+    monkeypatch.chdir(tmp_path)
+
+    def policies(cut_off: int, data_dir: Path) -> tuple[int, str]:
+        path.write_text(SPA.format(cut_off))
+        result = CliRunner().invoke(cli, ["partner", "policies", "--data-dir", str(data_dir)])
+        return result.exit_code, " ".join(result.output.split())
+
+    code, said = policies(320, data)  # on run B's range only
+    assert code == 0, said
+    assert "spa_day" in said and "320" in said
+    assert "cut-offs read on the published run's scale 300–850" in said
+    code, said = policies(900, data)  # on the configured range only
+    assert code == 2 and "threshold 900 is outside the score range 300-850" in said
+    assert "cut-offs read on the published run's scale 300–850" in said
+    empty = tmp_path / "empty"
+    code, said = policies(320, empty)  # nothing published: the configured scale, as before
+    assert code == 2 and "threshold 320 is outside the score range 350-950" in said
+    assert "cut-offs read on the configured scale 350–950" in said
+    assert "(published run: none yet)" in said
+    code, said = policies(900, empty)
+    assert code == 0 and "spa_day" in said, said
 
 
 def _taken_port() -> socket.socket:

@@ -21,6 +21,7 @@ from creditgraph.access.errors import Refused, UnknownPartner
 from creditgraph.access.policy import MAX_DAYS, PURPOSE, Policies, PurposePolicy, default_policies
 from creditgraph.access.scopes import Scope
 from creditgraph.errors import InvalidArgument
+from creditgraph.scoring.scale import ScoreScale
 
 MAX_GRANT_LIFETIME = timedelta(days=MAX_DAYS)
 
@@ -98,12 +99,15 @@ def create_grant(
     max_uses: int | None = None,
     threshold: int | None = None,
     policies: Policies | None = None,
+    scale: ScoreScale | None = None,
 ) -> Grant:
     """Record a subject's grant; raises :class:`InvalidArgument` (a ``ValueError``) naming it.
 
     The grant is checked against its purpose's policy (``policies``, default: the shipped
     ones): asking more raises :class:`~creditgraph.access.policy.PolicyRefused` with the
-    reason. A yes/no purpose's grant is stored with its cut-off.
+    reason. A yes/no purpose's grant is stored with its cut-off. ``scale``: the scale of the
+    run served now; the grant's cut-off must lie in its range (None: no run to check
+    against, any cut-off 0-2000; lookups still check theirs).
     """
     scope = Scope(scope)
     now = db.now()
@@ -119,7 +123,7 @@ def create_grant(
     if threshold is not None and not 0 <= threshold <= 2000:
         raise InvalidArgument("threshold must be between 0 and 2000")
     threshold = (policies or default_policies()).check_grant(
-        purpose, scope, created_at=now, expires_at=expires_at, threshold=threshold
+        purpose, scope, created_at=now, expires_at=expires_at, threshold=threshold, scale=scale
     )
     grant = Grant(
         tokens.new_id(),
@@ -221,7 +225,8 @@ def match_grant(
     Among several, the narrowest scope wins, then the soonest expiry, so a broad grant's
     uses are spent last. ``policy`` (the purpose's, already checked against the request)
     adds its cut-off to grants without one, and its longest duration to every grant
-    (:meth:`Grant.status`). Run inside the lookup's write transaction.
+    (:meth:`Grant.status`; the expiry compared is :meth:`Grant.lapses_at`, when each
+    really stops answering). Run inside the lookup's write transaction.
     """
     rows = conn.execute(
         "SELECT * FROM grants WHERE partner_id = ? AND subject_id = ?",
@@ -245,7 +250,7 @@ def match_grant(
             usable.append(grant)
     if not usable:
         raise Refused(next((r for r in _REASON_ORDER if r in reasons), "no_grant"))
-    return min(usable, key=lambda g: (g.scope.rank, g.expires_at, g.grant_id))
+    return min(usable, key=lambda g: (g.scope.rank, g.lapses_at(policy), g.grant_id))
 
 
 def spend(conn: sqlite3.Connection, grant: Grant, threshold: int | None) -> None:

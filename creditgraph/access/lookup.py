@@ -53,8 +53,10 @@ def lookup(
     same whether the subject is unknown or simply gave no grant: the score source is
     consulted only after a grant matched. Bands and the policy's cut-off are read on the
     scale of the run the score comes from (:attr:`ScoreRecord.scale`); ``scale`` stands in
-    for a source that cannot tell (default: 350-950). A cut-off outside that scale's range
-    refuses the lookup (``threshold_outside_scale``), audited, before the grant is spent.
+    for a source that cannot tell (default: 350-950). The purpose's cut-off, or the one
+    the answer is at (the threshold asked, or a decision's grant's), outside that scale's
+    range refuses the lookup (``threshold_outside_scale``), audited, before the grant is
+    spent or its cut-off fixed.
     """
     scope = Scope(scope)
     if (threshold is None) == (scope is Scope.THRESHOLD):
@@ -110,13 +112,13 @@ def lookup(
             if isinstance(record, Refused):
                 raise record
             served = record.scale or scale or ScoreScale()  # the points its model scored on
-            policy.check_scale(served)
+            # The one cut-off answered at: the one asked (equal to the grant's, if it has
+            # one), or for a decision the grant's, else the policy's; a first answer fixes it.
+            cutoff = policy.cutoff(grant.threshold) if scope is Scope.DECISION else threshold
+            policy.check_scale(served, cutoff)
         except Refused as refused:
             refusal(conn, now, refused.reason)
             return refused
-        # The one cut-off answered at: the one asked (equal to the grant's, if it has one),
-        # or for a decision the grant's, else the policy's; a first answer fixes it.
-        cutoff = policy.cutoff(grant.threshold) if scope is Scope.DECISION else threshold
         spend(conn, grant, cutoff)
         fields = DISCLOSED[scope]
         seq = audit.append(

@@ -10,9 +10,12 @@ higher one the subject fixes) and a ``decision`` lookup answers its words, e.g.
 
 Every check depends on the purpose and scope asked only, never on the subject, so a policy
 refusal may say why without telling a partner anything about anyone. Cut-offs are points of
-the scale the served scores were computed on: a file is checked against it when ``serve``
-starts, and each answer against the scale of the run it comes from (a rescore may publish
-a run on another scale under a running server), which is the same for every subject.
+the scale the served scores were computed on, and :func:`on_scale` is the one rule for
+them: a file is checked against that scale when ``serve`` starts, a grant's cut-off
+against the run served when it is made, and each answer's cut-off (the policy's, the
+grant's or the one asked) against the scale of the run it comes from (a rescore may
+publish a run on another scale under a running server). That last check may concern the
+grant's own cut-off, so its reason never repeats the cut-off.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 
 from creditgraph.access.errors import Refused
 from creditgraph.access.scopes import Scope
-from creditgraph.errors import ConfigError
+from creditgraph.errors import ConfigError, InvalidArgument
 from creditgraph.scoring.scale import ScoreScale
 
 PURPOSE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
@@ -37,6 +40,7 @@ MAX_DAYS = 366  # no grant lasts longer, whatever its purpose
 DEFAULT_FILE = "policies.toml"
 _PURPOSE_KEYS = {"title", "scope", "max_days", "threshold", "yes", "no"}
 _UNLISTED_KEYS = {"allowed", "scope", "max_days"}
+OFF_SCALE = "threshold_outside_scale"  # the refusal of a cut-off off the served run's range
 
 
 class PolicyRefused(Refused):
@@ -87,15 +91,24 @@ class PurposePolicy:
                 "this purpose has no yes/no decision; ask for scope 'threshold' or wider",
             )
 
-    def check_scale(self, scale: ScoreScale) -> None:
+    def check_scale(self, scale: ScoreScale, cutoff: int | None = None) -> None:
         """Refuse to answer on ``scale`` when the purpose's cut-off lies outside its range (a
         run scored on another scale than the policy was written for: every subject would get
-        the same word)."""
+        the same word), or ``cutoff``, the one the answer is at (asked, or held by the grant).
+
+        The message never repeats ``cutoff``: it may be the subject's choice.
+        """
         if self.threshold is not None and not on_scale(self.threshold, scale):
             raise PolicyRefused(
-                "threshold_outside_scale",
+                OFF_SCALE,
                 f"this purpose's cut-off {self.threshold} lies outside the score range "
                 f"{_range(scale)} of the scores served; the policy needs revising",
+            )
+        if cutoff is not None and not on_scale(cutoff, scale):
+            raise PolicyRefused(
+                OFF_SCALE,
+                "this lookup's cut-off (the one asked, or the one the grant holds) lies outside "
+                f"the score range {_range(scale)} of the scores served; no answer is given at it",
             )
 
     def cutoff(self, grant_threshold: int | None) -> int | None:
@@ -149,14 +162,20 @@ class Policies:
         created_at: datetime,
         expires_at: datetime,
         threshold: int | None,
+        scale: ScoreScale | None = None,
     ) -> int | None:
         """Check a grant against its purpose's policy; returns the cut-off the grant holds.
 
         A yes/no purpose's grant holds the policy's cut-off unless the subject fixed a
-        higher one; a lower one would turn the partner's "no" into "yes".
+        higher one; a lower one would turn the partner's "no" into "yes". ``scale``: the
+        scale of the run served now (None: none to check against); a purpose's cut-off off
+        its range is refused like a lookup (``threshold_outside_scale``), and the subject's
+        own ``threshold`` off it raises :class:`InvalidArgument` naming the range.
         """
         policy = self.for_purpose(purpose)
         policy.check_scope(scope)
+        if scale is not None:
+            policy.check_scale(scale)  # no grant for the purpose could answer on this run
         if expires_at > policy.lapses_at(created_at):
             raise PolicyRefused(
                 "duration_exceeds_policy",
@@ -167,6 +186,10 @@ class Policies:
                 "threshold_below_policy",
                 f"this purpose's cut-off is {policy.threshold}; a grant may fix a higher one, "
                 "never a lower one",
+            )
+        if scale is not None and threshold is not None and not on_scale(threshold, scale):
+            raise InvalidArgument(
+                f"threshold must lie within the score range {_range(scale)} of the scores served"
             )
         return policy.cutoff(threshold)
 
@@ -213,7 +236,8 @@ def default_policies() -> Policies:
 
 def on_scale(threshold: int, scale: ScoreScale) -> bool:
     """Whether a cut-off lies in the scale's range: the one rule, when a policy file is read
-    (against the scale served) and at every lookup (against the run answered from)."""
+    (against the scale served), when a grant is made (against the run served then) and at
+    every lookup (against the run answered from)."""
     return scale.min_score <= threshold <= scale.max_score
 
 

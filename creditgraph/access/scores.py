@@ -62,6 +62,19 @@ class ScoreSource(Protocol):
     def get(self, subject_id: str) -> ScoreRecord | None: ...
 
 
+@runtime_checkable
+class ScaledSource(Protocol):
+    """A score source that can tell the scale of the run it answers from now (without
+    reading any subject's score): grants are checked against it when they are made."""
+
+    def served_scale(self) -> ScoreScale | None: ...
+
+
+def served_scale(scores: ScoreSource) -> ScoreScale | None:
+    """The scale of the run ``scores`` answers from now; None when it cannot tell."""
+    return scores.served_scale() if isinstance(scores, ScaledSource) else None
+
+
 def split_reasons(value: object) -> list[str]:
     """Reasons stored as one ``"; "``-joined string, back to a list."""
     if not isinstance(value, str) or not value.strip():
@@ -116,6 +129,15 @@ def published_scale(scores: Path) -> ScoreScale | None:
     except (TypeError, ValueError):  # damaged: as if nothing were recorded
         return None
     return scale if scale.min_score < scale.max_score else None
+
+
+def current_scale(scores: Path) -> ScoreScale | None:
+    """The scale of the run published now at ``scores`` (a scores directory, or a file, as
+    :class:`ParquetScoreSource` takes it); None when nothing is published or nothing says."""
+    try:
+        return published_scale(resolve_scores(scores))
+    except (OSError, CreditGraphError):  # nothing published, or its run pruned by hand
+        return None
 
 
 def _parts(folder: Path) -> list[Path]:
@@ -294,6 +316,12 @@ class ParquetScoreSource:
         finally:
             self._first.set()
             self._lock.release()
+
+    def served_scale(self) -> ScoreScale | None:
+        """The scale of the run lookups are answered from: the loaded one's, or until the
+        first load is in, the published run's (the one being loaded); None when it says none."""
+        data = self._data
+        return data.scale if data is not None else current_scale(self.path)
 
     def __len__(self) -> int:
         data = self._data

@@ -13,6 +13,8 @@ Grants and lookups are checked against the purpose's policy
 (:mod:`creditgraph.access.policy`, listed at ``GET /v1/policies``). A request asking more
 than its purpose allows answers 403 with the code and the reason in words: that depends on
 the purpose and scope asked only, never on the subject, so it tells a partner nothing.
+Cut-offs are read on the run served: a grant's when it is made (the source's
+``served_scale``), each lookup's on the run its score comes from.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from creditgraph.access.errors import Refused, ServerNotStarted, UnknownPartner
 from creditgraph.access.lookup import lookup
 from creditgraph.access.policy import PURPOSE, Policies, PolicyRefused, default_policies
 from creditgraph.access.scopes import Scope
-from creditgraph.access.scores import ScoreSource
+from creditgraph.access.scores import ScoreSource, served_scale
 from creditgraph.scoring.scale import ScoreScale
 
 NO_ACTIVE_GRANT = "no_active_grant"
@@ -293,7 +295,8 @@ def create_app(
             401: {"description": INVALID_CREDENTIALS},
             403: {
                 "description": f"{NO_ACTIVE_GRANT}; or a policy code with its reason when the "
-                "purpose does not allow the scope asked (see GET /v1/policies)"
+                "purpose does not allow the scope asked (see GET /v1/policies), or "
+                "threshold_outside_scale when the cut-off is off the scores served"
             },
             404: {"description": "no_score: the subject granted access but has no score yet"},
             413: {"description": "body_too_large: over 16 KiB"},
@@ -354,8 +357,12 @@ def create_app(
         response_model=GrantOut,
         status_code=status.HTTP_201_CREATED,
         responses={
-            403: {"description": "a policy code with its reason: more than the purpose allows"},
+            403: {
+                "description": "a policy code with its reason: more than the purpose allows, "
+                "or threshold_outside_scale: its cut-off is off the scores served"
+            },
             413: {"description": "body_too_large: over 16 KiB"},
+            422: {"description": "a field at fault, e.g. a threshold off the scores served"},
         },
         openapi_extra=_json_body(GrantIn),
     )
@@ -365,10 +372,7 @@ def create_app(
         try:
             body = await _read_json(request, GrantIn)
             grant = await run_in_threadpool(
-                partial(grants.create_grant, policies=policies),
-                db,
-                subject_id=subject_id,
-                **body.model_dump(),
+                partial(grant_on_served_run, subject_id=subject_id, **body.model_dump())
             )
         except _BadBody as bad:
             refused = bad.reason, bad.response
@@ -385,6 +389,12 @@ def create_app(
             )
             raise response
         return _grant_out(grant, db.now(), policies)
+
+    def grant_on_served_run(**fields: Any) -> grants.Grant:
+        """:func:`grants.create_grant` with its cut-off read on the run served now, as its
+        lookups would read it (a manifest read until the first load is in: off the loop)."""
+        on = served_scale(scores) or scale
+        return grants.create_grant(db, policies=policies, scale=on, **fields)
 
     @app.get("/v1/grants", tags=["subject"], response_model=list[GrantOut])
     def list_grants(subject_id: Subject) -> list[GrantOut]:
