@@ -672,21 +672,26 @@ def serve(data_dir: DataDir = None, store: StoreOpt = None,
 
 
 def _served_scale(settings: Settings) -> ScoreScale:
-    """The scale of the run `serve` starts on, saying so when it is not the configured one."""
-    from creditgraph.access.scores import published_scale, resolve_scores
+    """The scale `serve` reads bands and cut-offs on: the published run's, else the
+    configured one. Says which, and why when it is not the run's."""
+    from creditgraph.access.scores import current_scale
+    from creditgraph.catalog import current_scores_path
 
-    scale, configured = published_scale(resolve_scores(settings.paths.scores)), settings.scale
-    if scale is None:
-        console.print("[yellow]warning:[/] the published scores record no scale and their model "
-                      "is not found: bands and cut-offs are read on the configured scale "
-                      f"{_described(configured)}; serve with the settings they were scored on",
+    scale, configured = current_scale(settings.paths.scores), settings.scale
+    if scale is not None:
+        other = "" if scale == configured else f", not on the configured {_described(configured)}"
+        console.print(f"cut-offs read on the published run's scale {_described(scale)}{other}",
                       soft_wrap=True)  # fmt: skip
-        return configured
-    if scale != configured:
-        console.print(f"the published run was scored on {_described(scale)}, not on the "
-                      f"configured scale {_described(configured)}: bands and policy cut-offs "
-                      "are read on the run's", soft_wrap=True)  # fmt: skip
-    return scale
+        return scale
+    if current_scores_path(settings.paths.scores) is None:
+        console.print(f"cut-offs read on the configured scale {_described(configured)} "
+                      "(published run: none yet)", soft_wrap=True)  # fmt: skip
+    else:
+        console.print(f"[yellow]warning:[/] cut-offs read on the configured scale "
+                      f"{_described(configured)} (published run: records no scale and its "
+                      "model is not found; serve with the settings it was scored on)",
+                      soft_wrap=True)  # fmt: skip
+    return configured
 
 
 def _described(scale: ScoreScale) -> str:
@@ -737,18 +742,9 @@ def partner_policies(data_dir: DataDir = None) -> None:
     Cut-offs are checked on the scale `serve` reads them on: the published run's, else the
     configured one (it says which)."""
     from creditgraph.access.policy import load_policies
-    from creditgraph.access.scores import current_scale
-    from creditgraph.catalog import current_scores_path
 
     settings = _settings(data_dir)
-    published = current_scale(settings.paths.scores)
-    if published is not None:
-        said = f"the published run's scale {_described(published)}"
-    else:
-        why = "records no scale" if current_scores_path(settings.paths.scores) else "none yet"
-        said = f"the configured scale {_described(settings.scale)} (published run: {why})"
-    console.print(f"cut-offs read on {said}", soft_wrap=True)
-    policies = load_policies(settings.policies, scale=published or settings.scale)
+    policies = load_policies(settings.policies, scale=_served_scale(settings))
     console.print(f"policies: {policies.source}", soft_wrap=True)
     rows = [{"purpose": row["purpose"] or "(unlisted)", "scope": row["scope"],
              "days": row["max_days"], "cut-off": row["threshold"],

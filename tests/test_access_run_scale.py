@@ -344,7 +344,8 @@ def test_serve_refuses_a_cut_off_outside_the_run_scale(
     # 900: fine on the configured 350–950, off the run's 300–850
     said = _refused_serve(data, 900, tmp_path, monkeypatch)
     assert "threshold 900 is outside the score range 300-850" in said
-    assert "the published run was scored on 300–850" in said and "configured scale 350–950" in said
+    assert "cut-offs read on the published run's scale 300–850" in said
+    assert "not on the configured 350–950" in said
 
 
 def test_a_run_recorded_before_scales_reads_its_model_else_warns(
@@ -360,7 +361,7 @@ def test_a_run_recorded_before_scales_reads_its_model_else_warns(
     assert published_scale(run / "scores") is None  # nothing says: the configured one is used
     # 320: on the run's scale, but serve can no longer know it
     said = _refused_serve(data, 320, tmp_path, monkeypatch)
-    assert "record no scale" in said and "threshold 320 is outside the score range 350-950" in said
+    assert "records no scale" in said and "threshold 320 is outside the score range 350-950" in said
 
 
 def test_serve_answers_a_run_on_another_scale_than_configured(runs: Runs, tmp_path: Path) -> None:
@@ -402,7 +403,7 @@ def test_serve_answers_a_run_on_another_scale_than_configured(runs: Runs, tmp_pa
     b = runs.scores["B"]
     assert answers["low"] == ({"band_low": 300, "band_high": 350}, {"decision": "deposit"})
     assert answers["middle"] == (_band(b[subjects["middle"]], OTHER), {"decision": "no_deposit"})
-    assert "the published run was scored on 300–850" in " ".join(output.split())
+    assert "cut-offs read on the published run's scale 300–850" in " ".join(output.split())
 
 
 def _answer(http: httpx.Client, server: subprocess.Popen[bytes], key: str, deadline: float,
