@@ -3,10 +3,10 @@
 The leakage rule is the single machine's, stated once in :mod:`scoring.features.exposure`:
 the driver draws the folds (:func:`~scoring.features.exposure.fold_table`: user id, fold
 and label of the training users, a small frame) and sends them by user id; the workers
-expand them into the K + 1 label sets (:func:`~scoring.features.exposure.label_sets`) and
+expand them into the K label sets (:func:`~scoring.features.exposure.label_sets`) and
 join those over the edge lists. Each user then takes its own set's values
-(:func:`~scoring.features.exposure.own_set`): out-of-fold for a training user, every
-training label for any other.
+(:func:`~scoring.features.exposure.own_set`): its fold's for a training user, the one
+drawn from its id for any other, so a partition needs nothing but its users' ids.
 
 - ``known_neighbours``, ``neighbour_default_share``, ``hop2_default_share``: two rounds of
   joins and group-bys over the friendship pairs (:func:`.neighbours.neighbour_sums`);
@@ -78,7 +78,7 @@ def cluster_exposure(
         raise InvalidArgument("the users' frame must be cut at known user-id divisions "
                               "(e.g. by scoring.distributed.tabular.by_user)")  # fmt: skip
     table = fold_table(graph.ids, labels, train_ids, folds=folds, seed=seed)
-    ppr = ppr_features(graph, table, folds=folds).rename_axis("user_id")
+    ppr = ppr_features(graph, table, folds=folds, seed=seed).rename_axis("user_id")
     divisions = users.divisions
     with dask.config.set({"dataframe.convert-string": False}):  # ids stay as the features'
         sets = by_user(table.reset_index(), divisions)
@@ -90,14 +90,14 @@ def cluster_exposure(
                                  meta=_with_totals(base._meta, communities._meta))  # fmt: skip
     for totals in edge_totals(edges, known):
         joined = joined.join(by_user(totals.reset_index(), divisions), how="left")
-    return joined.map_partitions(_finish, folds + 1, meta=_finish(joined._meta, folds + 1))
+    return joined.map_partitions(_finish, folds, seed, meta=_finish(joined._meta, folds, seed))
 
 
 def label_columns(part: pd.DataFrame, folds: int) -> pd.DataFrame:
     """``known_j`` and ``bad_j`` (0/1) of each user of ``part`` (a :func:`fold_table`'s rows)
     under each label set j."""
     bad, known = label_sets(part, folds)
-    names = [f"{kind}_{j}" for kind in ("known", "bad") for j in range(folds + 1)]
+    names = [f"{kind}_{j}" for kind in ("known", "bad") for j in range(folds)]
     return pd.DataFrame(np.hstack([known, bad]).astype(float), index=part.index, columns=names)
 
 
@@ -142,9 +142,9 @@ def _own(part: pd.DataFrame, prefix: str, chosen: np.ndarray, sets: int) -> np.n
     return values[np.arange(len(part)), chosen]
 
 
-def _finish(part: pd.DataFrame, sets: int) -> pd.DataFrame:
+def _finish(part: pd.DataFrame, sets: int, seed: int) -> pd.DataFrame:
     """The exposure columns of one partition, as :func:`label_aware_features` leaves them."""
-    chosen = own_set(part["fold"].to_numpy(dtype=float))
+    chosen = own_set(part["fold"].to_numpy(dtype=float), part.index, folds=sets, seed=seed)
 
     def share(prefix: str) -> np.ndarray:
         return ratio(_own(part, f"{prefix}_bad", chosen, sets),

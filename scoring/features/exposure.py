@@ -11,11 +11,19 @@
 | merchant_customer_default_rate | default rate of known customers of merchants paid | 0–1 |
 | owned_customer_default_rate | owners: default rate of their merchants' known customers | 0–1 |
 
-Leakage rule: for a training row the features use out-of-fold labels only (the
-row's own fold is hidden), for any other row the training labels only. So a
-row's own label never reaches its own features; ``tests/test_leakage.py``
-proves it by flipping labels. All K+1 label sets are computed together: one
-batched sparse product per step serves every fold.
+Leakage rule: the training rows are dealt into K folds and label set f holds every
+training label but fold f's. Every row reads one of the K sets: a training row its
+own fold's (so its own label never reaches its features), any other row (validation,
+test, every user scored later) one drawn from its user id and the seed
+(:func:`drawn_set`). So every row sees (K−1)/K of the training labels, and counts
+such as ``known_neighbours`` have the same distribution in the rows a model is
+trained on and in the rows it scores (reading every training label would give the
+scored rows K/(K−1) = 5/4 as many known friends at the same degree). The draw
+depends on nothing but the id and the seed: a user reads the same set scored alone
+or in a batch, in any order, among any other users. ``tests/test_leakage.py`` proves
+both by flipping labels and by comparing the rows. The K label sets are computed
+together: one batched sparse product per step serves every fold.
+:mod:`scoring.lift_features` (``evaluate``) follows the same rule with the same pieces.
 
 The pieces are separate so that a Dask cluster can share them
 (:mod:`scoring.distributed.exposure`): :func:`fold_table` draws the folds,
@@ -78,19 +86,36 @@ def fold_table(
 
 
 def label_sets(table: pd.DataFrame, folds: int = FOLDS) -> tuple[np.ndarray, np.ndarray]:
-    """(bad, known), rows × K+1 booleans, of each row of :func:`fold_table` (``fold`` NaN: not
-    a training user) under each label set: set 0 every training label, set f + 1 all
-    but fold f's."""
+    """(bad, known), rows × K booleans, of each row of :func:`fold_table` (``fold`` NaN: not
+    a training user) under each label set: set f holds every training label but fold f's."""
     fold = table["fold"].to_numpy(dtype=float)
-    known = ~np.isnan(fold)[:, None] & (fold[:, None] != np.arange(-1, folds))
+    known = ~np.isnan(fold)[:, None] & (fold[:, None] != np.arange(folds))
     return known & (table["defaulted"].to_numpy(dtype=float) == 1)[:, None], known
 
 
-def own_set(fold: np.ndarray) -> np.ndarray:
-    """The label set a row's features use: its fold's (f + 1) for a training row (``fold``
-    f), every training label (0) for any other (``fold`` NaN)."""
+def drawn_set(ids: pd.Index, *, folds: int = FOLDS, seed: int = 0) -> np.ndarray:
+    """The label set (0..K-1) each user of ``ids`` reads outside training, drawn from the
+    user id and ``seed`` alone: the same set alone or in a batch, in any order.
+
+    >>> drawn_set(pd.Index(["u0000001", "u0000002", "u0000003"]), seed=42).tolist()
+    [1, 2, 1]
+    """
+    # pandas' SipHash of the id as text, keyed by the seed: deterministic across runs and
+    # machines; tests/test_leakage.py pins its values, as a change would move users to
+    # other label sets (and change their scores).
+    names = np.asarray(ids.astype(str), dtype=object)
+    hashed = pd.util.hash_array(names, hash_key=f"{seed & 0xFFFF_FFFF_FFFF_FFFF:016x}")
+    return (hashed % np.uint64(folds)).astype(np.int64)
+
+
+def own_set(fold: np.ndarray, ids: pd.Index, *, folds: int = FOLDS, seed: int = 0) -> np.ndarray:
+    """The label set each row of ``ids`` reads: its own fold's for a training row (``fold``
+    f: set f hides it), :func:`drawn_set` for any other (``fold`` NaN)."""
     fold = np.asarray(fold, dtype=float)
-    return np.where(np.isnan(fold), 0, np.nan_to_num(fold) + 1).astype(np.int64)
+    outside = np.isnan(fold)
+    chosen = np.nan_to_num(fold).astype(np.int64)
+    chosen[outside] = drawn_set(ids[outside], folds=folds, seed=seed)
+    return chosen
 
 
 def label_counts(ctx: LabelContext, bad: np.ndarray, known: np.ndarray) -> list[dict]:
@@ -148,10 +173,11 @@ def exposure_from_labels(ctx: LabelContext, bad: np.ndarray, known: np.ndarray) 
     return [{c: columns[c] for c in COLUMNS if c in columns} for columns in merged]
 
 
-def per_row(results: list[dict], table: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+def per_row(results: list[dict], table: pd.DataFrame, ids: pd.Index, *, seed: int) -> pd.DataFrame:
     """Each node's values (``ids`` order) from its own label set (:func:`own_set`) of
     ``results`` (one dict of columns per set), indexed by id."""
-    chosen = own_set(table["fold"].reindex(ids).to_numpy(dtype=float))
+    fold = table["fold"].reindex(ids).to_numpy(dtype=float)
+    chosen = own_set(fold, ids, folds=len(results), seed=seed)
     rows = np.arange(len(ids))
     return pd.DataFrame(
         {c: np.stack([r[c] for r in results], axis=1)[rows, chosen] for c in results[0]},
@@ -170,19 +196,23 @@ def exposure_features(
     """Leakage-safe exposure features for every node.
 
     ``labels`` (1 = bad) is indexed by node id; only the entries in
-    ``train_ids`` are ever read. Training rows get out-of-fold values (K
-    folds), every other row values from all training labels.
+    ``train_ids`` are ever read. Every row gets the values of one of the K
+    out-of-fold label sets: its own fold's for a training row, the one drawn from
+    its id (:func:`drawn_set`) for every other row (see the module's leakage rule).
     """
     if isinstance(ctx, FriendGraph):
         ctx = LabelContext(ctx)
     ids = ctx.graph.ids
     table = fold_table(ids, labels, train_ids, folds=folds, seed=seed)
     bad, known = label_sets(table.reindex(ids), folds)
-    return per_row(exposure_from_labels(ctx, bad, known), table, ids)
+    return per_row(exposure_from_labels(ctx, bad, known), table, ids, seed=seed)
 
 
-def ppr_features(graph: FriendGraph, table: pd.DataFrame, *, folds: int = FOLDS) -> pd.DataFrame:
+def ppr_features(
+    graph: FriendGraph, table: pd.DataFrame, *, folds: int = FOLDS, seed: int = 0
+) -> pd.DataFrame:
     """``default_ppr`` and ``trust_ppr`` of every node under the leakage rule, from
-    :func:`fold_table`'s ``table`` (what a cluster computes on one machine)."""
+    :func:`fold_table`'s ``table`` drawn with ``seed`` (what a cluster computes on one
+    machine)."""
     bad, known = label_sets(table.reindex(graph.ids), folds)
-    return per_row(label_ppr(graph, bad, known), table, graph.ids)
+    return per_row(label_ppr(graph, bad, known), table, graph.ids, seed=seed)
