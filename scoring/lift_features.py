@@ -25,10 +25,10 @@ Leakage rule of the label family: the main pipeline's, stated once in
 :mod:`scoring.features.exposure` and drawn by its functions. The training rows are
 dealt into K folds and label set k hides fold k. A training row in fold k reads
 label set k (never its own label); every other row (validation, test, unlabelled)
-reads a label set drawn from its id. So every row sees (K−1)/K of the training
-labels, and counts such as ``known_neighbours`` have the same distribution in
-training and test rows (were test rows to read every training label, they would
-have K/(K−1) as many known neighbours as training rows of the same degree).
+reads each column's mean over the K label sets (a ratio: over the sets where it is
+defined). So a count such as ``known_neighbours`` is (K−1)/K of the training labels'
+in training and test rows alike (were test rows to read every training label, they
+would have K/(K−1) as many known neighbours as training rows of the same degree).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from creditgraph.scoring.features.exposure import (
     PPR_DAMPING,
     fold_table,
     label_sets,
-    own_set,
+    read_sets,
 )
 from creditgraph.scoring.features.position import position_features
 
@@ -107,9 +107,7 @@ def label_features(
     n = graph.n
     table = fold_table(graph.ids, labels, train_ids, folds=folds, seed=seed).reindex(graph.ids)
     bad_set, known = label_sets(table, folds)  # label set k hides fold k
-    # Each node reads one label set: its fold's for training rows, one drawn from its id
-    # otherwise.
-    reads = own_set(table["fold"].to_numpy(dtype=float), graph.ids, folds=folds, seed=seed)
+    fold = table["fold"].to_numpy(dtype=float)
     known_f = known.astype(np.float64)
     bad = bad_set.astype(np.float64)
     inverse = np.divide(1.0, graph.degree, out=np.zeros(n), where=graph.degree > 0)
@@ -124,22 +122,22 @@ def label_features(
         ppr[:, has_seed] = n * pagerank(graph.adjacency, damping=PPR_DAMPING,
                                         personalization=seeds[:, has_seed], tol=1e-7,
                                         max_iter=50, symmetric=True)  # fmt: skip
-    rows = np.arange(n)
 
-    def pick(block: np.ndarray, k: int) -> np.ndarray:
-        """Column ``reads[i]`` of the k-th block of ``folds`` columns, for every row i."""
-        return block[rows, k * folds + reads]
+    def sets(block: np.ndarray, k: int) -> np.ndarray:
+        """The k-th block of ``folds`` columns: one value per label set."""
+        return block[:, k * folds : (k + 1) * folds]
 
-    known_1, bad_1 = pick(one, 0), pick(one, 1)
-    return graph.frame(
-        {
-            "known_neighbours": known_1,
-            "bad_neighbours": bad_1,
-            "known_share": _ratio(known_1, graph.degree),
-            "nb_bad_rate": _ratio(bad_1, known_1),
-            "nb_bad_rate_weighted": _ratio(pick(one, 3), pick(one, 2)),
-            "hop2_bad_rate": _ratio(pick(two, 1), pick(two, 0)),
-            "default_ppr": pick(ppr, 0),
-            "trust_ppr": pick(ppr, 1),
-        }
-    )
+    # Each column per label set first, then the rule: a training row's own fold's set,
+    # the mean over the sets for every other row.
+    known_1, bad_1 = sets(one, 0), sets(one, 1)
+    per_set = {
+        "known_neighbours": known_1,
+        "bad_neighbours": bad_1,
+        "known_share": _ratio(known_1, graph.degree[:, None]),
+        "nb_bad_rate": _ratio(bad_1, known_1),
+        "nb_bad_rate_weighted": _ratio(sets(one, 3), sets(one, 2)),
+        "hop2_bad_rate": _ratio(sets(two, 1), sets(two, 0)),
+        "default_ppr": sets(ppr, 0),
+        "trust_ppr": sets(ppr, 1),
+    }
+    return graph.frame({name: read_sets(values, fold) for name, values in per_set.items()})

@@ -119,7 +119,7 @@ def test_cluster_inputs_are_one_machines_chunks(
         pd.testing.assert_frame_equal(computed, expected.frame, check_exact=True)
         assert (found.users, found.digest) == (USERS, expected.digest)
     # The exposure columns on their own: the model's training users' own folds' label sets,
-    # the others' drawn from their ids, as one machine computes them.
+    # the others' means over the K sets, as one machine computes them.
     labels = model.training_labels
     single = label_aware_features(world["data"], world["features"], labels, labels.index,
                                   seed=settings.seed)  # fmt: skip

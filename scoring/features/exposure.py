@@ -12,22 +12,26 @@
 | owned_customer_default_rate | owners: default rate of their merchants' known customers | 0–1 |
 
 Leakage rule: the training rows are dealt into K folds and label set f holds every
-training label but fold f's. Every row reads one of the K sets: a training row its
-own fold's (so its own label never reaches its features), any other row (validation,
-test, every user scored later) one drawn from its user id and the seed
-(:func:`drawn_set`). So every row sees (K−1)/K of the training labels, and counts
-such as ``known_neighbours`` have the same distribution in the rows a model is
-trained on and in the rows it scores (reading every training label would give the
-scored rows K/(K−1) = 5/4 as many known friends at the same degree). The draw
-depends on nothing but the id and the seed: a user reads the same set scored alone
-or in a batch, in any order, among any other users. ``tests/test_leakage.py`` proves
-both by flipping labels and by comparing the rows. The K label sets are computed
-together: one batched sparse product per step serves every fold.
-:mod:`scoring.lift_features` (``evaluate``) follows the same rule with the same pieces.
+training label but fold f's. A training row reads its own fold's set (so its own label
+never reaches its features); any other row (validation, test, every user scored later)
+reads the mean of each column over the K sets (:func:`read_sets`). So a count such as
+``known_neighbours`` is, for a scored row, exactly (K−1)/K of its count from every
+training label, the share a training row sees: the counts mean the same in the rows a
+model is trained on and in the rows it scores (reading every training label would give
+the scored rows K/(K−1) = 5/4 as many known friends at the same degree). A ratio is
+averaged over the sets where it is defined: NaN only where no set knows anyone, i.e.
+where nothing is known from any training label; a scored user with a single known
+friend reads that friend's outcome (defined in K−1 sets) rather than NaN. The mean
+depends on nothing but the graph and the training labels: a user reads the same values
+scored alone or in a batch, in any order, among any other users.
+``tests/test_leakage.py`` proves both by flipping labels and by comparing the rows.
+The K label sets are computed together: one batched sparse product per step serves
+every fold. :mod:`scoring.lift_features` (``evaluate``) follows the same rule with the
+same pieces.
 
 The pieces are separate so that a Dask cluster can share them
 (:mod:`scoring.distributed.exposure`): :func:`fold_table` draws the folds,
-:func:`label_sets` and :func:`own_set` state the rule per user, :func:`label_counts`
+:func:`label_sets` and :func:`read_sets` state the rule per user, :func:`label_counts`
 computes the count-based columns (a cluster computes them as joins over the edge
 lists instead) and :func:`label_ppr` the two personalised PageRanks (global: a cluster
 computes them here too, :func:`ppr_features`).
@@ -93,29 +97,26 @@ def label_sets(table: pd.DataFrame, folds: int = FOLDS) -> tuple[np.ndarray, np.
     return known & (table["defaulted"].to_numpy(dtype=float) == 1)[:, None], known
 
 
-def drawn_set(ids: pd.Index, *, folds: int = FOLDS, seed: int = 0) -> np.ndarray:
-    """The label set (0..K-1) each user of ``ids`` reads outside training, drawn from the
-    user id and ``seed`` alone: the same set alone or in a batch, in any order.
+def read_sets(values: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """Each row's value under the leakage rule, from ``values`` (rows × K: the value under
+    each label set): its own fold's set for a training row (``fold`` f: set f hides it), the
+    mean over the sets where the value is defined for any other (``fold`` NaN; NaN where no
+    set defines it).
 
-    >>> drawn_set(pd.Index(["u0000001", "u0000002", "u0000003"]), seed=42).tolist()
-    [1, 2, 1]
+    >>> read_sets(np.array([[1.0, 2.0, 3.0], [0.0, np.nan, 1.0]]), np.array([2.0, np.nan]))
+    array([3. , 0.5])
     """
-    # pandas' SipHash of the id as text, keyed by the seed: deterministic across runs and
-    # machines; tests/test_leakage.py pins its values, as a change would move users to
-    # other label sets (and change their scores).
-    names = np.asarray(ids.astype(str), dtype=object)
-    hashed = pd.util.hash_array(names, hash_key=f"{seed & 0xFFFF_FFFF_FFFF_FFFF:016x}")
-    return (hashed % np.uint64(folds)).astype(np.int64)
-
-
-def own_set(fold: np.ndarray, ids: pd.Index, *, folds: int = FOLDS, seed: int = 0) -> np.ndarray:
-    """The label set each row of ``ids`` reads: its own fold's for a training row (``fold``
-    f: set f hides it), :func:`drawn_set` for any other (``fold`` NaN)."""
+    values = np.asarray(values, dtype=float)
     fold = np.asarray(fold, dtype=float)
-    outside = np.isnan(fold)
-    chosen = np.nan_to_num(fold).astype(np.int64)
-    chosen[outside] = drawn_set(ids[outside], folds=folds, seed=seed)
-    return chosen
+    total, defined = np.zeros(len(values)), np.zeros(len(values))
+    # Added set by set, in set order: one machine and a cluster sum the same numbers in
+    # the same order, so their features are equal to the last bit.
+    for column in values.T:
+        known = ~np.isnan(column)
+        total += np.where(known, column, 0.0)
+        defined += known
+    own = values[np.arange(len(values)), np.nan_to_num(fold).astype(np.int64)]
+    return np.where(np.isnan(fold), ratio(total, defined), own)
 
 
 def label_counts(ctx: LabelContext, bad: np.ndarray, known: np.ndarray) -> list[dict]:
@@ -173,14 +174,12 @@ def exposure_from_labels(ctx: LabelContext, bad: np.ndarray, known: np.ndarray) 
     return [{c: columns[c] for c in COLUMNS if c in columns} for columns in merged]
 
 
-def per_row(results: list[dict], table: pd.DataFrame, ids: pd.Index, *, seed: int) -> pd.DataFrame:
-    """Each node's values (``ids`` order) from its own label set (:func:`own_set`) of
-    ``results`` (one dict of columns per set), indexed by id."""
+def per_row(results: list[dict], table: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+    """Each node's values (``ids`` order) under the leakage rule (:func:`read_sets`) from
+    ``results`` (one dict of columns per label set), indexed by id."""
     fold = table["fold"].reindex(ids).to_numpy(dtype=float)
-    chosen = own_set(fold, ids, folds=len(results), seed=seed)
-    rows = np.arange(len(ids))
     return pd.DataFrame(
-        {c: np.stack([r[c] for r in results], axis=1)[rows, chosen] for c in results[0]},
+        {c: read_sets(np.stack([r[c] for r in results], axis=1), fold) for c in results[0]},
         index=ids,
     )
 
@@ -196,23 +195,20 @@ def exposure_features(
     """Leakage-safe exposure features for every node.
 
     ``labels`` (1 = bad) is indexed by node id; only the entries in
-    ``train_ids`` are ever read. Every row gets the values of one of the K
-    out-of-fold label sets: its own fold's for a training row, the one drawn from
-    its id (:func:`drawn_set`) for every other row (see the module's leakage rule).
+    ``train_ids`` are ever read. A training row gets the values of its own fold's
+    out-of-fold label set, every other row the mean over the K sets (see the module's
+    leakage rule).
     """
     if isinstance(ctx, FriendGraph):
         ctx = LabelContext(ctx)
     ids = ctx.graph.ids
     table = fold_table(ids, labels, train_ids, folds=folds, seed=seed)
     bad, known = label_sets(table.reindex(ids), folds)
-    return per_row(exposure_from_labels(ctx, bad, known), table, ids, seed=seed)
+    return per_row(exposure_from_labels(ctx, bad, known), table, ids)
 
 
-def ppr_features(
-    graph: FriendGraph, table: pd.DataFrame, *, folds: int = FOLDS, seed: int = 0
-) -> pd.DataFrame:
+def ppr_features(graph: FriendGraph, table: pd.DataFrame, *, folds: int = FOLDS) -> pd.DataFrame:
     """``default_ppr`` and ``trust_ppr`` of every node under the leakage rule, from
-    :func:`fold_table`'s ``table`` drawn with ``seed`` (what a cluster computes on one
-    machine)."""
+    :func:`fold_table`'s ``table`` (what a cluster computes on one machine)."""
     bad, known = label_sets(table.reindex(graph.ids), folds)
-    return per_row(label_ppr(graph, bad, known), table, graph.ids, seed=seed)
+    return per_row(label_ppr(graph, bad, known), table, graph.ids)
