@@ -269,7 +269,7 @@ def run(
                                       aligned["on_time_share"].to_numpy(dtype=float))  # fmt: skip
     with stages.stage("assemble label-free"):
         features = pd.concat([ties, position, friends, community, rings, merchants], axis=1)
-    with stages.stage("exposure (6 label sets)"):
+    with stages.stage("exposure (5 label sets)"):
         exposure = label_aware_features(data, features, world.labels, world.train_ids, seed=seed)
     return features, exposure, data
 

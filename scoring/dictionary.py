@@ -180,7 +180,7 @@ _SPECS: list[FeatureSpec] = [  # each name once (tests/test_feature_dictionary.p
             ("merchant_customer_on_time_share", -1, "Shops where customers often repay late"),
             ("owned_customer_count", 0, "Number of customers of own business"),
             ("owned_customer_on_time_share", -1, "Own business's customers often repay late"),
-            # Label-aware (exposure): out-of-fold in training, training labels when scoring.
+            # Label-aware (exposure): own fold's label set in training, the K sets' mean otherwise.
             ("known_neighbours", 0, "Number of friends with a known track record"),
             ("neighbour_default_share", 1, "Friends have defaulted"),
             ("hop2_default_share", 1, "Friends of friends have defaulted"),

@@ -21,13 +21,14 @@ once per split, from that split's training labels only.
 Structure and neighbours do not depend on labels and are computed once per
 run; labels once per split, from that split's training labels only.
 
-Leakage rule of the label family: the training rows are dealt into K folds and
-label set k hides fold k. A training row in fold k reads label set k (never its
-own label); every other row (validation, test, unlabelled) reads a label set
-drawn at random. So every row sees (K−1)/K of the training labels, and counts
-such as ``known_neighbours`` have the same distribution in training and test
-rows (with the main pipeline's rule test rows see all training labels: on the
-same degrees, more known neighbours than any training row).
+Leakage rule of the label family: the main pipeline's, stated once in
+:mod:`scoring.features.exposure` and drawn by its functions. The training rows are
+dealt into K folds and label set k hides fold k. A training row in fold k reads
+label set k (never its own label); every other row (validation, test, unlabelled)
+reads each column's mean over the K label sets (a ratio: over the sets where it is
+defined). So a count such as ``known_neighbours`` is (K−1)/K of the training labels'
+in training and test rows alike (were test rows to read every training label, they
+would have K/(K−1) as many known neighbours as training rows of the same degree).
 """
 
 from __future__ import annotations
@@ -37,10 +38,14 @@ import pandas as pd
 
 from creditgraph.graph.algorithms import pagerank
 from creditgraph.graph.network import FriendGraph
+from creditgraph.scoring.features.exposure import (
+    FOLDS,
+    PPR_DAMPING,
+    fold_table,
+    label_sets,
+    read_sets,
+)
 from creditgraph.scoring.features.position import position_features
-
-LABEL_FOLDS = 5
-PPR_DAMPING = 0.5  # local: half the walk's mass stays within ~2 hops (as exposure.py)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -91,7 +96,7 @@ def label_features(
     labels: pd.Series,
     train_ids: pd.Index,
     *,
-    folds: int = LABEL_FOLDS,
+    folds: int = FOLDS,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Neighbours' known outcomes for every node, from ``train_ids``' labels only.
@@ -100,19 +105,11 @@ def label_features(
     ``train_ids`` are read. See the module's leakage rule.
     """
     n = graph.n
-    position = graph.ids.get_indexer(train_ids)
-    train_pos = position[position >= 0]
-    rng = np.random.default_rng(seed)
-    # Each node reads one label set: its fold's for training rows, a random one otherwise.
-    reads = rng.integers(0, folds, n)
-    reads[train_pos] = rng.permutation(len(train_pos)) % folds
-    is_bad = np.zeros(n, dtype=bool)
-    is_bad[train_pos] = labels.reindex(graph.ids[train_pos]).to_numpy(dtype=float) == 1
-    known = np.zeros((n, folds), dtype=bool)
-    known[train_pos, :] = True
-    known[train_pos, reads[train_pos]] = False  # label set k hides fold k
+    table = fold_table(graph.ids, labels, train_ids, folds=folds, seed=seed).reindex(graph.ids)
+    bad_set, known = label_sets(table, folds)  # label set k hides fold k
+    fold = table["fold"].to_numpy(dtype=float)
     known_f = known.astype(np.float64)
-    bad = known_f * is_bad[:, None]
+    bad = bad_set.astype(np.float64)
     inverse = np.divide(1.0, graph.degree, out=np.zeros(n), where=graph.degree > 0)
     # One batched product per step serves every label set: [known | bad | weighted …].
     one = graph.neighbour_sum(np.hstack([known_f, bad, known_f * inverse[:, None],
@@ -125,22 +122,22 @@ def label_features(
         ppr[:, has_seed] = n * pagerank(graph.adjacency, damping=PPR_DAMPING,
                                         personalization=seeds[:, has_seed], tol=1e-7,
                                         max_iter=50, symmetric=True)  # fmt: skip
-    rows = np.arange(n)
 
-    def pick(block: np.ndarray, k: int) -> np.ndarray:
-        """Column ``reads[i]`` of the k-th block of ``folds`` columns, for every row i."""
-        return block[rows, k * folds + reads]
+    def sets(block: np.ndarray, k: int) -> np.ndarray:
+        """The k-th block of ``folds`` columns: one value per label set."""
+        return block[:, k * folds : (k + 1) * folds]
 
-    known_1, bad_1 = pick(one, 0), pick(one, 1)
-    return graph.frame(
-        {
-            "known_neighbours": known_1,
-            "bad_neighbours": bad_1,
-            "known_share": _ratio(known_1, graph.degree),
-            "nb_bad_rate": _ratio(bad_1, known_1),
-            "nb_bad_rate_weighted": _ratio(pick(one, 3), pick(one, 2)),
-            "hop2_bad_rate": _ratio(pick(two, 1), pick(two, 0)),
-            "default_ppr": pick(ppr, 0),
-            "trust_ppr": pick(ppr, 1),
-        }
-    )
+    # Each column per label set first, then the rule: a training row's own fold's set,
+    # the mean over the sets for every other row.
+    known_1, bad_1 = sets(one, 0), sets(one, 1)
+    per_set = {
+        "known_neighbours": known_1,
+        "bad_neighbours": bad_1,
+        "known_share": _ratio(known_1, graph.degree[:, None]),
+        "nb_bad_rate": _ratio(bad_1, known_1),
+        "nb_bad_rate_weighted": _ratio(sets(one, 3), sets(one, 2)),
+        "hop2_bad_rate": _ratio(sets(two, 1), sets(two, 0)),
+        "default_ppr": sets(ppr, 0),
+        "trust_ppr": sets(ppr, 1),
+    }
+    return graph.frame({name: read_sets(values, fold) for name, values in per_set.items()})

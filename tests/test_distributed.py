@@ -118,8 +118,8 @@ def test_cluster_inputs_are_one_machines_chunks(
         assert sizes == [3_000] * 6 + [2_000] and found.count == 7
         pd.testing.assert_frame_equal(computed, expected.frame, check_exact=True)
         assert (found.users, found.digest) == (USERS, expected.digest)
-    # The exposure columns on their own: out-of-fold for the model's training users, every
-    # training label for the others, as one machine computes them.
+    # The exposure columns on their own: the model's training users' own folds' label sets,
+    # the others' means over the K sets, as one machine computes them.
     labels = model.training_labels
     single = label_aware_features(world["data"], world["features"], labels, labels.index,
                                   seed=settings.seed)  # fmt: skip

@@ -3,10 +3,10 @@
 The leakage rule is the single machine's, stated once in :mod:`scoring.features.exposure`:
 the driver draws the folds (:func:`~scoring.features.exposure.fold_table`: user id, fold
 and label of the training users, a small frame) and sends them by user id; the workers
-expand them into the K + 1 label sets (:func:`~scoring.features.exposure.label_sets`) and
-join those over the edge lists. Each user then takes its own set's values
-(:func:`~scoring.features.exposure.own_set`): out-of-fold for a training user, every
-training label for any other.
+expand them into the K label sets (:func:`~scoring.features.exposure.label_sets`) and
+join those over the edge lists. Each user's values then follow the rule
+(:func:`~scoring.features.exposure.read_sets`): its own fold's set for a training user,
+the mean over the K sets for any other, so a partition needs nothing but its users' rows.
 
 - ``known_neighbours``, ``neighbour_default_share``, ``hop2_default_share``: two rounds of
   joins and group-bys over the friendship pairs (:func:`.neighbours.neighbour_sums`);
@@ -46,9 +46,9 @@ from creditgraph.scoring.features.exposure import (
     FOLDS,
     fold_table,
     label_sets,
-    own_set,
     ppr_features,
     ratio,
+    read_sets,
 )
 
 # The edge lists the family joins over, and the columns read from them.
@@ -90,14 +90,14 @@ def cluster_exposure(
                                  meta=_with_totals(base._meta, communities._meta))  # fmt: skip
     for totals in edge_totals(edges, known):
         joined = joined.join(by_user(totals.reset_index(), divisions), how="left")
-    return joined.map_partitions(_finish, folds + 1, meta=_finish(joined._meta, folds + 1))
+    return joined.map_partitions(_finish, folds, meta=_finish(joined._meta, folds))
 
 
 def label_columns(part: pd.DataFrame, folds: int) -> pd.DataFrame:
     """``known_j`` and ``bad_j`` (0/1) of each user of ``part`` (a :func:`fold_table`'s rows)
     under each label set j."""
     bad, known = label_sets(part, folds)
-    names = [f"{kind}_{j}" for kind in ("known", "bad") for j in range(folds + 1)]
+    names = [f"{kind}_{j}" for kind in ("known", "bad") for j in range(folds)]
     return pd.DataFrame(np.hstack([known, bad]).astype(float), index=part.index, columns=names)
 
 
@@ -136,21 +136,20 @@ def edge_totals(edges: Mapping[str, dd.DataFrame], known: dd.DataFrame) -> list[
     return found
 
 
-def _own(part: pd.DataFrame, prefix: str, chosen: np.ndarray, sets: int) -> np.ndarray:
-    """Each row's value of ``<prefix>_<j>`` for its own set j (NaN where it has none)."""
-    values = part.reindex(columns=[f"{prefix}_{j}" for j in range(sets)]).to_numpy(dtype=float)
-    return values[np.arange(len(part)), chosen]
+def _sets(part: pd.DataFrame, prefix: str, sets: int) -> np.ndarray:
+    """The values of ``<prefix>_0`` … ``<prefix>_<K-1>`` of each row (NaN where it has none)."""
+    return part.reindex(columns=[f"{prefix}_{j}" for j in range(sets)]).to_numpy(dtype=float)
 
 
 def _finish(part: pd.DataFrame, sets: int) -> pd.DataFrame:
     """The exposure columns of one partition, as :func:`label_aware_features` leaves them."""
-    chosen = own_set(part["fold"].to_numpy(dtype=float))
+    fold = part["fold"].to_numpy(dtype=float)
 
     def share(prefix: str) -> np.ndarray:
-        return ratio(_own(part, f"{prefix}_bad", chosen, sets),
-                     _own(part, f"{prefix}_known", chosen, sets))  # fmt: skip
+        return read_sets(ratio(_sets(part, f"{prefix}_bad", sets),
+                               _sets(part, f"{prefix}_known", sets)), fold)  # fmt: skip
 
-    neighbours = np.nan_to_num(_own(part, "hop1_known", chosen, sets))  # no friend: 0
+    neighbours = read_sets(np.nan_to_num(_sets(part, "hop1_known", sets)), fold)  # no friend: 0
     columns = {
         "known_neighbours": neighbours, "neighbour_default_share": share("hop1"),
         "hop2_default_share": share("hop2"), "default_ppr": part["default_ppr"],

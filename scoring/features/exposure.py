@@ -11,15 +11,27 @@
 | merchant_customer_default_rate | default rate of known customers of merchants paid | 0–1 |
 | owned_customer_default_rate | owners: default rate of their merchants' known customers | 0–1 |
 
-Leakage rule: for a training row the features use out-of-fold labels only (the
-row's own fold is hidden), for any other row the training labels only. So a
-row's own label never reaches its own features; ``tests/test_leakage.py``
-proves it by flipping labels. All K+1 label sets are computed together: one
-batched sparse product per step serves every fold.
+Leakage rule: the training rows are dealt into K folds and label set f holds every
+training label but fold f's. A training row reads its own fold's set (so its own label
+never reaches its features); any other row (validation, test, every user scored later)
+reads the mean of each column over the K sets (:func:`read_sets`). So a count such as
+``known_neighbours`` is, for a scored row, exactly (K−1)/K of its count from every
+training label, the share a training row sees: the counts mean the same in the rows a
+model is trained on and in the rows it scores (reading every training label would give
+the scored rows K/(K−1) = 5/4 as many known friends at the same degree). A ratio is
+averaged over the sets where it is defined: NaN only where no set knows anyone, i.e.
+where nothing is known from any training label; a scored user with a single known
+friend reads that friend's outcome (defined in K−1 sets) rather than NaN. The mean
+depends on nothing but the graph and the training labels: a user reads the same values
+scored alone or in a batch, in any order, among any other users.
+``tests/test_leakage.py`` proves both by flipping labels and by comparing the rows.
+The K label sets are computed together: one batched sparse product per step serves
+every fold. :mod:`scoring.lift_features` (``evaluate``) follows the same rule with the
+same pieces.
 
 The pieces are separate so that a Dask cluster can share them
 (:mod:`scoring.distributed.exposure`): :func:`fold_table` draws the folds,
-:func:`label_sets` and :func:`own_set` state the rule per user, :func:`label_counts`
+:func:`label_sets` and :func:`read_sets` state the rule per user, :func:`label_counts`
 computes the count-based columns (a cluster computes them as joins over the edge
 lists instead) and :func:`label_ppr` the two personalised PageRanks (global: a cluster
 computes them here too, :func:`ppr_features`).
@@ -78,19 +90,33 @@ def fold_table(
 
 
 def label_sets(table: pd.DataFrame, folds: int = FOLDS) -> tuple[np.ndarray, np.ndarray]:
-    """(bad, known), rows × K+1 booleans, of each row of :func:`fold_table` (``fold`` NaN: not
-    a training user) under each label set: set 0 every training label, set f + 1 all
-    but fold f's."""
+    """(bad, known), rows × K booleans, of each row of :func:`fold_table` (``fold`` NaN: not
+    a training user) under each label set: set f holds every training label but fold f's."""
     fold = table["fold"].to_numpy(dtype=float)
-    known = ~np.isnan(fold)[:, None] & (fold[:, None] != np.arange(-1, folds))
+    known = ~np.isnan(fold)[:, None] & (fold[:, None] != np.arange(folds))
     return known & (table["defaulted"].to_numpy(dtype=float) == 1)[:, None], known
 
 
-def own_set(fold: np.ndarray) -> np.ndarray:
-    """The label set a row's features use: its fold's (f + 1) for a training row (``fold``
-    f), every training label (0) for any other (``fold`` NaN)."""
+def read_sets(values: np.ndarray, fold: np.ndarray) -> np.ndarray:
+    """Each row's value under the leakage rule, from ``values`` (rows × K: the value under
+    each label set): its own fold's set for a training row (``fold`` f: set f hides it), the
+    mean over the sets where the value is defined for any other (``fold`` NaN; NaN where no
+    set defines it).
+
+    >>> read_sets(np.array([[1.0, 2.0, 3.0], [0.0, np.nan, 1.0]]), np.array([2.0, np.nan]))
+    array([3. , 0.5])
+    """
+    values = np.asarray(values, dtype=float)
     fold = np.asarray(fold, dtype=float)
-    return np.where(np.isnan(fold), 0, np.nan_to_num(fold) + 1).astype(np.int64)
+    total, defined = np.zeros(len(values)), np.zeros(len(values))
+    # Added set by set, in set order: one machine and a cluster sum the same numbers in
+    # the same order, so their features are equal to the last bit.
+    for column in values.T:
+        known = ~np.isnan(column)
+        total += np.where(known, column, 0.0)
+        defined += known
+    own = values[np.arange(len(values)), np.nan_to_num(fold).astype(np.int64)]
+    return np.where(np.isnan(fold), ratio(total, defined), own)
 
 
 def label_counts(ctx: LabelContext, bad: np.ndarray, known: np.ndarray) -> list[dict]:
@@ -149,12 +175,11 @@ def exposure_from_labels(ctx: LabelContext, bad: np.ndarray, known: np.ndarray) 
 
 
 def per_row(results: list[dict], table: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
-    """Each node's values (``ids`` order) from its own label set (:func:`own_set`) of
-    ``results`` (one dict of columns per set), indexed by id."""
-    chosen = own_set(table["fold"].reindex(ids).to_numpy(dtype=float))
-    rows = np.arange(len(ids))
+    """Each node's values (``ids`` order) under the leakage rule (:func:`read_sets`) from
+    ``results`` (one dict of columns per label set), indexed by id."""
+    fold = table["fold"].reindex(ids).to_numpy(dtype=float)
     return pd.DataFrame(
-        {c: np.stack([r[c] for r in results], axis=1)[rows, chosen] for c in results[0]},
+        {c: read_sets(np.stack([r[c] for r in results], axis=1), fold) for c in results[0]},
         index=ids,
     )
 
@@ -170,8 +195,9 @@ def exposure_features(
     """Leakage-safe exposure features for every node.
 
     ``labels`` (1 = bad) is indexed by node id; only the entries in
-    ``train_ids`` are ever read. Training rows get out-of-fold values (K
-    folds), every other row values from all training labels.
+    ``train_ids`` are ever read. A training row gets the values of its own fold's
+    out-of-fold label set, every other row the mean over the K sets (see the module's
+    leakage rule).
     """
     if isinstance(ctx, FriendGraph):
         ctx = LabelContext(ctx)

@@ -65,7 +65,9 @@ def label_aware_features(
     data: GraphData, features: pd.DataFrame, labels: pd.Series, train_ids: pd.Index, *,
     seed: int = 42,
 ) -> pd.DataFrame:  # fmt: skip
-    """The exposure family: out-of-fold for ``train_ids``, training labels for the rest.
+    """The exposure family: out-of-fold for ``train_ids`` (a row's own fold's label set),
+    the mean over the K out-of-fold label sets for the rest (:mod:`.exposure`'s leakage
+    rule).
 
     ``features`` must hold the ``community`` column of :func:`relationship_features`.
     On a Dask cluster :func:`scoring.distributed.exposure.cluster_exposure` gives the same
