@@ -43,22 +43,18 @@ from creditgraph.scoring.features.exposure import (
     PPR_DAMPING,
     fold_table,
     label_sets,
+    ratio,
     read_sets,
 )
 from creditgraph.scoring.features.position import position_features
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-
-
 def structure_features(graph: FriendGraph) -> pd.DataFrame:
     """Degree and position of every node (label-independent)."""
     degree = graph.degree
-    nb_degree = _ratio(graph.neighbour_sum(degree), degree)
+    nb_degree = ratio(graph.neighbour_sum(degree), degree)
     extra = graph.frame(
-        {"degree": degree, "nb_mean_degree": nb_degree, "degree_ratio": _ratio(degree, nb_degree)}
+        {"degree": degree, "nb_mean_degree": nb_degree, "degree_ratio": ratio(degree, nb_degree)}
     )
     return pd.concat([extra, position_features(graph)], axis=1)
 
@@ -85,7 +81,7 @@ def neighbour_features(graph: FriendGraph, features: pd.DataFrame) -> pd.DataFra
         "nb_mean": one,
         "hop2_mean": two,
         "nb_diff": x - one,
-        "nb_wmean": _ratio(weighted_total, weighted_count),
+        "nb_wmean": ratio(weighted_total, weighted_count),
     }
     columns = [f"{prefix}_{c}" for prefix in blocks for c in numeric.columns]
     return pd.DataFrame(np.hstack(list(blocks.values())), index=graph.ids, columns=columns)
@@ -133,10 +129,10 @@ def label_features(
     per_set = {
         "known_neighbours": known_1,
         "bad_neighbours": bad_1,
-        "known_share": _ratio(known_1, graph.degree[:, None]),
-        "nb_bad_rate": _ratio(bad_1, known_1),
-        "nb_bad_rate_weighted": _ratio(sets(one, 3), sets(one, 2)),
-        "hop2_bad_rate": _ratio(sets(two, 1), sets(two, 0)),
+        "known_share": ratio(known_1, graph.degree[:, None]),
+        "nb_bad_rate": ratio(bad_1, known_1),
+        "nb_bad_rate_weighted": ratio(sets(one, 3), sets(one, 2)),
+        "hop2_bad_rate": ratio(sets(two, 1), sets(two, 0)),
         "default_ppr": sets(ppr, 0),
         "trust_ppr": sets(ppr, 1),
     }
