@@ -14,7 +14,7 @@ as a load does:
   totals here are the day's own: the engine's work is the same), copy new friendships;
 - ``replace, PAYS forward only``: the same, on a copy whose ``PAYS`` keeps only its
   forward adjacency lists (ladybug's ``storage_direction = 'fwd'``, rebuilt before the
-  clock starts). The engine then half-fails analysts' queries: a pattern it plans from the
+  clock starts). The engine then fails some analysts' queries: a pattern it plans from the
   merchant's side stops with "Failed to get bwd data for rel table PAYS";
 - ``append`` (one relationship per pair and load, which readers would have to sum):
   copy the day's pair totals and friendships as new relationships, touching nothing.

@@ -380,12 +380,7 @@ def run_scale(scores: Path) -> dict[str, float] | None:
     run = scores.parent
     if run.parent.name != RUNS:
         return None
-    try:
-        manifest = json.loads((run / MANIFEST_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(manifest, dict):
-        return None
+    manifest = _manifest_or_empty(run)
     recorded, model_id = manifest.get("scale"), manifest.get("model_id")
     if isinstance(recorded, dict):
         return recorded
@@ -729,11 +724,7 @@ DATA_PARTS = (SCORES, INPUTS, SCORES_FILE, INPUTS_FILE)  # what retention remove
 def ensure_not_pruned(directory: Path) -> None:
     """Raise :class:`RunPruned` when the run at ``directory`` had its data removed by
     retention (:func:`prune_runs`), so a reader hears that rather than a missing file."""
-    try:
-        manifest = json.loads((directory / MANIFEST_FILE).read_text())
-    except (OSError, ValueError):
-        return
-    stamp = manifest.get(PRUNED) if isinstance(manifest, dict) else None
+    stamp = _manifest_or_empty(directory).get(PRUNED)
     if stamp is None:
         return
     when = stamp.get("at", "?") if isinstance(stamp, dict) else "?"
@@ -769,6 +760,7 @@ def _is_run_name(name: str) -> bool:
 
 
 def _manifest_or_empty(directory: Path) -> dict[str, Any]:
+    """A run's manifest; empty when it is missing or unreadable (every lenient reader's)."""
     try:
         manifest = json.loads((directory / MANIFEST_FILE).read_text())
     except (OSError, ValueError):
@@ -877,11 +869,10 @@ def prune_runs(paths: DataDir, keep: int, *, store: GraphStore) -> PruneReport:
 def _protected_runs(scores_dir: Path, store: GraphStore, chain: list[str]) -> set[str]:
     """Runs :func:`prune_runs` never touches (see there)."""
     meta = read_meta(store)
-    protected = set(chain[:MIN_KEEP]) | {
+    return set(chain[:MIN_KEEP]) | {
         run_id for run_id in (meta.get(SCORE_RUN), meta.get(PENDING_RUN), _resuming(scores_dir))
         if run_id
     }  # fmt: skip
-    return protected
 
 
 def _resuming(scores_dir: Path) -> str | None:
